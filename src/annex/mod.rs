@@ -1,0 +1,18 @@
+//! Everything music-commander needs from git and git-annex.
+//!
+//! - [`repo`]: find and check the repository, run git / git-annex commands.
+//! - [`keys`]: map work-tree files to annex keys in one bulk pass.
+//! - [`metalog`]: parse `.log.met` files with git-annex's semantics.
+//! - [`snapshot`]: current metadata of many keys, read from the git-annex branch + journal.
+//! - [`writer`]: pipelined `git annex metadata --batch --json` writers with commit control.
+//! - [`state`]: the sync record stored on a made-up key in the git-annex branch.
+
+pub mod keys;
+pub mod metalog;
+pub mod repo;
+pub mod snapshot;
+pub mod state;
+pub mod writer;
+
+pub use keys::{Entry, KeyMap};
+pub use repo::Repo;

@@ -1,0 +1,143 @@
+//! The library's error type. Every variant names the thing that is wrong; `hint()` says how to
+//! fix it; `exit_code()` is the one place that maps an error to the documented exit codes.
+
+use std::path::PathBuf;
+
+use crate::exit::ExitCode;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Bad command-line arguments or values that clap could not catch.
+    #[error("{message}")]
+    Usage {
+        message: String,
+        hint: Option<String>,
+    },
+
+    #[error("config file {path}: {message}")]
+    Config { path: PathBuf, message: String },
+
+    #[error("Mixxx database not found: {path}")]
+    MixxxDbMissing { path: PathBuf },
+
+    #[error("not a Mixxx database: {path} ({reason})")]
+    MixxxDbNotMixxx { path: PathBuf, reason: String },
+
+    #[error("Mixxx database {path} is locked — is Mixxx writing right now?")]
+    MixxxDbLocked { path: PathBuf },
+
+    #[error("cannot read Mixxx database {path}: {detail}")]
+    MixxxDbUnreadable { path: PathBuf, detail: String },
+
+    #[error("not a git repository: {path}")]
+    NotGitRepo { path: PathBuf },
+
+    #[error("git repository {path} has no work tree (bare repository)")]
+    BareRepo { path: PathBuf },
+
+    #[error("git-annex is not initialized in {path}")]
+    NotAnnexRepo { path: PathBuf },
+
+    #[error("git-annex is not installed (no `git annex` command found)")]
+    AnnexMissing,
+
+    #[error("git-annex {found} is too old; music-commander needs {needed} or newer")]
+    AnnexTooOld { found: String, needed: String },
+
+    /// A git or git-annex process failed in a way that is not per-file.
+    #[error("{context}: {detail}")]
+    Git { context: String, detail: String },
+
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("interrupted")]
+    Interrupted,
+}
+
+impl Error {
+    pub fn usage(message: impl Into<String>) -> Self {
+        Error::Usage {
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+
+    pub fn git(context: impl Into<String>, detail: impl Into<String>) -> Self {
+        Error::Git {
+            context: context.into(),
+            detail: detail.into(),
+        }
+    }
+
+    /// A one-line suggestion for fixing the problem, where one exists.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Error::Usage { hint, .. } => hint.clone(),
+            Error::Config { path, .. } => Some(format!(
+                "fix the file, or run `music-commander init-config --force -o {}` for a fresh commented one",
+                path.display()
+            )),
+            Error::MixxxDbMissing { .. } => Some(
+                "pass --mixxx-db FILE or set [paths] mixxx_db in the config (Mixxx keeps it at ~/.mixxx/mixxxdb.sqlite on Linux)"
+                    .into(),
+            ),
+            Error::MixxxDbNotMixxx { .. } => Some(
+                "point --mixxx-db at Mixxx's mixxxdb.sqlite (start Mixxx once to create it)".into(),
+            ),
+            Error::MixxxDbLocked { .. } => {
+                Some("wait until Mixxx has finished saving, or close Mixxx, and run again".into())
+            }
+            Error::MixxxDbUnreadable { .. } => Some(
+                "check the file's permissions, or restore it from a backup if it is damaged".into(),
+            ),
+            Error::NotGitRepo { .. } => Some(
+                "run inside your git-annex music repository, or pass --repo DIR (or set [paths] music_repo)".into(),
+            ),
+            Error::BareRepo { .. } => {
+                Some("point --repo at a clone with a work tree (`git clone` the bare repository)".into())
+            }
+            Error::NotAnnexRepo { .. } => Some("run `git annex init` in the repository".into()),
+            Error::AnnexMissing => Some(
+                "install it: `sudo apt-get install git-annex` (Debian/Ubuntu), `brew install git-annex` (macOS)".into(),
+            ),
+            Error::AnnexTooOld { .. } => Some(
+                "upgrade git-annex (Debian: `sudo apt-get install -t bookworm-backports git-annex`, or the standalone build)"
+                    .into(),
+            ),
+            Error::Git { .. } | Error::Io { .. } | Error::Interrupted => None,
+        }
+    }
+
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            Error::Usage { .. }
+            | Error::Config { .. }
+            | Error::MixxxDbMissing { .. }
+            | Error::MixxxDbNotMixxx { .. }
+            | Error::MixxxDbLocked { .. }
+            | Error::MixxxDbUnreadable { .. } => ExitCode::Usage,
+            Error::NotGitRepo { .. }
+            | Error::BareRepo { .. }
+            | Error::NotAnnexRepo { .. }
+            | Error::AnnexMissing
+            | Error::AnnexTooOld { .. }
+            | Error::Git { .. } => ExitCode::Repository,
+            Error::Io { .. } => ExitCode::Failure,
+            Error::Interrupted => ExitCode::Interrupted,
+        }
+    }
+}
