@@ -1,0 +1,398 @@
+//! What the user sees: progress on stderr while working, then a human table or one JSON
+//! document on stdout.
+
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::{Value, json};
+
+use crate::annex::state::SyncRecord;
+use crate::sync::Outcome;
+use crate::sync::plan::{FieldChange, FileChange, Plan, SkipReason};
+
+/// Files listed in a human plan before it says "… and N more" (all of them with `-v`).
+pub const PLAN_PREVIEW: usize = 20;
+
+/// Progress on stderr; draws nothing when stderr is not a terminal or with `--quiet`.
+pub struct Progress {
+    enabled: bool,
+    current: Mutex<Option<ProgressBar>>,
+}
+
+impl Progress {
+    pub fn new(enabled: bool) -> Progress {
+        Progress {
+            enabled,
+            current: Mutex::new(None),
+        }
+    }
+
+    pub fn hidden() -> Progress {
+        Progress::new(false)
+    }
+
+    fn replace(&self, bar: ProgressBar) -> ProgressBar {
+        let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(old) = current.replace(bar.clone()) {
+            old.finish_and_clear();
+        }
+        bar
+    }
+
+    fn target(&self) -> ProgressDrawTarget {
+        if self.enabled {
+            // indicatif hides itself when stderr is not a terminal.
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        }
+    }
+
+    /// An indeterminate phase.
+    pub fn spinner(&self, message: &'static str) -> ProgressBar {
+        let bar = ProgressBar::with_draw_target(None, self.target());
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {msg} {elapsed}").expect("valid template"),
+        );
+        bar.set_message(message);
+        bar.enable_steady_tick(Duration::from_millis(120));
+        self.replace(bar)
+    }
+
+    /// A phase with `len` steps.
+    pub fn bar(&self, message: &'static str, len: u64) -> ProgressBar {
+        let bar = ProgressBar::with_draw_target(Some(len), self.target());
+        bar.set_style(
+            ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} ({per_sec}, {eta} left)")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        bar.set_message(message);
+        self.replace(bar)
+    }
+
+    pub fn finish(&self) {
+        let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(bar) = current.take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// How a change of one field reads: `rating: 3 → 5`, `crate: +Festival −Warmup`,
+/// `comment: removed`.
+pub fn describe_change(change: &FieldChange, multi_valued: bool) -> String {
+    let shown = |values: &[String]| {
+        values
+            .iter()
+            .map(|v| shorten(v, 60))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let field = &change.field;
+    if change.after.is_empty() {
+        return format!("{field}: removed");
+    }
+    if multi_valued || change.before.len() > 1 || change.after.len() > 1 {
+        let mut parts = Vec::new();
+        for v in change.after.iter().filter(|v| !change.before.contains(v)) {
+            parts.push(format!("+{}", shorten(v, 60)));
+        }
+        for v in change.before.iter().filter(|v| !change.after.contains(v)) {
+            parts.push(format!("−{}", shorten(v, 60)));
+        }
+        return format!("{field}: {}", parts.join(" "));
+    }
+    if change.before.is_empty() {
+        return format!("{field}: {}", shown(&change.after));
+    }
+    format!(
+        "{field}: {} → {}",
+        shown(&change.before),
+        shown(&change.after)
+    )
+}
+
+fn shorten(value: &str, max: usize) -> String {
+    if value.chars().count() <= max {
+        value.to_string()
+    } else {
+        let cut: String = value.chars().take(max - 1).collect();
+        format!("{cut}…")
+    }
+}
+
+fn file_label(change: &FileChange) -> String {
+    change
+        .paths
+        .iter()
+        .map(|p| p.to_string())
+        .collect::<Vec<_>>()
+        .join(" = ")
+}
+
+/// The per-file plan: every file with `all`, else the first [`PLAN_PREVIEW`].
+pub fn render_changes(plan: &Plan, all: bool, multi_valued_field: Option<&str>) -> String {
+    let mut out = String::new();
+    let limit = if all { usize::MAX } else { PLAN_PREVIEW };
+    for change in plan.changes.iter().take(limit) {
+        let _ = writeln!(out, "  {}", file_label(change));
+        for c in &change.changes {
+            let multi = multi_valued_field == Some(c.field.as_str());
+            let _ = writeln!(out, "      {}", describe_change(c, multi));
+        }
+    }
+    if plan.changes.len() > limit {
+        let _ = writeln!(
+            out,
+            "  … and {} more files (use -v or --json to list all)",
+            plan.changes.len() - limit
+        );
+    }
+    out
+}
+
+fn skipped_lines(plan: &Plan, out: &mut String) {
+    for reason in SkipReason::ALL {
+        let n = plan.skipped_count(reason);
+        if n > 0 {
+            let _ = writeln!(out, "    {:<34}{n:>8}", reason.describe());
+        }
+    }
+}
+
+/// The human summary of a sync or dry run.
+pub fn render_summary(outcome: &Outcome) -> String {
+    let plan = &outcome.plan;
+    let mut out = String::new();
+    let row = |out: &mut String, label: &str, n: usize| {
+        let _ = writeln!(out, "  {label:<36}{n:>8}");
+    };
+    if outcome.dry_run {
+        row(&mut out, "files to write", plan.changes.len());
+    } else {
+        row(&mut out, "files written", outcome.written);
+    }
+    row(&mut out, "files unchanged", plan.unchanged);
+    row(&mut out, "tracks skipped", plan.skipped.len());
+    skipped_lines(plan, &mut out);
+    row(
+        &mut out,
+        "conflicts (same file, different values)",
+        plan.conflicts.len(),
+    );
+    if !outcome.dry_run {
+        row(&mut out, "files failed", outcome.failed.len());
+        row(&mut out, "git-annex commits", outcome.commits);
+    }
+    let _ = writeln!(
+        out,
+        "  {:<36}{:>8.2}s",
+        "elapsed",
+        outcome.elapsed.as_secs_f64()
+    );
+    for c in &plan.conflicts {
+        let paths: Vec<String> = c.paths.iter().map(|p| p.to_string()).collect();
+        let _ = writeln!(
+            out,
+            "conflict: {} share one file content but differ in {} — not written",
+            paths.join(", "),
+            c.fields.join(", ")
+        );
+    }
+    for f in &outcome.failed {
+        let paths: Vec<String> = f.paths.iter().map(|p| p.to_string()).collect();
+        let _ = writeln!(out, "failed: {}: {}", paths.join(", "), f.reason);
+    }
+    out
+}
+
+/// How much of a sync's result to show.
+#[derive(Clone, Debug, Default)]
+pub struct Detail {
+    /// Only failures (and the summary when there are any).
+    pub quiet: bool,
+    /// Every planned file and every skipped track, not just the first few.
+    pub list_all: bool,
+    pub timings: bool,
+    /// The git-annex name of the crate field (shown as `+added −removed`).
+    pub multi_valued_field: Option<String>,
+}
+
+/// The human report of a sync or dry run: the plan, then the summary table.
+pub fn render_outcome(outcome: &Outcome, detail: &Detail) -> String {
+    let plan = &outcome.plan;
+    let mut out = String::new();
+    if detail.quiet {
+        if !outcome.failed.is_empty() {
+            out.push_str(&render_summary(outcome));
+        }
+        return out;
+    }
+    if plan.changes.is_empty() && plan.conflicts.is_empty() && !detail.list_all {
+        let _ = writeln!(
+            out,
+            "Nothing to sync: {} tracks already match ({} skipped).",
+            plan.tracks - plan.skipped.len(),
+            plan.skipped.len()
+        );
+        return out;
+    }
+    let (verb, n) = if outcome.dry_run {
+        ("Would write", plan.changes.len())
+    } else {
+        ("Wrote", outcome.written)
+    };
+    let _ = writeln!(out, "{verb} {n} files:");
+    out.push_str(&render_changes(
+        plan,
+        detail.list_all,
+        detail.multi_valued_field.as_deref(),
+    ));
+    if detail.list_all {
+        for s in &plan.skipped {
+            let _ = writeln!(out, "  skipped: {} ({})", s.location, s.reason.describe());
+        }
+    }
+    out.push_str(&render_summary(outcome));
+    if detail.timings {
+        out.push_str(&render_timings(&outcome.timings));
+    }
+    out
+}
+
+/// Per-phase wall times (`-v`).
+pub fn render_timings(timings: &[(&'static str, Duration)]) -> String {
+    let mut out = String::from("timings:\n");
+    for (name, d) in timings {
+        let _ = writeln!(out, "  {name:<16}{:>9.3}s", d.as_secs_f64());
+    }
+    out
+}
+
+fn change_json(change: &FileChange) -> Value {
+    let mut set = serde_json::Map::new();
+    let mut removed = Vec::new();
+    let mut before = serde_json::Map::new();
+    for c in &change.changes {
+        if c.after.is_empty() {
+            removed.push(Value::from(c.field.clone()));
+        } else {
+            set.insert(c.field.clone(), json!(c.after));
+        }
+        before.insert(c.field.clone(), json!(c.before));
+    }
+    json!({
+        "paths": change.paths,
+        "key": change.key,
+        "set": set,
+        "removed": removed,
+        "before": before,
+    })
+}
+
+/// The `--json` document of a sync or dry run.
+pub fn outcome_json(outcome: &Outcome) -> Value {
+    let plan = &outcome.plan;
+    let mut skipped = serde_json::Map::new();
+    for reason in SkipReason::ALL {
+        skipped.insert(
+            serde_json::to_value(reason)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default(),
+            json!(plan.skipped_count(reason)),
+        );
+    }
+    json!({
+        "dry_run": outcome.dry_run,
+        "interrupted": outcome.interrupted,
+        "tracks": plan.tracks,
+        "files": {
+            "to_write": plan.changes.len(),
+            "written": outcome.written,
+            "unchanged": plan.unchanged,
+            "failed": outcome.failed.len(),
+            "conflicts": plan.conflicts.len(),
+        },
+        "skipped": skipped,
+        "skipped_tracks": plan.skipped,
+        "commits": outcome.commits,
+        "elapsed_seconds": outcome.elapsed.as_secs_f64(),
+        "changes": plan.changes.iter().map(change_json).collect::<Vec<_>>(),
+        "conflicts": plan.conflicts,
+        "failed": outcome.failed,
+        "timings": outcome.timings.iter().map(|(n, d)| json!({"phase": n, "seconds": d.as_secs_f64()})).collect::<Vec<_>>(),
+    })
+}
+
+/// The recorded syncs of every clone, as a table.
+pub fn render_records(records: &[SyncRecord], this_uuid: &str) -> String {
+    let mut out = String::new();
+    if records.is_empty() {
+        out.push_str("No sync recorded yet in this repository.\n");
+        return out;
+    }
+    let _ = writeln!(out, "Last sync of each clone:");
+    for r in records {
+        let who = match &r.description {
+            Some(d) if !d.is_empty() => format!("{d} ({})", r.uuid),
+            _ => r.uuid.clone(),
+        };
+        let here = if r.uuid == this_uuid {
+            " [this clone]"
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            out,
+            "  {who}{here}\n      {}  {} tracks, {} files changed, music-commander {}, from {}",
+            r.time, r.tracks, r.written, r.tool_version, r.mixxx_db
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(field: &str, before: &[&str], after: &[&str]) -> FieldChange {
+        FieldChange {
+            field: field.into(),
+            before: before.iter().map(|s| s.to_string()).collect(),
+            after: after.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn change_descriptions() {
+        assert_eq!(
+            describe_change(&change("rating", &["3"], &["5"]), false),
+            "rating: 3 → 5"
+        );
+        assert_eq!(
+            describe_change(&change("rating", &[], &["5"]), false),
+            "rating: 5"
+        );
+        assert_eq!(
+            describe_change(&change("comment", &["x"], &[]), false),
+            "comment: removed"
+        );
+        assert_eq!(
+            describe_change(
+                &change("crate", &["Warmup", "Keep"], &["Festival", "Keep"]),
+                true
+            ),
+            "crate: +Festival −Warmup"
+        );
+        assert_eq!(
+            describe_change(&change("rating", &["4", "5"], &["5"]), false),
+            "rating: −4"
+        );
+        let long = "x".repeat(100);
+        assert!(describe_change(&change("comment", &[], &[&long]), false).ends_with('…'));
+    }
+}

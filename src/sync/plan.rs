@@ -1,0 +1,313 @@
+//! The plan: which files get which field changes. Pure: Mixxx tracks, the key map and the
+//! current metadata go in, a [`Plan`] comes out. Nothing here touches a process or a file.
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::annex::{Entry, KeyMap};
+use crate::mixxx::Library;
+use crate::mixxx::paths::{PathMapper, Unmapped};
+use crate::model::{AnnexKey, FieldSet, RepoPath};
+use crate::sync::fields::ManagedFields;
+
+/// Why a Mixxx track is not synced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SkipReason {
+    /// The user removed it from the Mixxx library (`mixxx_deleted`); its metadata is kept.
+    RemovedFromMixxx,
+    /// Its location is not under the music root.
+    OutsideRoot,
+    /// Under the root, but git does not track such a file.
+    NotInRepository,
+    /// Tracked by git but not annexed: git-annex keeps no metadata for it.
+    NotAnnexed,
+}
+
+impl SkipReason {
+    pub const ALL: [SkipReason; 4] = [
+        SkipReason::RemovedFromMixxx,
+        SkipReason::OutsideRoot,
+        SkipReason::NotInRepository,
+        SkipReason::NotAnnexed,
+    ];
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            SkipReason::RemovedFromMixxx => "removed from the Mixxx library",
+            SkipReason::OutsideRoot => "outside the music root",
+            SkipReason::NotInRepository => "not in the repository",
+            SkipReason::NotAnnexed => "not annexed (plain git file)",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Skipped {
+    /// Mixxx's location, or the repository path when it mapped to one.
+    pub location: String,
+    pub reason: SkipReason,
+}
+
+/// One field of one file: its values now and after the sync (empty = absent).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct FieldChange {
+    pub field: String,
+    pub before: Vec<String>,
+    pub after: Vec<String>,
+}
+
+/// The changes for one key. Several paths share a key when their content is identical.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct FileChange {
+    pub key: AnnexKey,
+    pub paths: Vec<RepoPath>,
+    pub changes: Vec<FieldChange>,
+}
+
+/// Tracks whose files share one key but want different metadata: neither is written.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Conflict {
+    pub key: AnnexKey,
+    pub paths: Vec<RepoPath>,
+    /// Names of the fields the tracks disagree on.
+    pub fields: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Plan {
+    /// Mixxx tracks considered (within the selection).
+    pub tracks: usize,
+    pub changes: Vec<FileChange>,
+    /// Files whose managed fields already match.
+    pub unchanged: usize,
+    pub skipped: Vec<Skipped>,
+    pub conflicts: Vec<Conflict>,
+}
+
+impl Plan {
+    pub fn skipped_count(&self, reason: SkipReason) -> usize {
+        self.skipped.iter().filter(|s| s.reason == reason).count()
+    }
+}
+
+/// The files a sync is limited to (`sync PATHS...`); empty means the whole repository.
+#[derive(Clone, Debug, Default)]
+pub struct Selection(Vec<RepoPath>);
+
+impl Selection {
+    pub fn new(paths: Vec<RepoPath>) -> Selection {
+        Selection(paths)
+    }
+
+    pub fn is_everything(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn contains(&self, path: &RepoPath) -> bool {
+        self.0.is_empty() || self.0.iter().any(|dir| path.is_within(dir))
+    }
+}
+
+/// What Mixxx wants for each key, before looking at git-annex.
+#[derive(Debug, Default)]
+pub struct Targets {
+    pub tracks: usize,
+    pub by_key: BTreeMap<AnnexKey, Target>,
+    pub skipped: Vec<Skipped>,
+}
+
+#[derive(Debug)]
+pub struct Target {
+    pub paths: Vec<RepoPath>,
+    pub desired: FieldSet,
+    /// Fields on which tracks sharing this key disagree.
+    pub disagreeing: Vec<String>,
+}
+
+/// Resolves every Mixxx track to a key (or a reason it is skipped) and computes its desired
+/// fields.
+pub fn targets(
+    library: &Library,
+    managed: &ManagedFields,
+    mapper: &mut PathMapper,
+    keys: &KeyMap,
+    selection: &Selection,
+) -> Targets {
+    let mut out = Targets::default();
+    for track in &library.tracks {
+        let path = match mapper.map(&track.location) {
+            Ok(path) => path,
+            Err(Unmapped::OutsideRoot) => {
+                // With a selection, a track outside the root is not under it either.
+                if selection.is_everything() {
+                    out.tracks += 1;
+                    out.skipped.push(Skipped {
+                        location: String::from_utf8_lossy(&track.location).into_owned(),
+                        reason: SkipReason::OutsideRoot,
+                    });
+                }
+                continue;
+            }
+        };
+        if !selection.contains(&path) {
+            continue;
+        }
+        out.tracks += 1;
+        let skip = |reason| Skipped {
+            location: path.to_string_lossy(),
+            reason,
+        };
+        if track.mixxx_deleted {
+            out.skipped.push(skip(SkipReason::RemovedFromMixxx));
+            continue;
+        }
+        let (indexed, key) = match keys.get(&path) {
+            None => {
+                out.skipped.push(skip(SkipReason::NotInRepository));
+                continue;
+            }
+            Some((_, Entry::Plain)) => {
+                out.skipped.push(skip(SkipReason::NotAnnexed));
+                continue;
+            }
+            Some((indexed, Entry::Annexed(key))) => (indexed, key),
+        };
+        let desired = managed.desired(track, library);
+        match out.by_key.get_mut(key) {
+            None => {
+                out.by_key.insert(
+                    key.clone(),
+                    Target {
+                        paths: vec![indexed.clone()],
+                        desired,
+                        disagreeing: Vec::new(),
+                    },
+                );
+            }
+            Some(target) => {
+                if !target.paths.contains(indexed) {
+                    target.paths.push(indexed.clone());
+                }
+                for name in managed.annex_names() {
+                    if target.desired.get(name) != desired.get(name)
+                        && !target.disagreeing.iter().any(|n| n == name)
+                    {
+                        target.disagreeing.push(name.to_string());
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Diffs desired against current metadata, field by field, managed fields only.
+pub fn plan(
+    targets: Targets,
+    current: &HashMap<AnnexKey, FieldSet>,
+    managed: &ManagedFields,
+) -> Plan {
+    let empty = FieldSet::new();
+    let mut plan = Plan {
+        tracks: targets.tracks,
+        skipped: targets.skipped,
+        ..Plan::default()
+    };
+    for (key, target) in targets.by_key {
+        if !target.disagreeing.is_empty() {
+            plan.conflicts.push(Conflict {
+                key,
+                paths: target.paths,
+                fields: target.disagreeing,
+            });
+            continue;
+        }
+        let now = current.get(&key).unwrap_or(&empty);
+        let changes = diff(&target.desired, now, managed);
+        if changes.is_empty() {
+            plan.unchanged += 1;
+        } else {
+            plan.changes.push(FileChange {
+                key,
+                paths: target.paths,
+                changes,
+            });
+        }
+    }
+    plan.changes.sort_by(|a, b| a.paths.cmp(&b.paths));
+    plan
+}
+
+/// The managed fields whose value sets differ. Any difference counts, including a field that
+/// holds several values after a merge of concurrent edits in two clones.
+pub fn diff(desired: &FieldSet, current: &FieldSet, managed: &ManagedFields) -> Vec<FieldChange> {
+    let values = |set: &FieldSet, name: &str| -> Vec<String> {
+        set.get(name)
+            .map(|v| v.iter().cloned().collect())
+            .unwrap_or_default()
+    };
+    managed
+        .annex_names()
+        .filter(|name| desired.get(name) != current.get(name))
+        .map(|name| FieldChange {
+            field: name.to_string(),
+            before: values(current, name),
+            after: values(desired, name),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sync::fields::MixxxField;
+
+    fn set(pairs: &[(&str, &str)]) -> FieldSet {
+        pairs.iter().copied().collect()
+    }
+
+    #[test]
+    fn diff_ignores_unmanaged_fields_and_equal_values() {
+        let managed = ManagedFields::new(
+            &[MixxxField::Rating, MixxxField::Crate],
+            &Default::default(),
+        )
+        .unwrap();
+        let desired = set(&[("rating", "5"), ("crate", "A")]);
+        let current = set(&[("rating", "5"), ("crate", "A"), ("tag", "x")]);
+        assert!(diff(&desired, &current, &managed).is_empty());
+    }
+
+    #[test]
+    fn diff_reports_set_removed_and_multivalued() {
+        let managed = ManagedFields::all();
+        let desired = set(&[("rating", "5"), ("crate", "A"), ("crate", "B")]);
+        let current = set(&[
+            ("rating", "4"),
+            ("rating", "5"),
+            ("crate", "A"),
+            ("comment", "old"),
+        ]);
+        let changes = diff(&desired, &current, &managed);
+        assert_eq!(
+            changes,
+            vec![
+                FieldChange {
+                    field: "rating".into(),
+                    before: vec!["4".into(), "5".into()],
+                    after: vec!["5".into()],
+                },
+                FieldChange {
+                    field: "comment".into(),
+                    before: vec!["old".into()],
+                    after: vec![],
+                },
+                FieldChange {
+                    field: "crate".into(),
+                    before: vec!["A".into()],
+                    after: vec!["A".into(), "B".into()],
+                },
+            ]
+        );
+    }
+}
