@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The two commands of the README:
+#   ./run.sh demo   build music-commander and sync a built-in sample library
+#   ./run.sh test   run the whole test suite
+# Both need git-annex; it is installed here when missing and we can (root or sudo).
+set -euo pipefail
+cd "$(dirname "$0")"
+
+ensure_git_annex() {
+  if git annex version >/dev/null 2>&1; then return; fi
+  local sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo="sudo"; else
+      echo "error: git-annex is not installed" >&2
+      echo "hint: sudo apt-get update && sudo apt-get install -y git git-annex" >&2
+      exit 3
+    fi
+  fi
+  if ! command -v apt-get >/dev/null 2>&1; then
+    echo "error: git-annex is not installed and this is not a Debian-like system" >&2
+    echo "hint: install git-annex with your package manager (https://git-annex.branchable.com/install/)" >&2
+    exit 3
+  fi
+  echo "Installing git-annex (apt-get)…" >&2
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq git git-annex >/dev/null
+}
+
+case "${1:-}" in
+  demo)
+    ensure_git_annex
+    shift
+    cargo run --release --locked --quiet -- demo "$@"
+    ;;
+  test)
+    ensure_git_annex
+    cargo test --locked
+    ;;
+  *)
+    echo "usage: ./run.sh demo [DIR] | ./run.sh test" >&2
+    exit 2
+    ;;
+esac

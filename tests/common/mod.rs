@@ -1,0 +1,248 @@
+//! A throwaway collection for end-to-end tests: a real git-annex repository and a real Mixxx
+//! database in a temp dir, and the binary run as a user runs it.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use music_commander::fixture::annex_repo;
+use music_commander::fixture::mixxx_db::{FixtureTrack, MixxxDbBuilder, SchemaEra};
+use serde_json::Value;
+
+pub struct Sandbox {
+    pub tmp: tempfile::TempDir,
+    pub repo: PathBuf,
+    pub db: PathBuf,
+    pub home: PathBuf,
+}
+
+/// Relative path of the i-th sample file; nested folders and Unicode names on purpose.
+pub fn sample_path(i: usize) -> String {
+    let artist = ["Daft Punk", "Röyksopp", "Sigur Rós", "坂本龍一", "A = B: C"][i % 5];
+    format!("{artist}/Album {}/{i:04} Track.flac", i % 3)
+}
+
+/// A realistic track for sample file `i` under `repo`.
+pub fn sample_track(repo: &Path, i: usize) -> FixtureTrack {
+    FixtureTrack {
+        location: repo
+            .join(sample_path(i))
+            .into_os_string()
+            .into_encoded_bytes(),
+        artist: Some(format!("Artist {}", i % 7)),
+        title: Some(format!("Title {i}")),
+        album: Some(format!("Album {}", i % 3)),
+        genre: Some(["House", "Techno", "Ambient"][i % 3].into()),
+        year: Some((1990 + i % 30).to_string()),
+        tracknumber: Some((i % 12 + 1).to_string()),
+        comment: (i % 4 == 0).then(|| format!("comment {i}")),
+        rating: Some((i % 6) as i64),
+        bpm: Some(100.0 + (i % 40) as f64),
+        color: (i % 3 != 0).then_some(0x112233 * (i as i64 % 5)),
+        key: Some("Am".into()),
+        key_id: Some((i % 24 + 1) as i64),
+        crates: match i % 4 {
+            0 => vec![],
+            1 => vec!["Festival".into()],
+            2 => vec!["Warm up".into(), "Deep/Dub".into()],
+            _ => vec!["Ünï ☃".into()],
+        },
+        mixxx_deleted: None,
+        fs_deleted: false,
+    }
+}
+
+impl Sandbox {
+    /// A repository with `n` annexed sample files and a Mixxx database (of `era`) with one
+    /// track per file.
+    pub fn new(n: usize, era: SchemaEra) -> Sandbox {
+        let tracks = |repo: &Path| (0..n).map(|i| sample_track(repo, i)).collect();
+        Sandbox::with_tracks(n, era, tracks)
+    }
+
+    pub fn with_tracks(
+        n: usize,
+        era: SchemaEra,
+        tracks: impl FnOnce(&Path) -> Vec<FixtureTrack>,
+    ) -> Sandbox {
+        let tmp = tempfile::Builder::new()
+            .prefix("mc-test-")
+            .tempdir()
+            .unwrap();
+        let base = tmp.path().canonicalize().unwrap();
+        let repo = base.join("Music");
+        let home = base.join("home");
+        std::fs::create_dir_all(&home).unwrap();
+        annex_repo::init(&repo).unwrap();
+        let files: Vec<(PathBuf, Vec<u8>)> = (0..n)
+            .map(|i| {
+                (
+                    PathBuf::from(sample_path(i)),
+                    format!("audio {i}\n").into_bytes(),
+                )
+            })
+            .collect();
+        let refs: Vec<(&Path, &[u8])> = files
+            .iter()
+            .map(|(p, c)| (p.as_path(), c.as_slice()))
+            .collect();
+        if !refs.is_empty() {
+            annex_repo::add_files(&repo, &refs).unwrap();
+        }
+        let db = base.join("mixxxdb.sqlite");
+        let mut builder = MixxxDbBuilder::new(era);
+        builder.tracks = tracks(&repo);
+        builder.build(&db).unwrap();
+        Sandbox {
+            tmp,
+            repo,
+            db,
+            home,
+        }
+    }
+
+    /// The binary with this sandbox's repository and database, and a clean environment (no
+    /// user config, no terminal).
+    pub fn cmd(&self) -> assert_cmd::Command {
+        let mut cmd = assert_cmd::Command::cargo_bin("music-commander").unwrap();
+        cmd.current_dir(&self.repo)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap())
+            .env("HOME", &self.home)
+            .env("XDG_CONFIG_HOME", self.home.join(".config"))
+            .arg("--mixxx-db")
+            .arg(&self.db);
+        cmd
+    }
+
+    /// `sync` with extra args; returns (exit code, stdout, stderr).
+    pub fn sync(&self, args: &[&str]) -> (i32, String, String) {
+        let out = self.cmd().arg("sync").args(args).output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// `sync --json` parsed; panics on a non-zero exit.
+    pub fn sync_json(&self, args: &[&str]) -> Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        let (code, out, err) = self.sync(&all);
+        assert_eq!(code, 0, "sync failed: {err}\n{out}");
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("bad JSON ({e}): {out}"))
+    }
+
+    pub fn git(&self, args: &[&str]) -> String {
+        annex_repo::git(&self.repo, args).unwrap()
+    }
+
+    /// Commits on the git-annex branch.
+    pub fn annex_commits(&self) -> usize {
+        self.git(&["rev-list", "--count", "refs/heads/git-annex"])
+            .trim()
+            .parse()
+            .unwrap()
+    }
+
+    pub fn annex_ref(&self) -> String {
+        self.git(&["rev-parse", "refs/heads/git-annex"])
+            .trim()
+            .to_string()
+    }
+
+    /// Every file's metadata as git-annex reports it (one process), without `*lastchanged`.
+    pub fn metadata(&self) -> BTreeMap<String, BTreeMap<String, Vec<String>>> {
+        let out = self.git(&[
+            "-c",
+            "annex.alwayscommit=false",
+            "annex",
+            "metadata",
+            "--json",
+            ".",
+        ]);
+        let mut all = BTreeMap::new();
+        for line in out.lines().filter(|l| !l.trim().is_empty()) {
+            let v: Value = serde_json::from_str(line).unwrap();
+            let file = v["file"].as_str().unwrap().to_string();
+            let mut fields = BTreeMap::new();
+            for (name, values) in v["fields"].as_object().unwrap() {
+                if name.ends_with("lastchanged") {
+                    continue;
+                }
+                let mut vals: Vec<String> = values
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|x| x.as_str().unwrap().to_string())
+                    .collect();
+                vals.sort();
+                fields.insert(name.clone(), vals);
+            }
+            all.insert(file, fields);
+        }
+        all
+    }
+
+    /// `git annex find --metadata QUERY` (sorted file list).
+    pub fn find(&self, query: &str) -> Vec<String> {
+        let out = self.git(&["annex", "find", "--anything", "--metadata", query]);
+        let mut files: Vec<String> = out.lines().map(String::from).collect();
+        files.sort();
+        files
+    }
+
+    /// A writable connection to the Mixxx database, to play the DJ editing in Mixxx.
+    pub fn mixxx(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open(&self.db).unwrap()
+    }
+
+    /// Library id of sample track `i` (ids follow insertion order).
+    pub fn track_id(&self, i: usize) -> i64 {
+        let location = self.repo.join(sample_path(i));
+        self.mixxx()
+            .query_row(
+                "SELECT library.id FROM library JOIN track_locations ON track_locations.id = library.location WHERE track_locations.location = ?1",
+                [location.to_str().unwrap()],
+                |r| r.get(0),
+            )
+            .unwrap()
+    }
+
+    /// Puts track `i` into crate `name` (created if missing).
+    pub fn add_to_crate(&self, i: usize, name: &str) {
+        let db = self.mixxx();
+        db.execute("INSERT OR IGNORE INTO crates (name) VALUES (?1)", [name])
+            .unwrap();
+        let crate_id: i64 = db
+            .query_row("SELECT id FROM crates WHERE name = ?1", [name], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        db.execute(
+            "INSERT OR IGNORE INTO crate_tracks (crate_id, track_id) VALUES (?1, ?2)",
+            [crate_id, self.track_id(i)],
+        )
+        .unwrap();
+    }
+
+    pub fn remove_from_crate(&self, i: usize, name: &str) {
+        self.mixxx()
+            .execute(
+                "DELETE FROM crate_tracks WHERE track_id = ?1 AND crate_id = (SELECT id FROM crates WHERE name = ?2)",
+                rusqlite::params![self.track_id(i), name],
+            )
+            .unwrap();
+    }
+
+    /// Sets one `library` column of track `i`.
+    pub fn set_column(&self, i: usize, column: &str, value: rusqlite::types::Value) {
+        self.mixxx()
+            .execute(
+                &format!("UPDATE library SET {column} = ?1 WHERE id = ?2"),
+                rusqlite::params![value, self.track_id(i)],
+            )
+            .unwrap();
+    }
+}
