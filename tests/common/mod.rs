@@ -35,10 +35,10 @@ pub fn sample_track(repo: &Path, i: usize) -> FixtureTrack {
         genre: Some(["House", "Techno", "Ambient"][i % 3].into()),
         year: Some((1990 + i % 30).to_string()),
         tracknumber: Some((i % 12 + 1).to_string()),
-        comment: (i % 4 == 0).then(|| format!("comment {i}")),
+        comment: i.is_multiple_of(4).then(|| format!("comment {i}")),
         rating: Some((i % 6) as i64),
         bpm: Some(100.0 + (i % 40) as f64),
-        color: (i % 3 != 0).then_some(0x112233 * (i as i64 % 5)),
+        color: (!i.is_multiple_of(3)).then_some(0x112233 * (i as i64 % 5)),
         key: Some("Am".into()),
         key_id: Some((i % 24 + 1) as i64),
         crates: match i % 4 {

@@ -1,0 +1,178 @@
+//! Several machines: metadata and the sync record travel between clones through git-annex, and
+//! every machine's Mixxx maps onto the same files.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{Sandbox, sample_path, sample_track};
+use music_commander::fixture::annex_repo;
+use music_commander::fixture::mixxx_db::{MixxxDbBuilder, SchemaEra};
+use rusqlite::types::Value as Sql;
+
+/// A second machine: a clone of the sandbox's repository (no content fetched) and its own Mixxx
+/// database, which saw the collection under `/media/usb/Music`.
+struct Laptop {
+    repo: PathBuf,
+    db: PathBuf,
+}
+
+const LAPTOP_ROOT: &str = "/media/usb/Music";
+
+fn laptop(sb: &Sandbox, n: usize) -> Laptop {
+    let base = sb.tmp.path().canonicalize().unwrap();
+    let repo = base.join("laptop");
+    annex_repo::git(&base, &["clone", "-q", sb.repo.to_str().unwrap(), "laptop"]).unwrap();
+    annex_repo::git(&repo, &["config", "user.name", "laptop"]).unwrap();
+    annex_repo::git(&repo, &["config", "user.email", "laptop@example.invalid"]).unwrap();
+    annex_repo::git(&repo, &["annex", "init", "-q", "laptop"]).unwrap();
+    // So the first machine can pull from the laptop too.
+    annex_repo::git(
+        &sb.repo,
+        &["remote", "add", "laptop", repo.to_str().unwrap()],
+    )
+    .unwrap();
+    let db = base.join("laptop.sqlite");
+    let mut builder = MixxxDbBuilder::new(SchemaEra::Mixxx23);
+    builder.tracks = (0..n)
+        .map(|i| sample_track(Path::new(LAPTOP_ROOT), i))
+        .collect();
+    builder.build(&db).unwrap();
+    Laptop { repo, db }
+}
+
+impl Laptop {
+    fn cmd(&self, sb: &Sandbox) -> assert_cmd::Command {
+        let mut cmd = sb.cmd();
+        cmd.current_dir(&self.repo)
+            .env("MUSIC_COMMANDER_MUSIC_ROOT", LAPTOP_ROOT)
+            .arg("--mixxx-db")
+            .arg(&self.db);
+        cmd
+    }
+
+    fn sync_json(&self, sb: &Sandbox) -> serde_json::Value {
+        let out = self.cmd(sb).args(["sync", "--json"]).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    fn git(&self, args: &[&str]) -> String {
+        annex_repo::git(&self.repo, args).unwrap()
+    }
+
+    fn set_column(&self, i: usize, column: &str, value: Sql) {
+        let db = rusqlite::Connection::open(&self.db).unwrap();
+        let location = Path::new(LAPTOP_ROOT).join(sample_path(i));
+        db.execute(
+            &format!(
+                "UPDATE library SET {column} = ?1 WHERE location = (SELECT id FROM track_locations WHERE location = ?2)"
+            ),
+            rusqlite::params![value, location.to_str().unwrap()],
+        )
+        .unwrap();
+    }
+}
+
+fn annex_sync(repo: &Path) {
+    annex_repo::git(
+        repo,
+        &["annex", "sync", "-q", "--only-annex", "--no-content"],
+    )
+    .unwrap();
+}
+
+#[test]
+fn metadata_and_sync_state_travel_to_a_clone_with_another_music_root() {
+    let sb = Sandbox::new(8, SchemaEra::Newest);
+    sb.sync_json(&[]);
+    let lap = laptop(&sb, 8);
+    annex_sync(&lap.repo);
+
+    // The laptop holds no content, yet sees the metadata.
+    let rated: Vec<String> = lap
+        .git(&["annex", "find", "--anything", "--metadata", "rating=5"])
+        .lines()
+        .map(String::from)
+        .collect();
+    assert_eq!(rated, vec![sample_path(5)]);
+    let status = lap.cmd(&sb).arg("status").output().unwrap();
+    let status = String::from_utf8(status.stdout).unwrap();
+    assert!(
+        status.contains("In sync: all 8 files match Mixxx"),
+        "{status}"
+    );
+    assert!(
+        status.contains("fixture ("),
+        "A's record is shown by its description: {status}"
+    );
+
+    // Same values in the laptop's Mixxx (under another root): nothing to write.
+    let head = lap.git(&["rev-parse", "git-annex"]);
+    let doc = lap.sync_json(&sb);
+    assert_eq!(doc["files"]["written"], 0, "{doc}");
+    assert_eq!(doc["files"]["unchanged"], 8);
+    assert_eq!(lap.git(&["rev-parse", "git-annex"]), head);
+
+    // A view of a crate works in the clone.
+    lap.git(&["annex", "view", "crate=Festival"]);
+    let listed = lap.git(&["ls-files"]);
+    lap.git(&["annex", "vpop"]);
+    assert_eq!(listed.lines().count(), 2, "{listed}");
+}
+
+#[test]
+fn different_edits_in_two_clones_both_survive() {
+    let sb = Sandbox::new(6, SchemaEra::Newest);
+    sb.sync_json(&[]);
+    let lap = laptop(&sb, 6);
+    annex_sync(&lap.repo);
+
+    sb.set_column(1, "rating", Sql::Integer(4));
+    sb.sync_json(&[]);
+    lap.set_column(2, "comment", Sql::Text("laptop note".into()));
+    let doc = lap.sync_json(&sb);
+    assert_eq!(doc["files"]["written"], 1);
+
+    annex_sync(&lap.repo);
+    annex_sync(&sb.repo);
+    let meta = sb.metadata();
+    assert_eq!(meta[&sample_path(1)]["rating"], vec!["4"]);
+    assert_eq!(meta[&sample_path(2)]["comment"], vec!["laptop note"]);
+    // And the laptop's record reached the first machine.
+    let out = sb.cmd().args(["status", "--json"]).output().unwrap();
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["syncs"].as_array().unwrap().len(), 2, "{status}");
+}
+
+#[test]
+fn the_same_field_edited_in_two_clones_is_reported() {
+    let sb = Sandbox::new(4, SchemaEra::Newest);
+    sb.sync_json(&[]);
+    let lap = laptop(&sb, 4);
+    annex_sync(&lap.repo);
+
+    sb.set_column(3, "rating", Sql::Integer(4));
+    sb.sync_json(&[]);
+    lap.set_column(3, "rating", Sql::Integer(1));
+    lap.sync_json(&sb);
+    annex_sync(&lap.repo);
+    annex_sync(&sb.repo);
+
+    // git-annex's union merge keeps both values: neither edit is lost silently.
+    assert_eq!(sb.metadata()[&sample_path(3)]["rating"], vec!["1", "4"]);
+    for cmd in [sb.cmd(), lap.cmd(&sb)] {
+        let mut cmd = cmd;
+        let out = cmd.arg("status").output().unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(text.contains("a sync would write 1 files"), "{text}");
+        assert!(text.contains(&sample_path(3)), "{text}");
+    }
+    // The next sync from a clone settles the field on that clone's Mixxx value.
+    sb.sync_json(&[]);
+    assert_eq!(sb.metadata()[&sample_path(3)]["rating"], vec!["4"]);
+}
