@@ -9,8 +9,11 @@ use music_commander::fixture::mixxx_db::SchemaEra;
 use rusqlite::types::Value as Sql;
 use serde_json::Value;
 
-/// The changed files of a `--json` document: path → (set fields, removed fields).
-fn changes(doc: &Value) -> BTreeMap<String, (BTreeMap<String, Vec<String>>, Vec<String>)> {
+/// Per changed file: (fields set with their values, fields removed).
+type FileChanges = (BTreeMap<String, Vec<String>>, Vec<String>);
+
+/// The changed files of a `--json` document, by path.
+fn changes(doc: &Value) -> BTreeMap<String, FileChanges> {
     doc["changes"]
         .as_array()
         .unwrap()
