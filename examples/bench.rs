@@ -1,0 +1,385 @@
+//! The benchmark: whole-process figures of the release binary on synthetic libraries, and the
+//! ratios that the speed targets are stated in, all measured in one run.
+//!
+//!     cargo run --release --example bench                 # 10k and 100k tracks, 3 runs each
+//!     cargo run --release --example bench -- --quick      # 1k and 10k, for a smoke test
+//!     cargo run --release --example bench -- --runs 5 --keep /tmp/bench
+//!
+//! Each figure is the median of the runs: these machines are noisy, so compare ratios
+//! measured together, never single times across runs.
+
+use std::io::Write;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use music_commander::fixture::library::{self, Generated, Shape};
+
+struct Sample {
+    wall: Duration,
+    cpu: Duration,
+    max_rss_kib: i64,
+    stdout: String,
+}
+
+/// Runs a command to completion and returns wall time, CPU time and peak RSS of its process
+/// tree (`wait4` accounts for the children it waited for).
+fn measure(cmd: &mut Command, stdin: Option<&Path>) -> Sample {
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    if let Some(input) = stdin {
+        cmd.stdin(std::fs::File::open(input).expect("stdin file"));
+    }
+    let started = Instant::now();
+    let child = cmd.spawn().expect("spawn");
+    let pid = child.id() as libc::pid_t;
+    let stdout = child.stdout.map(|mut s| {
+        std::thread::spawn(move || {
+            let mut buf = String::new();
+            std::io::Read::read_to_string(&mut s, &mut buf).ok();
+            buf
+        })
+    });
+    let stderr = child.stderr.map(|mut s| {
+        std::thread::spawn(move || {
+            let mut buf = String::new();
+            std::io::Read::read_to_string(&mut s, &mut buf).ok();
+            buf
+        })
+    });
+    let mut status: libc::c_int = 0;
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: plain syscall on our own child with valid out-pointers.
+    let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(rc, pid, "wait4 failed");
+    let wall = started.elapsed();
+    let stdout = stdout
+        .map(|t| t.join().unwrap_or_default())
+        .unwrap_or_default();
+    let stderr = stderr
+        .map(|t| t.join().unwrap_or_default())
+        .unwrap_or_default();
+    let exit = std::process::ExitStatus::from_raw(status);
+    assert!(exit.success(), "{cmd:?} failed: {stderr}");
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    Sample {
+        wall,
+        cpu: tv(usage.ru_utime) + tv(usage.ru_stime),
+        max_rss_kib: usage.ru_maxrss,
+        stdout,
+    }
+}
+
+fn median<T: Copy + PartialOrd>(mut v: Vec<T>) -> T {
+    v.sort_by(|a, b| a.partial_cmp(b).expect("comparable"));
+    v[v.len() / 2]
+}
+
+struct Row {
+    name: String,
+    tracks: usize,
+    wall: Duration,
+    cpu: Duration,
+    rss_mib: f64,
+    phases: Vec<(String, f64)>,
+}
+
+fn summarize(name: &str, tracks: usize, samples: &[Sample]) -> Row {
+    // Per-phase timings from the JSON of each run (median per phase).
+    let mut phases: Vec<(String, Vec<f64>)> = Vec::new();
+    for s in samples {
+        if let Ok(doc) = serde_json::from_str::<serde_json::Value>(&s.stdout) {
+            for t in doc["timings"].as_array().into_iter().flatten() {
+                let phase = t["phase"].as_str().unwrap_or("?").to_string();
+                let secs = t["seconds"].as_f64().unwrap_or(0.0);
+                match phases.iter_mut().find(|(p, _)| *p == phase) {
+                    Some((_, v)) => v.push(secs),
+                    None => phases.push((phase, vec![secs])),
+                }
+            }
+        }
+    }
+    Row {
+        name: name.to_string(),
+        tracks,
+        wall: median(samples.iter().map(|s| s.wall).collect()),
+        cpu: median(samples.iter().map(|s| s.cpu).collect()),
+        rss_mib: median(samples.iter().map(|s| s.max_rss_kib).collect()) as f64 / 1024.0,
+        phases: phases.into_iter().map(|(p, v)| (p, median(v))).collect(),
+    }
+}
+
+struct Bench {
+    binary: PathBuf,
+    work: PathBuf,
+    runs: usize,
+}
+
+impl Bench {
+    /// A pristine generated library of `n` tracks, made once per benchmark run.
+    fn pristine(&self, n: usize) -> Generated {
+        let dir = self.work.join(format!("pristine-{n}"));
+        eprintln!("generating {n} tracks in {} …", dir.display());
+        let started = Instant::now();
+        let generated = library::generate(&dir, &Shape::new(n)).expect("generate");
+        eprintln!("  done in {:.1}s", started.elapsed().as_secs_f64());
+        generated
+    }
+
+    /// A fresh copy of a pristine library (`cp -a` keeps symlinks and the git state).
+    fn copy(&self, from: &Generated, name: &str) -> Generated {
+        let dir = self.work.join(name);
+        let _ = std::fs::remove_dir_all(&dir);
+        let src = from.repo.parent().expect("repo in a dir");
+        let ok = Command::new("cp")
+            .arg("-a")
+            .arg(src)
+            .arg(&dir)
+            .status()
+            .expect("cp");
+        assert!(ok.success());
+        Generated {
+            repo: dir.join("Music"),
+            db: dir.join("mixxxdb.sqlite"),
+            ..from.clone()
+        }
+    }
+
+    fn sync(&self, lib: &Generated, args: &[&str]) -> Command {
+        let mut cmd = Command::new(&self.binary);
+        cmd.current_dir(&lib.repo)
+            .arg("--mixxx-db")
+            .arg(&lib.db)
+            .arg("sync")
+            .arg("--json")
+            .args(args)
+            .env("XDG_CONFIG_HOME", &self.work);
+        cmd
+    }
+
+    fn first_sync(&self, pristine: &Generated, jobs: &str) -> Row {
+        let samples: Vec<Sample> = (0..self.runs)
+            .map(|r| {
+                let lib = self.copy(pristine, &format!("first-j{jobs}-{r}"));
+                let s = measure(&mut self.sync(&lib, &["--jobs", jobs]), None);
+                let _ = std::fs::remove_dir_all(lib.repo.parent().unwrap());
+                s
+            })
+            .collect();
+        summarize(
+            &format!("first sync, --jobs {jobs}"),
+            pristine.tracks,
+            &samples,
+        )
+    }
+
+    /// The same writes our first sync makes, fed straight to one git-annex batch process.
+    fn raw_floor(&self, pristine: &Generated) -> Row {
+        let plan_lib = self.copy(pristine, "floor-plan");
+        let plan = measure(&mut self.sync(&plan_lib, &["--dry-run"]), None);
+        let doc: serde_json::Value = serde_json::from_str(&plan.stdout).expect("plan JSON");
+        let requests = self.work.join("floor-requests.jsonl");
+        let mut out = std::fs::File::create(&requests).expect("requests");
+        for change in doc["changes"].as_array().expect("changes") {
+            let mut fields = change["set"].as_object().cloned().unwrap_or_default();
+            for removed in change["removed"].as_array().into_iter().flatten() {
+                fields.insert(removed.as_str().unwrap().to_string(), serde_json::json!([]));
+            }
+            let line = serde_json::json!({"key": change["key"], "fields": fields});
+            writeln!(out, "{line}").expect("write");
+        }
+        drop(out);
+        let samples: Vec<Sample> = (0..self.runs)
+            .map(|r| {
+                let lib = self.copy(pristine, &format!("floor-{r}"));
+                let mut cmd = Command::new("git");
+                cmd.current_dir(&lib.repo)
+                    .args(["annex", "metadata", "--batch", "--json"]);
+                let s = measure(&mut cmd, Some(&requests));
+                let _ = std::fs::remove_dir_all(lib.repo.parent().unwrap());
+                s
+            })
+            .collect();
+        summarize(
+            "raw git-annex floor (same writes)",
+            pristine.tracks,
+            &samples,
+        )
+    }
+
+    /// Runs `args` `runs` times on `lib`, calling `before` ahead of each run.
+    fn repeat(
+        &self,
+        name: &str,
+        lib: &Generated,
+        args: &[&str],
+        mut before: impl FnMut(usize),
+    ) -> Row {
+        let samples: Vec<Sample> = (0..self.runs)
+            .map(|r| {
+                before(r);
+                measure(&mut self.sync(lib, args), None)
+            })
+            .collect();
+        summarize(name, lib.tracks, &samples)
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let value = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let runs: usize = value("--runs").and_then(|v| v.parse().ok()).unwrap_or(3);
+    let (small, large) = if quick {
+        (1_000, 10_000)
+    } else {
+        (10_000, 100_000)
+    };
+
+    let exe = std::env::current_exe().expect("exe");
+    let binary = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .join("music-commander");
+    assert!(
+        binary.exists(),
+        "build the binary first: cargo build --release"
+    );
+    let keep = value("--keep").map(PathBuf::from);
+    let tmp = tempfile::Builder::new()
+        .prefix("mc-bench-")
+        .tempdir()
+        .expect("tempdir");
+    let work = keep.clone().unwrap_or_else(|| tmp.path().to_path_buf());
+    std::fs::create_dir_all(&work).expect("work dir");
+    let bench = Bench { binary, work, runs };
+
+    let mut rows = Vec::new();
+    let pristine_small = bench.pristine(small);
+    eprintln!("scenario 1/2: first sync and raw floor, {small} tracks");
+    let j1 = bench.first_sync(&pristine_small, "1");
+    let j2 = bench.first_sync(&pristine_small, "2");
+    let floor = bench.raw_floor(&pristine_small);
+
+    eprintln!("scenario 3: no-op sync, {small} tracks");
+    let synced_small = bench.copy(&pristine_small, "synced-small");
+    measure(&mut bench.sync(&synced_small, &[]), None);
+    let noop_small = bench.repeat("no-op sync", &synced_small, &[], |_| {});
+
+    let pristine_large = bench.pristine(large);
+    let synced_large = bench.copy(&pristine_large, "synced-large");
+    eprintln!("first sync of {large} tracks (setup, not a scenario) …");
+    let setup = measure(&mut bench.sync(&synced_large, &[]), None);
+    eprintln!("  {:.1}s", setup.wall.as_secs_f64());
+    eprintln!("scenario 3: no-op sync, {large} tracks");
+    let noop_large = bench.repeat("no-op sync", &synced_large, &[], |_| {});
+    let one_percent = large / 100;
+    eprintln!("scenario 5: --dry-run with 1% changed, {large} tracks");
+    library::mutate(&synced_large.db, one_percent, 1000).expect("mutate");
+    let dry = bench.repeat(
+        "--dry-run, 1% changed",
+        &synced_large,
+        &["--dry-run"],
+        |_| {},
+    );
+    eprintln!("scenario 4: 1% changed, {large} tracks");
+    let db = synced_large.db.clone();
+    let changed = bench.repeat("sync, 1% changed", &synced_large, &[], |r| {
+        if r > 0 {
+            library::mutate(&db, one_percent, 2000 + r as u64).expect("mutate");
+        }
+    });
+    rows.extend([j1, j2, floor, noop_small, noop_large, dry, changed]);
+
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .next()
+                .map(|l| l.split_whitespace().nth(1).unwrap_or("0").to_string())
+        })
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map(|kb| kb / 1024.0 / 1024.0)
+        .unwrap_or(0.0);
+    let annex = Command::new("git")
+        .args(["annex", "version", "--raw"])
+        .output()
+        .ok();
+    let annex = annex
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    println!("machine: {cores} cores, {mem:.0} GiB RAM, git-annex {annex}; median of {runs} runs");
+    println!(
+        "{:<38}{:>8}{:>11}{:>11}{:>12}",
+        "scenario", "tracks", "wall s", "cpu s", "peak MiB"
+    );
+    for r in &rows {
+        println!(
+            "{:<38}{:>8}{:>11.3}{:>11.3}{:>12.1}",
+            r.name,
+            r.tracks,
+            r.wall.as_secs_f64(),
+            r.cpu.as_secs_f64(),
+            r.rss_mib
+        );
+    }
+    println!("\nphases (median s):");
+    for r in &rows {
+        if r.phases.is_empty() {
+            continue;
+        }
+        let phases: Vec<String> = r
+            .phases
+            .iter()
+            .map(|(p, s)| format!("{p} {s:.3}"))
+            .collect();
+        println!("  {} ({}): {}", r.name, r.tracks, phases.join(", "));
+    }
+    let (j1, j2, floor, noop_small, noop_large, _dry, changed) = (
+        &rows[0], &rows[1], &rows[2], &rows[3], &rows[4], &rows[5], &rows[6],
+    );
+    let ratio = |a: &Row, b: &Row| a.wall.as_secs_f64() / b.wall.as_secs_f64();
+    let write_time = changed
+        .phases
+        .iter()
+        .find(|(p, _)| p == "write + commit")
+        .map(|(_, s)| *s)
+        .unwrap_or(0.0);
+    println!("\nratios and targets:");
+    println!(
+        "  first sync --jobs 1 / raw floor      {:>7.3}   (target ≤ 1.10)",
+        ratio(j1, floor)
+    );
+    println!(
+        "  first sync --jobs 2 / --jobs 1       {:>7.3}   (target < 1.00)",
+        ratio(j2, j1)
+    );
+    println!(
+        "  no-op {small:>6}: {:>6.3}s  (target ≤ {})",
+        noop_small.wall.as_secs_f64(),
+        if quick { "—" } else { "0.3 s" }
+    );
+    println!(
+        "  no-op {large:>6}: {:>6.3}s, {:.0} MiB  (target ≤ {})",
+        noop_large.wall.as_secs_f64(),
+        noop_large.rss_mib,
+        if quick { "—" } else { "2 s, 200 MB" }
+    );
+    println!(
+        "  1% changed of {large}: {:.3}s total, {:.3}s outside git-annex's write  (target ≤ 2 s)",
+        changed.wall.as_secs_f64(),
+        changed.wall.as_secs_f64() - write_time
+    );
+    if keep.is_none() {
+        drop(tmp);
+    }
+}
