@@ -31,6 +31,8 @@ fn measure(cmd: &mut Command, stdin: Option<&Path>) -> Sample {
         cmd.stdin(std::fs::File::open(input).expect("stdin file"));
     }
     let started = Instant::now();
+    // Reaped by wait4 below, which also gives the resource usage.
+    #[allow(clippy::zombie_processes)]
     let child = cmd.spawn().expect("spawn");
     let pid = child.id() as libc::pid_t;
     let stdout = child.stdout.map(|mut s| {
