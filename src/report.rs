@@ -185,6 +185,13 @@ pub fn render_summary(outcome: &Outcome) -> String {
     );
     if !outcome.dry_run {
         row(&mut out, "files failed", outcome.failed.len());
+        if outcome.interrupted {
+            row(
+                &mut out,
+                "files not written (interrupted)",
+                outcome.not_written,
+            );
+        }
         row(&mut out, "git-annex commits", outcome.commits);
     }
     let _ = writeln!(
@@ -202,9 +209,22 @@ pub fn render_summary(outcome: &Outcome) -> String {
             c.fields.join(", ")
         );
     }
-    for f in &outcome.failed {
+    for f in outcome.failed.iter().take(PLAN_PREVIEW) {
         let paths: Vec<String> = f.paths.iter().map(|p| p.to_string()).collect();
         let _ = writeln!(out, "failed: {}: {}", paths.join(", "), f.reason);
+    }
+    if outcome.failed.len() > PLAN_PREVIEW {
+        let _ = writeln!(
+            out,
+            "failed: … and {} more (use --json to list all)",
+            outcome.failed.len() - PLAN_PREVIEW
+        );
+    }
+    if outcome.interrupted {
+        let _ = writeln!(
+            out,
+            "Interrupted: what git-annex accepted is committed; run the sync again to finish."
+        );
     }
     out
 }
@@ -315,6 +335,7 @@ pub fn outcome_json(outcome: &Outcome) -> Value {
             "written": outcome.written,
             "unchanged": plan.unchanged,
             "failed": outcome.failed.len(),
+            "not_written": outcome.not_written,
             "conflicts": plan.conflicts.len(),
         },
         "skipped": skipped,

@@ -15,6 +15,9 @@ pub struct WriteRequest {
     pub fields: BTreeMap<String, Vec<String>>,
 }
 
+/// The failure reason of requests never sent because the run was cancelled.
+pub const INTERRUPTED: &str = "interrupted";
+
 #[derive(Clone, Debug)]
 pub struct WriteOptions {
     /// Number of concurrent `git annex metadata --batch` processes (≥ 1).

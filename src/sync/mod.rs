@@ -4,8 +4,9 @@
 pub mod fields;
 pub mod plan;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::annex::writer::{self, WriteOptions, WriteRequest};
@@ -54,6 +55,9 @@ pub struct Outcome {
     pub dry_run: bool,
     pub written: usize,
     pub failed: Vec<Failure>,
+    /// Files left unwritten because the user interrupted the run (not failures: a rerun
+    /// writes them).
+    pub not_written: usize,
     pub commits: usize,
     pub interrupted: bool,
     pub elapsed: Duration,
@@ -112,12 +116,16 @@ pub fn run(
         dry_run: options.dry_run,
         written: 0,
         failed: Vec::new(),
+        not_written: 0,
         commits: 0,
         interrupted: false,
         elapsed: Duration::ZERO,
         timings: Vec::new(),
     };
-    if !options.dry_run && !outcome.plan.changes.is_empty() {
+    if cancel.load(Ordering::SeqCst) {
+        outcome.interrupted = true;
+        outcome.not_written = outcome.plan.changes.len();
+    } else if !options.dry_run && !outcome.plan.changes.is_empty() {
         let write_started = Instant::now();
         apply(inputs, options, &mut outcome, progress, cancel)?;
         timings.push(("write + commit", write_started.elapsed()));
@@ -173,25 +181,21 @@ fn apply(
     )?;
     progress.finish();
 
-    let paths_of = |key: &AnnexKey| {
-        plan.changes
-            .iter()
-            .find(|c| &c.key == key)
-            .map(|c| c.paths.clone())
-            .unwrap_or_default()
-    };
+    let paths: HashMap<&AnnexKey, &Vec<RepoPath>> =
+        plan.changes.iter().map(|c| (&c.key, &c.paths)).collect();
     let state_key = AnnexKey::new(state::STATE_KEY);
     outcome.written = report.written.iter().filter(|k| **k != state_key).count();
-    outcome.failed = report
-        .failed
-        .iter()
-        .filter(|(k, _)| *k != state_key)
-        .map(|(key, reason)| Failure {
+    for (key, reason) in report.failed.iter().filter(|(k, _)| *k != state_key) {
+        if reason == writer::INTERRUPTED {
+            outcome.not_written += 1;
+            continue;
+        }
+        outcome.failed.push(Failure {
             key: key.clone(),
-            paths: paths_of(key),
+            paths: paths.get(key).map(|p| p.to_vec()).unwrap_or_default(),
             reason: reason.clone(),
-        })
-        .collect();
+        });
+    }
     outcome.failed.sort_by(|a, b| a.paths.cmp(&b.paths));
     outcome.commits = report.commits;
     outcome.interrupted = report.interrupted;
