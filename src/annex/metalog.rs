@@ -357,10 +357,7 @@ mod tests {
         // An undecodable `!` value becomes a field name, whose values follow it.
         assert_eq!(current(b"100s f +!@@ +v\n"), fs(&[("+!@@", "v")]));
         // A non-UTF-8 field name ends the line.
-        assert_eq!(
-            current(b"100s f +v g\xff +w h +x\n"),
-            fs(&[("f", "v")])
-        );
+        assert_eq!(current(b"100s f +v g\xff +w h +x\n"), fs(&[("f", "v")]));
         // Double spaces give an empty field name, as in git-annex.
         assert_eq!(current(b"100s f  +v\n"), fs(&[("", "v")]));
         assert_eq!(current(b"100s \n"), FieldSet::new());

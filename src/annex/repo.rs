@@ -255,7 +255,10 @@ impl CatFile {
             .wait()
             .map_err(|e| Error::io("wait for git cat-file", e))?;
         if !status.success() {
-            return Err(Error::git("git cat-file --batch", format!("exited with {status}")));
+            return Err(Error::git(
+                "git cat-file --batch",
+                format!("exited with {status}"),
+            ));
         }
         Ok(())
     }
@@ -292,7 +295,10 @@ fn read_answer(r: &mut impl BufRead, limit: u64) -> Result<Blob> {
     // `<oid> <type> <size>` when found, `<name> missing|ambiguous` otherwise; the name may
     // contain spaces, so only the last word is trustworthy.
     let last = header.rsplit(|&b| b == b' ').next().unwrap_or(&[]);
-    let Some(size) = std::str::from_utf8(last).ok().and_then(|s| s.parse::<u64>().ok()) else {
+    let Some(size) = std::str::from_utf8(last)
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+    else {
         return Ok(Blob::Missing);
     };
     let blob = if size > limit {
