@@ -1,10 +1,18 @@
 //! OWNER: helper "annex-read".
 
 use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use unicode_normalization::UnicodeNormalization;
 
 use crate::annex::Repo;
-use crate::error::Result;
+use crate::annex::metalog;
+use crate::annex::repo::{Blob, CatFile};
+use crate::error::{Error, Result};
 use crate::model::{AnnexKey, RepoPath};
+
+/// git-annex never treats a larger regular file as an unlocked pointer file.
+const MAX_POINTER_SIZE: u64 = 32 * 1024;
 
 /// What the index says a path is.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -13,26 +21,92 @@ pub enum Entry {
     Annexed(AnnexKey),
     /// A file tracked by git but not annexed.
     Plain,
+    /// An annexed file whose key is not UTF-8 (e.g. a WORM key made from a Latin-1 file name).
+    /// It has metadata in git-annex, but we cannot address it through the JSON batch protocol,
+    /// so it is reported rather than synced. Holds the raw key bytes.
+    NonUtf8Key(Vec<u8>),
 }
 
 /// Every path in the index (optionally filtered), with what it is.
 #[derive(Debug, Default)]
 pub struct KeyMap {
     entries: HashMap<RepoPath, Entry>,
+    /// NFC form → index spelling, built on the first lookup that misses.
+    nfc: OnceLock<HashMap<String, RepoPath>>,
 }
 
 impl KeyMap {
     /// Reads the index in one bulk pass (`git ls-files -s -z` + one `git cat-file --batch`).
     /// Only paths for which `wanted` is true are resolved to keys (and kept).
-    pub fn read(_repo: &Repo, _wanted: &dyn Fn(&RepoPath) -> bool) -> Result<KeyMap> {
-        todo!("helper annex-read")
+    ///
+    /// Conflicted paths (only stages 1–3 in the index) are left out, as git-annex does.
+    pub fn read(repo: &Repo, wanted: &dyn Fn(&RepoPath) -> bool) -> Result<KeyMap> {
+        let listing = repo.git_output(&["ls-files", "--stage", "-z"])?;
+        let mut paths = Vec::new();
+        let mut specs = Vec::new();
+        let mut plain = Vec::new();
+        for record in listing.split(|&b| b == 0).filter(|r| !r.is_empty()) {
+            let StageRecord { mode, object, path } = parse_stage_record(record)?;
+            let path = RepoPath::from_bytes(path);
+            let Some(object) = object.filter(|_| wanted(&path)) else {
+                continue;
+            };
+            match mode {
+                b"120000" | b"100644" | b"100755" => {
+                    specs.push(object.to_vec());
+                    paths.push(path);
+                }
+                _ => plain.push(path),
+            }
+        }
+
+        let mut cat = CatFile::start(repo)?;
+        let blobs = cat.get_many(&specs, MAX_POINTER_SIZE)?;
+        cat.finish()?;
+
+        let mut entries: HashMap<RepoPath, Entry> =
+            plain.into_iter().map(|p| (p, Entry::Plain)).collect();
+        entries.reserve(paths.len());
+        for (path, blob) in paths.into_iter().zip(blobs) {
+            let entry = match blob {
+                Blob::Content(target) => classify(&target),
+                Blob::Missing | Blob::TooLarge => Entry::Plain,
+            };
+            entries.insert(path, entry);
+        }
+        Ok(KeyMap {
+            entries,
+            nfc: OnceLock::new(),
+        })
     }
 
     /// Looks up a path exactly, else by its Unicode NFC form (a file committed from macOS may
     /// be NFD in the index while Mixxx stored NFC, or the other way round). Returns the path
-    /// as the index spells it.
-    pub fn get(&self, _path: &RepoPath) -> Option<(&RepoPath, &Entry)> {
-        todo!("helper annex-read")
+    /// as the index spelling it.
+    pub fn get(&self, path: &RepoPath) -> Option<(&RepoPath, &Entry)> {
+        if let Some(found) = self.entries.get_key_value(path) {
+            return Some(found);
+        }
+        let wanted: String = std::str::from_utf8(path.as_bytes()).ok()?.nfc().collect();
+        let index = self.nfc.get_or_init(|| {
+            let mut index: HashMap<String, RepoPath> = HashMap::new();
+            for path in self.entries.keys() {
+                if let Ok(s) = std::str::from_utf8(path.as_bytes()) {
+                    // Two index paths with one NFC form: pick the smaller, so the answer does
+                    // not depend on hash order.
+                    index
+                        .entry(s.nfc().collect())
+                        .and_modify(|p| {
+                            if path < p {
+                                *p = path.clone();
+                            }
+                        })
+                        .or_insert_with(|| path.clone());
+                }
+            }
+            index
+        });
+        self.entries.get_key_value(index.get(&wanted)?)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&RepoPath, &Entry)> {
@@ -45,5 +119,98 @@ impl KeyMap {
 
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+}
+
+/// One `git ls-files --stage` record: `<mode> SP <object> SP <stage> TAB <path>`.
+struct StageRecord<'a> {
+    mode: &'a [u8],
+    /// None for a conflicted path (stage ≠ 0).
+    object: Option<&'a [u8]>,
+    path: &'a [u8],
+}
+
+fn parse_stage_record(record: &[u8]) -> Result<StageRecord<'_>> {
+    let bad = || {
+        Error::git(
+            "git ls-files --stage",
+            format!("unexpected line {:?}", String::from_utf8_lossy(record)),
+        )
+    };
+    let tab = record.iter().position(|&b| b == b'\t').ok_or_else(bad)?;
+    let mut fields = record[..tab].split(|&b| b == b' ');
+    let (Some(mode), Some(object), Some(stage)) = (fields.next(), fields.next(), fields.next())
+    else {
+        return Err(bad());
+    };
+    Ok(StageRecord {
+        mode,
+        object: (stage == b"0").then_some(object),
+        path: &record[tab + 1..],
+    })
+}
+
+/// A symlink target or pointer file: annexed iff its first line names `/annex/objects/`.
+fn classify(target: &[u8]) -> Entry {
+    let first_line = target.split(|&b| b == b'\n').next().unwrap_or_default();
+    let Some(at) = find(first_line, b"/annex/objects/") else {
+        return Entry::Plain;
+    };
+    let after = &first_line[at + b"/annex/objects/".len()..];
+    let file = after.rsplit(|&b| b == b'/').next().unwrap_or_default();
+    let key = metalog::key_from_file(file);
+    if !looks_like_key(&key) {
+        return Entry::Plain;
+    }
+    match String::from_utf8(key) {
+        Ok(key) => Entry::Annexed(AnnexKey::new(key)),
+        Err(e) => Entry::NonUtf8Key(e.into_bytes()),
+    }
+}
+
+/// git-annex ignores links whose last component does not parse as `BACKEND-…--name` (or
+/// `BACKEND--name`).
+fn looks_like_key(key: &[u8]) -> bool {
+    match key.iter().position(|&b| b == b'-') {
+        Some(dash) => dash > 0 && find(&key[dash..], b"--").is_some(),
+        None => false,
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_targets() {
+        let key = |s: &str| Entry::Annexed(AnnexKey::new(s));
+        assert_eq!(
+            classify(b"../../.git/annex/objects/Xx/Yy/SHA256E-s3--ab.mp3/SHA256E-s3--ab.mp3"),
+            key("SHA256E-s3--ab.mp3")
+        );
+        assert_eq!(
+            classify(b"/annex/objects/URL--http&c%%e.com%a&s20b\n"),
+            key("URL--http://e.com/a%20b")
+        );
+        assert_eq!(classify(b"just text\n/annex/objects/SHA1--x"), Entry::Plain);
+        assert_eq!(classify(b"../.git/annex/objects/notakey"), Entry::Plain);
+        assert_eq!(
+            classify(b"/annex/objects/WORM-s1-m1--caf\xe9"),
+            Entry::NonUtf8Key(b"WORM-s1-m1--caf\xe9".to_vec())
+        );
+    }
+
+    #[test]
+    fn nfc_lookup() {
+        let nfd = RepoPath::from_bytes("Cafe\u{301}.mp3");
+        let mut map = KeyMap::default();
+        map.entries.insert(nfd.clone(), Entry::Plain);
+        let (found, _) = map.get(&RepoPath::from_bytes("Café.mp3")).unwrap();
+        assert_eq!(found, &nfd);
+        assert!(map.get(&RepoPath::from_bytes("Cafe.mp3")).is_none());
     }
 }
