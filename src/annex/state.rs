@@ -1,9 +1,12 @@
 //! The sync record, stored as metadata of a made-up key in the git-annex branch: it travels
 //! with `git annex sync` and never puts a file in the work tree. OWNER: helper "annex-write".
 
+use std::collections::{BTreeMap, HashMap};
+
 use crate::annex::Repo;
-use crate::annex::writer::WriteRequest;
-use crate::error::Result;
+use crate::annex::writer::{self, WriteRequest};
+use crate::error::{Error, Result};
+use crate::model::AnnexKey;
 
 /// The made-up key; no file points to it.
 pub const STATE_KEY: &str = "WORM-s0-m0--music-commander-sync-state";
@@ -24,17 +27,256 @@ pub struct SyncRecord {
     pub failed: u64,
 }
 
+/// The stored attributes, as `<uuid>.<attr>` field names. The UUID prefix keeps clones apart;
+/// a UUID (hex and `-`) followed by these suffixes is a legal git-annex field name.
+const TIME: &str = "time";
+const DB: &str = "db";
+const VERSION: &str = "version";
+const TRACKS: &str = "tracks";
+const WRITTEN: &str = "written";
+const FAILED: &str = "failed";
+
 /// The write request that records `record`.
-pub fn request(_record: &SyncRecord) -> WriteRequest {
-    todo!("helper annex-write")
+pub fn request(record: &SyncRecord) -> WriteRequest {
+    let fields = [
+        (TIME, record.time.clone()),
+        (DB, record.mixxx_db.clone()),
+        (VERSION, record.tool_version.clone()),
+        (TRACKS, record.tracks.to_string()),
+        (WRITTEN, record.written.to_string()),
+        (FAILED, record.failed.to_string()),
+    ]
+    .into_iter()
+    .map(|(attr, value)| (format!("{}.{attr}", record.uuid), vec![value]))
+    .collect();
+    WriteRequest {
+        key: AnnexKey::new(STATE_KEY),
+        fields,
+    }
 }
 
 /// Every clone's record, sorted by time (newest first).
-pub fn read_all(_repo: &Repo) -> Result<Vec<SyncRecord>> {
-    todo!("helper annex-write")
+pub fn read_all(repo: &Repo) -> Result<Vec<SyncRecord>> {
+    let fields = read_state_fields(repo)?;
+    let uuid_log = read_uuid_log(repo)?;
+    Ok(assemble(&fields, &descriptions(&uuid_log)))
+}
+
+/// The state key's current metadata. One git-annex call that neither commits the journal nor
+/// merges other branches (a read must not change the repository); kept separate so it can be
+/// replaced by a pure-git snapshot read.
+fn read_state_fields(repo: &Repo) -> Result<BTreeMap<String, Vec<String>>> {
+    let out = writer::run(
+        repo,
+        &[
+            "-c",
+            "annex.alwayscommit=false",
+            "-c",
+            "annex.merge-annex-branches=false",
+            "annex",
+            "metadata",
+            "--json",
+            "--key",
+            STATE_KEY,
+        ],
+    )?;
+    #[derive(serde::Deserialize)]
+    struct Reply {
+        #[serde(default)]
+        fields: BTreeMap<String, Vec<String>>,
+    }
+    let reply: Reply = serde_json::from_str(out.trim()).map_err(|e| {
+        Error::git(
+            "git annex metadata --json --key",
+            format!("unexpected output ({e}): {}", out.trim()),
+        )
+    })?;
+    Ok(reply.fields)
+}
+
+/// `uuid.log` as git-annex sees it: the journal's copy supersedes the branch's.
+fn read_uuid_log(repo: &Repo) -> Result<String> {
+    match std::fs::read(repo.git_dir.join("annex/journal/uuid.log")) {
+        Ok(bytes) => return Ok(String::from_utf8_lossy(&bytes).into_owned()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(Error::io("read git-annex journal uuid.log", e)),
+    }
+    let out = writer::command(repo, &["cat-file", "blob", "refs/heads/git-annex:uuid.log"])
+        .output()
+        .map_err(|e| Error::io("cannot run git", e))?;
+    // A repository nobody described has no uuid.log; descriptions are optional.
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The newest description of each UUID from `uuid.log` lines
+/// `<uuid> <description, may contain spaces> timestamp=<secs>[.<frac>]s`.
+fn descriptions(uuid_log: &str) -> HashMap<String, String> {
+    let mut newest: HashMap<String, ((u64, u32), String)> = HashMap::new();
+    for line in uuid_log.lines() {
+        let Some((uuid, rest)) = line.split_once(' ') else {
+            continue;
+        };
+        let (description, stamp) = match rest.rsplit_once(' ') {
+            Some((d, t)) if t.starts_with("timestamp=") => (d, parse_timestamp(&t[10..])),
+            _ => (rest, (0, 0)),
+        };
+        let entry = newest
+            .entry(uuid.to_string())
+            .or_insert_with(|| (stamp, description.to_string()));
+        if stamp >= entry.0 {
+            *entry = (stamp, description.to_string());
+        }
+    }
+    newest.into_iter().map(|(u, (_, d))| (u, d)).collect()
+}
+
+/// `1795756589.679617906s` → (seconds, nanoseconds), compared exactly; garbage sorts oldest.
+fn parse_timestamp(t: &str) -> (u64, u32) {
+    let t = t.trim_end_matches('s');
+    let (secs, frac) = t.split_once('.').unwrap_or((t, ""));
+    let nanos = format!("{:0<9}", &frac[..frac.len().min(9)]);
+    (secs.parse().unwrap_or(0), nanos.parse().unwrap_or(0))
+}
+
+fn assemble(
+    fields: &BTreeMap<String, Vec<String>>,
+    descriptions: &HashMap<String, String>,
+) -> Vec<SyncRecord> {
+    let mut by_uuid: BTreeMap<String, HashMap<String, &[String]>> = BTreeMap::new();
+    for (name, values) in fields {
+        let Some((uuid, attr)) = name.split_once('.') else {
+            continue;
+        };
+        let attr = attr.to_ascii_lowercase();
+        if attr.ends_with("lastchanged") {
+            continue;
+        }
+        by_uuid
+            .entry(uuid.to_ascii_lowercase())
+            .or_default()
+            .insert(attr, values);
+    }
+    let mut records: Vec<SyncRecord> = by_uuid
+        .into_iter()
+        .filter_map(|(uuid, attrs)| {
+            // Concurrent writes of one clone's record (two syncs racing) leave several
+            // values; the greatest is the newest time / the largest count.
+            let text = |attr: &str| {
+                attrs
+                    .get(attr)
+                    .and_then(|v| v.iter().max())
+                    .cloned()
+                    .unwrap_or_default()
+            };
+            let number = |attr: &str| {
+                attrs
+                    .get(attr)
+                    .and_then(|v| v.iter().filter_map(|s| s.parse().ok()).max())
+                    .unwrap_or(0)
+            };
+            attrs.contains_key(TIME).then(|| SyncRecord {
+                description: descriptions.get(&uuid).cloned(),
+                time: text(TIME),
+                mixxx_db: text(DB),
+                tool_version: text(VERSION),
+                tracks: number(TRACKS),
+                written: number(WRITTEN),
+                failed: number(FAILED),
+                uuid,
+            })
+        })
+        .collect();
+    // RFC 3339 UTC strings of one fixed shape sort chronologically.
+    records.sort_by(|a, b| b.time.cmp(&a.time).then_with(|| a.uuid.cmp(&b.uuid)));
+    records
 }
 
 /// Now, as RFC 3339 UTC with seconds precision.
 pub fn now_rfc3339() -> String {
-    todo!("helper annex-write")
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    rfc3339(secs)
+}
+
+fn rfc3339(unix_secs: u64) -> String {
+    let (days, rem) = (unix_secs / 86_400, unix_secs % 86_400);
+    let (y, m, d) = civil_from_days(days as i64);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+/// Days since 1970-01-01 → proleptic Gregorian (year, month, day); Howard Hinnant's
+/// `civil_from_days`, which works in 400-year eras so leap rules need no special cases.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_known_instants() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
+        assert_eq!(rfc3339(1_795_756_589), "2026-11-27T05:16:29Z");
+        assert_eq!(rfc3339(4_102_444_799), "2099-12-31T23:59:59Z");
+        let now = now_rfc3339();
+        assert_eq!(now.len(), 20, "{now}");
+    }
+
+    #[test]
+    fn request_fields_are_legal_and_prefixed() {
+        let rec = SyncRecord {
+            uuid: "c77f2d11-6fff-493a-8cc1-d6208c953467".into(),
+            description: Some("ignored".into()),
+            time: "2026-11-27T05:08:02Z".into(),
+            mixxx_db: "/home/dj/.mixxx/mixxxdb.sqlite".into(),
+            tool_version: "0.1.0".into(),
+            tracks: 10,
+            written: 7,
+            failed: 1,
+        };
+        let req = request(&rec);
+        assert_eq!(req.key.as_str(), STATE_KEY);
+        assert_eq!(req.fields.len(), 6);
+        for name in req.fields.keys() {
+            assert!(name.starts_with(&rec.uuid));
+            writer::validate_field_name(name).unwrap();
+        }
+        let fields = req
+            .fields
+            .into_iter()
+            .chain([("lastchanged".into(), vec!["x".into()])])
+            .collect();
+        let descriptions = HashMap::from([(rec.uuid.clone(), "ignored".to_string())]);
+        assert_eq!(assemble(&fields, &descriptions), vec![rec]);
+    }
+
+    #[test]
+    fn newest_description_wins() {
+        let log = "u1 old name timestamp=100.5s\n\
+                   u1 new name timestamp=100.25s\n\
+                   u1 newest name timestamp=101s\n\
+                   u2 legacy line without timestamp\n";
+        let d = descriptions(log);
+        assert_eq!(d["u1"], "newest name");
+        assert_eq!(d["u2"], "legacy line without timestamp");
+        assert!(parse_timestamp("100.5s") > parse_timestamp("100.25s"));
+    }
 }
