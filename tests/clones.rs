@@ -67,6 +67,7 @@ impl Laptop {
 
     fn set_column(&self, i: usize, column: &str, value: Sql) {
         let db = rusqlite::Connection::open(&self.db).unwrap();
+        db.execute_batch("PRAGMA foreign_keys = OFF").unwrap();
         let location = Path::new(LAPTOP_ROOT).join(sample_path(i));
         db.execute(
             &format!(

@@ -135,6 +135,27 @@ fn validate_key(key: &str) -> std::result::Result<(), String> {
     }
 }
 
+/// Escapes every non-ASCII character as `\uXXXX`. git-annex decodes its batch input with the
+/// locale's encoding: under a C/POSIX locale (cron, `env -i`, many service managers) raw UTF-8
+/// makes it die with "Batch input parse failure: Cannot decode input". Escaped input is decoded
+/// by the JSON parser itself and stored as proper UTF-8 whatever the locale (measured with
+/// git-annex 10.20230126). Non-ASCII can only occur inside JSON strings, where escapes are valid.
+fn ascii_json(json: &str) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(json.len());
+    for c in json.chars() {
+        if c.is_ascii() {
+            out.push(c);
+        } else {
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                let _ = write!(out, "\\u{unit:04x}");
+            }
+        }
+    }
+    out
+}
+
 /// The request line for `req`, or why it must not be sent.
 fn encode(req: &WriteRequest) -> std::result::Result<String, String> {
     validate_key(req.key.as_str())?;
@@ -148,7 +169,7 @@ fn encode(req: &WriteRequest) -> std::result::Result<String, String> {
         }
     }
     let line = serde_json::json!({ "key": req.key.as_str(), "fields": &req.fields });
-    Ok(line.to_string())
+    Ok(ascii_json(&line.to_string()))
 }
 
 /// Applies `requests` (then `last`, which lands in the final commit — used for the sync
@@ -660,6 +681,17 @@ fn feed(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn requests_are_pure_ascii_json_with_the_same_meaning() {
+        let original = r#"{"fields":{"crate":["Ünï ☃ 🎧","a\"b"]},"key":"K"}"#;
+        let escaped = ascii_json(original);
+        assert!(escaped.is_ascii(), "{escaped}");
+        assert!(escaped.contains("\\ud83c\\udfa7"), "surrogate pair: {escaped}");
+        let a: serde_json::Value = serde_json::from_str(original).unwrap();
+        let b: serde_json::Value = serde_json::from_str(&escaped).unwrap();
+        assert_eq!(a, b);
+    }
 
     #[test]
     fn field_names() {

@@ -21,14 +21,18 @@ pub enum SkipReason {
     NotInRepository,
     /// Tracked by git but not annexed: git-annex keeps no metadata for it.
     NotAnnexed,
+    /// Annexed under a key that is not UTF-8 (a WORM key made from a Latin-1 name), which
+    /// git-annex's JSON batch protocol cannot address.
+    KeyNotUtf8,
 }
 
 impl SkipReason {
-    pub const ALL: [SkipReason; 4] = [
+    pub const ALL: [SkipReason; 5] = [
         SkipReason::RemovedFromMixxx,
         SkipReason::OutsideRoot,
         SkipReason::NotInRepository,
         SkipReason::NotAnnexed,
+        SkipReason::KeyNotUtf8,
     ];
 
     pub fn describe(self) -> &'static str {
@@ -37,6 +41,7 @@ impl SkipReason {
             SkipReason::OutsideRoot => "outside the music root",
             SkipReason::NotInRepository => "not in the repository",
             SkipReason::NotAnnexed => "not annexed (plain git file)",
+            SkipReason::KeyNotUtf8 => "git-annex key is not UTF-8",
         }
     }
 }
@@ -168,6 +173,10 @@ pub fn targets(
             }
             Some((_, Entry::Plain)) => {
                 out.skipped.push(skip(SkipReason::NotAnnexed));
+                continue;
+            }
+            Some((_, Entry::NonUtf8Key(_))) => {
+                out.skipped.push(skip(SkipReason::KeyNotUtf8));
                 continue;
             }
             Some((indexed, Entry::Annexed(key))) => (indexed, key),

@@ -194,8 +194,12 @@ impl Sandbox {
     }
 
     /// A writable connection to the Mixxx database, to play the DJ editing in Mixxx.
+    /// Foreign keys off, as Mixxx has them: real databases declare some wrongly, and
+    /// rusqlite's bundled SQLite would otherwise enforce them.
     pub fn mixxx(&self) -> rusqlite::Connection {
-        rusqlite::Connection::open(&self.db).unwrap()
+        let db = rusqlite::Connection::open(&self.db).unwrap();
+        db.execute_batch("PRAGMA foreign_keys = OFF").unwrap();
+        db
     }
 
     /// Library id of sample track `i` (ids follow insertion order).
