@@ -23,7 +23,8 @@ use crate::sync::{self, Inputs, Options};
     version,
     about = "Store your Mixxx curation (ratings, BPM, key, color, tags, crates) as git-annex metadata",
     long_about = None,
-    propagate_version = true
+    propagate_version = true,
+    args_override_self = true
 )]
 pub struct Cli {
     /// Config file [default: $XDG_CONFIG_HOME/music-commander/config.toml]

@@ -158,7 +158,7 @@ fn skipped_lines(plan: &Plan, out: &mut String) {
     for reason in SkipReason::ALL {
         let n = plan.skipped_count(reason);
         if n > 0 {
-            let _ = writeln!(out, "    {:<34}{n:>8}", reason.describe());
+            let _ = writeln!(out, "    {:<38}{n:>8}", reason.describe());
         }
     }
 }
@@ -168,7 +168,7 @@ pub fn render_summary(outcome: &Outcome) -> String {
     let plan = &outcome.plan;
     let mut out = String::new();
     let row = |out: &mut String, label: &str, n: usize| {
-        let _ = writeln!(out, "  {label:<36}{n:>8}");
+        let _ = writeln!(out, "  {label:<40}{n:>8}");
     };
     if outcome.dry_run {
         row(&mut out, "files to write", plan.changes.len());
@@ -196,7 +196,7 @@ pub fn render_summary(outcome: &Outcome) -> String {
     }
     let _ = writeln!(
         out,
-        "  {:<36}{:>8.2}s",
+        "  {:<40}{:>8.2}s",
         "elapsed",
         outcome.elapsed.as_secs_f64()
     );
