@@ -290,7 +290,12 @@ fn commit_journal(repo: &Repo, message: &str) -> Result<()> {
 fn branch_head(repo: &Repo) -> Result<Option<String>> {
     let out = command(
         repo,
-        &["rev-parse", "--verify", "-q", "refs/heads/git-annex^{commit}"],
+        &[
+            "rev-parse",
+            "--verify",
+            "-q",
+            "refs/heads/git-annex^{commit}",
+        ],
     )
     .output()
     .map_err(|e| Error::io("cannot run git", e))?;
@@ -307,10 +312,12 @@ fn commits_since(repo: &Repo, before: Option<&str>) -> Result<usize> {
         None => after,
     };
     let count = run(repo, &["rev-list", "--count", &range])?;
-    count
-        .trim()
-        .parse()
-        .map_err(|_| Error::git("git rev-list --count", format!("unexpected output {count:?}")))
+    count.trim().parse().map_err(|_| {
+        Error::git(
+            "git rev-list --count",
+            format!("unexpected output {count:?}"),
+        )
+    })
 }
 
 struct Item {
@@ -646,11 +653,7 @@ fn feed(
         }
         sent += 1;
     }
-    let _ = tx.send(Event::Fed {
-        slot,
-        sent,
-        broken,
-    });
+    let _ = tx.send(Event::Fed { slot, sent, broken });
     (!broken).then_some(stdin)
 }
 
@@ -660,12 +663,32 @@ mod tests {
 
     #[test]
     fn field_names() {
-        for ok in ["rating", "1x", "x.y", "x-y", "x_y", "mixxx.rating", "0b6e-4f.time"] {
+        for ok in [
+            "rating",
+            "1x",
+            "x.y",
+            "x-y",
+            "x_y",
+            "mixxx.rating",
+            "0b6e-4f.time",
+        ] {
             assert_eq!(validate_field_name(ok), Ok(()), "{ok}");
         }
         for bad in [
-            "", "foo bar", "foo:bar", "_x", "-x", "x/y", "x+y", "x=y", "x@y", "x,y", "ü",
-            "lastchanged", "rating-lastchanged", "fooLastChanged",
+            "",
+            "foo bar",
+            "foo:bar",
+            "_x",
+            "-x",
+            "x/y",
+            "x+y",
+            "x=y",
+            "x@y",
+            "x,y",
+            "ü",
+            "lastchanged",
+            "rating-lastchanged",
+            "fooLastChanged",
         ] {
             assert!(validate_field_name(bad).is_err(), "{bad}");
         }
