@@ -191,26 +191,34 @@ pub fn write(
     let mut outcomes = vec![Outcome::Pending; items.len()];
     let mut pool = Pool::new(repo, jobs);
     let mut replies = 0;
-    let mut start = 0;
-    while start < items.len() && !cancel.load(Ordering::Relaxed) {
-        let mut end = start.saturating_add(chunk).min(n_requests);
-        if end == n_requests {
-            // `last` joins the final chunk rather than costing a commit of its own.
-            end = items.len();
+    let mut start: usize = 0;
+    while !cancel.load(Ordering::Relaxed) {
+        let end = start.saturating_add(chunk).min(n_requests);
+        let last_chunk = end == n_requests;
+        let mut send = |range: std::ops::Range<usize>, outcomes: &mut [Outcome]| {
+            pool.send(
+                &items[range.clone()],
+                &mut outcomes[range],
+                &mut replies,
+                progress,
+                cancel,
+            )
+        };
+        send(start..end, &mut outcomes)?;
+        // `last` joins the final commit rather than costing one of its own, and is sent only
+        // once every other request has been answered: with several writers, sending it
+        // alongside could record a sync that a cancel then cut short.
+        if last_chunk && !outcomes[..n_requests].iter().any(Outcome::is_pending) {
+            send(n_requests..items.len(), &mut outcomes)?;
         }
-        pool.ensure_running()?;
-        pool.run_chunk(
-            &items[start..end],
-            &mut outcomes[start..end],
-            &mut replies,
-            progress,
-            cancel,
-        );
-        if end == items.len() {
+        if last_chunk {
             // No writer may be alive while the last commit is made.
             pool.shutdown();
         }
         commit_journal(repo, &opts.commit_message)?;
+        if last_chunk {
+            break;
+        }
         start = end;
     }
     pool.shutdown();
@@ -331,6 +339,12 @@ enum Outcome {
     Pending,
     Written,
     Failed(String),
+}
+
+impl Outcome {
+    fn is_pending(&self) -> bool {
+        matches!(self, Outcome::Pending)
+    }
 }
 
 #[derive(serde::Deserialize)]
@@ -507,6 +521,22 @@ impl<'r> Pool<'r> {
             child,
             stderr: Some(stderr),
         })
+    }
+
+    /// Runs `items` as one chunk on running writers (restarting dead ones).
+    fn send(
+        &mut self,
+        items: &[Item],
+        outcomes: &mut [Outcome],
+        replies: &mut usize,
+        progress: &(dyn Fn(usize) + Sync),
+        cancel: &AtomicBool,
+    ) -> Result<()> {
+        if !items.is_empty() {
+            self.ensure_running()?;
+            self.run_chunk(items, outcomes, replies, progress, cancel);
+        }
+        Ok(())
     }
 
     /// Sends `items` (spread over the writers by key) and waits until every sent request is
