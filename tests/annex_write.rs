@@ -396,9 +396,9 @@ fn a_killed_writer_fails_its_unanswered_keys_and_is_replaced_for_the_next_batch(
         &repo,
         requests,
         None,
-        &opts(1, Some(100)),
+        &opts(1, Some(150)),
         &|n| {
-            if n == 20 && !killed.swap(true, Ordering::SeqCst) {
+            if n == 10 && !killed.swap(true, Ordering::SeqCst) {
                 assert!(kill_batch_writer(&repo.root), "no writer process found");
             }
         },
@@ -409,12 +409,14 @@ fn a_killed_writer_fails_its_unanswered_keys_and_is_replaced_for_the_next_batch(
     assert!(start.elapsed().as_secs() < 60, "no hang");
     assert!(!report.interrupted);
     assert_eq!(report.written.len() + report.failed.len(), 300);
-    assert!(!report.failed.is_empty());
+    // At most 10 + WINDOW (128) of the first 150 were sent when the kill came, so some are
+    // certainly unanswered whatever the timing.
+    assert!(report.failed.len() >= 12, "{}", report.failed.len());
     for (key, why) in &report.failed {
         assert!(why.starts_with("git-annex stopped"), "{why}");
         let i = ks.iter().position(|k| k == key.as_str()).unwrap();
         assert!(
-            (20..100).contains(&i),
+            (10..150).contains(&i),
             "only the first batch is affected: {i}"
         );
     }
@@ -424,7 +426,7 @@ fn a_killed_writer_fails_its_unanswered_keys_and_is_replaced_for_the_next_batch(
         let written = report.written.iter().any(|w| w.as_str() == k);
         assert_eq!(!meta[i].is_empty(), written, "key {i}");
     }
-    assert_eq!(report.commits, 3);
+    assert_eq!(report.commits, 2);
     assert_eq!(journal_len(&repo), 0);
 }
 
@@ -450,6 +452,8 @@ fn cancel_stops_sending_and_commits_what_was_accepted() {
     )
     .unwrap();
     assert!(report.interrupted);
+    // Each writer runs at most 128 requests ahead of its replies, so a cancel at reply 50
+    // leaves some of the 600 unsent whatever the timing.
     assert!(report.written.len() >= 50 && report.written.len() < 600);
     assert_eq!(report.written.len() + report.failed.len(), 601);
     assert!(report.failed.iter().all(|(_, why)| why == "interrupted"));
