@@ -301,18 +301,29 @@ fn commits_once_per_call_or_per_batch_and_last_lands_in_the_final_commit() {
     );
     assert_eq!(journal_len(&repo), 0, "everything committed");
 
+    // The writer stays alive across batches and is fed again after each commit: the first
+    // key, set again in the last batch, must end with only the later value.
     let seen = std::sync::Mutex::new(Vec::new());
+    let again = req(&ks[0], &[("rating", &["9"])]);
     let report = writer::write(
         &repo,
-        rating("2").collect(),
+        rating("2").chain([again]).collect(),
         last(),
         &opts(1, Some(100)),
         &|n| seen.lock().unwrap().push(n),
         &never,
     )
     .unwrap();
-    assert_eq!((report.written.len(), report.commits), (251, 3));
-    assert_eq!(*seen.lock().unwrap(), (1..=251).collect::<Vec<_>>());
+    assert_eq!((report.written.len(), report.commits), (252, 3));
+    assert_eq!(*seen.lock().unwrap(), (1..=252).collect::<Vec<_>>());
+    let meta = read_meta(&repo, &ks);
+    assert_eq!(meta[0], fields(&[("rating", &["9"])]));
+    assert!(
+        meta[1..]
+            .iter()
+            .all(|m| *m == fields(&[("rating", &["2"])]))
+    );
+    assert_eq!(journal_len(&repo), 0);
     let subject = git(&repo.root, &["log", "-1", "--format=%s", "git-annex"]);
     assert_eq!(subject, "music-commander test");
     let in_final = git(
@@ -320,7 +331,7 @@ fn commits_once_per_call_or_per_batch_and_last_lands_in_the_final_commit() {
         &["diff-tree", "--name-only", "-r", "git-annex~1", "git-annex"],
     );
     assert!(in_final.contains(STATE_KEY), "{in_final}");
-    assert_eq!(in_final.lines().count(), 51, "50 requests + last");
+    assert_eq!(in_final.lines().count(), 52, "51 requests + last");
 
     // Exactly divisible: `last` joins the final chunk instead of adding a commit.
     let report = writer::write(
