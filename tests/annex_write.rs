@@ -133,6 +133,11 @@ fn kill_batch_writer(root: &Path) -> bool {
             && cwd == root
             && String::from_utf8_lossy(&cmdline).contains("--batch")
         {
+            // Started in its own process group, so a terminal's Ctrl-C reaches only us.
+            let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap();
+            let after_comm = &stat[stat.rfind(')').unwrap() + 2..];
+            let pgrp: i32 = after_comm.split(' ').nth(2).unwrap().parse().unwrap();
+            assert_ne!(pgrp, unsafe { libc::getpgrp() });
             unsafe { libc::kill(pid, libc::SIGKILL) };
             killed = true;
         }
