@@ -44,7 +44,8 @@ pub struct WriteOptions {
 pub struct WriteReport {
     /// Keys git-annex confirmed, in no particular order.
     pub written: Vec<AnnexKey>,
-    /// Keys that were not written, with git-annex's reason (or "writer died", "interrupted").
+    /// Keys that were not written, with the reason: git-annex's message, a validation error,
+    /// "not annexed", "git-annex stopped (<status>): <stderr tail>", or "interrupted".
     pub failed: Vec<(AnnexKey, String)>,
     /// Commits added to the git-annex branch by this write.
     pub commits: usize,
