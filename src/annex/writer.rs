@@ -47,7 +47,8 @@ pub struct WriteOptions {
 pub struct WriteReport {
     /// Keys git-annex confirmed, in no particular order.
     pub written: Vec<AnnexKey>,
-    /// Keys that were not written, with git-annex's reason (or "writer died", "interrupted").
+    /// Keys that were not written, with the reason: git-annex's message, a validation error,
+    /// "not annexed", "git-annex stopped (<status>): <stderr tail>", or "interrupted".
     pub failed: Vec<(AnnexKey, String)>,
     /// Commits added to the git-annex branch by this write.
     pub commits: usize,
@@ -215,26 +216,34 @@ pub fn write(
     let mut outcomes = vec![Outcome::Pending; items.len()];
     let mut pool = Pool::new(repo, jobs);
     let mut replies = 0;
-    let mut start = 0;
-    while start < items.len() && !cancel.load(Ordering::Relaxed) {
-        let mut end = start.saturating_add(chunk).min(n_requests);
-        if end == n_requests {
-            // `last` joins the final chunk rather than costing a commit of its own.
-            end = items.len();
+    let mut start: usize = 0;
+    while !cancel.load(Ordering::Relaxed) {
+        let end = start.saturating_add(chunk).min(n_requests);
+        let last_chunk = end == n_requests;
+        let mut send = |range: std::ops::Range<usize>, outcomes: &mut [Outcome]| {
+            pool.send(
+                &items[range.clone()],
+                &mut outcomes[range],
+                &mut replies,
+                progress,
+                cancel,
+            )
+        };
+        send(start..end, &mut outcomes)?;
+        // `last` joins the final commit rather than costing one of its own, and is sent only
+        // once every other request has been answered: with several writers, sending it
+        // alongside could record a sync that a cancel then cut short.
+        if last_chunk && !outcomes[..n_requests].iter().any(Outcome::is_pending) {
+            send(n_requests..items.len(), &mut outcomes)?;
         }
-        pool.ensure_running()?;
-        pool.run_chunk(
-            &items[start..end],
-            &mut outcomes[start..end],
-            &mut replies,
-            progress,
-            cancel,
-        );
-        if end == items.len() {
+        if last_chunk {
             // No writer may be alive while the last commit is made.
             pool.shutdown();
         }
         commit_journal(repo, &opts.commit_message)?;
+        if last_chunk {
+            break;
+        }
         start = end;
     }
     pool.shutdown();
@@ -314,7 +323,12 @@ fn commit_journal(repo: &Repo, message: &str) -> Result<()> {
 fn branch_head(repo: &Repo) -> Result<Option<String>> {
     let out = command(
         repo,
-        &["rev-parse", "--verify", "-q", "refs/heads/git-annex^{commit}"],
+        &[
+            "rev-parse",
+            "--verify",
+            "-q",
+            "refs/heads/git-annex^{commit}",
+        ],
     )
     .output()
     .map_err(|e| Error::io("cannot run git", e))?;
@@ -331,10 +345,12 @@ fn commits_since(repo: &Repo, before: Option<&str>) -> Result<usize> {
         None => after,
     };
     let count = run(repo, &["rev-list", "--count", &range])?;
-    count
-        .trim()
-        .parse()
-        .map_err(|_| Error::git("git rev-list --count", format!("unexpected output {count:?}")))
+    count.trim().parse().map_err(|_| {
+        Error::git(
+            "git rev-list --count",
+            format!("unexpected output {count:?}"),
+        )
+    })
 }
 
 struct Item {
@@ -348,6 +364,12 @@ enum Outcome {
     Pending,
     Written,
     Failed(String),
+}
+
+impl Outcome {
+    fn is_pending(&self) -> bool {
+        matches!(self, Outcome::Pending)
+    }
 }
 
 #[derive(serde::Deserialize)]
@@ -526,6 +548,22 @@ impl<'r> Pool<'r> {
         })
     }
 
+    /// Runs `items` as one chunk on running writers (restarting dead ones).
+    fn send(
+        &mut self,
+        items: &[Item],
+        outcomes: &mut [Outcome],
+        replies: &mut usize,
+        progress: &(dyn Fn(usize) + Sync),
+        cancel: &AtomicBool,
+    ) -> Result<()> {
+        if !items.is_empty() {
+            self.ensure_running()?;
+            self.run_chunk(items, outcomes, replies, progress, cancel);
+        }
+        Ok(())
+    }
+
     /// Sends `items` (spread over the writers by key) and waits until every sent request is
     /// answered or its writer has died. Unanswered requests of a dead writer fail; requests
     /// left unsent because of `cancel` stay `Pending`.
@@ -670,11 +708,7 @@ fn feed(
         }
         sent += 1;
     }
-    let _ = tx.send(Event::Fed {
-        slot,
-        sent,
-        broken,
-    });
+    let _ = tx.send(Event::Fed { slot, sent, broken });
     (!broken).then_some(stdin)
 }
 
@@ -695,12 +729,32 @@ mod tests {
 
     #[test]
     fn field_names() {
-        for ok in ["rating", "1x", "x.y", "x-y", "x_y", "mixxx.rating", "0b6e-4f.time"] {
+        for ok in [
+            "rating",
+            "1x",
+            "x.y",
+            "x-y",
+            "x_y",
+            "mixxx.rating",
+            "0b6e-4f.time",
+        ] {
             assert_eq!(validate_field_name(ok), Ok(()), "{ok}");
         }
         for bad in [
-            "", "foo bar", "foo:bar", "_x", "-x", "x/y", "x+y", "x=y", "x@y", "x,y", "ü",
-            "lastchanged", "rating-lastchanged", "fooLastChanged",
+            "",
+            "foo bar",
+            "foo:bar",
+            "_x",
+            "-x",
+            "x/y",
+            "x+y",
+            "x=y",
+            "x@y",
+            "x,y",
+            "ü",
+            "lastchanged",
+            "rating-lastchanged",
+            "fooLastChanged",
         ] {
             assert!(validate_field_name(bad).is_err(), "{bad}");
         }
