@@ -150,6 +150,7 @@ impl Bench {
     fn sync(&self, lib: &Generated, args: &[&str]) -> Command {
         let mut cmd = Command::new(&self.binary);
         cmd.current_dir(&lib.repo)
+            .env("MUSIC_COMMANDER_MUSIC_ROOT", &lib.mixxx_root)
             .arg("--mixxx-db")
             .arg(&lib.db)
             .arg("sync")

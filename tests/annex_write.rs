@@ -20,13 +20,7 @@ fn git(dir: &Path, args: &[&str]) -> String {
 }
 
 fn open(dir: &Path) -> Repo {
-    let root = dir.canonicalize().unwrap();
-    Repo {
-        git_dir: root.join(".git"),
-        uuid: git(&root, &["config", "annex.uuid"]),
-        annex_version: "10.20230126".into(),
-        root,
-    }
+    Repo::discover(dir).unwrap()
 }
 
 fn new_repo(dir: &Path) -> Repo {

@@ -24,6 +24,8 @@ fn sync_cmd(lib: &Generated, home: &Path) -> Command {
         .env("PATH", std::env::var_os("PATH").unwrap())
         .env("HOME", home)
         .env("XDG_CONFIG_HOME", home)
+        // Copies of a library keep the database that points at the original location.
+        .env("MUSIC_COMMANDER_MUSIC_ROOT", &lib.mixxx_root)
         .arg("--mixxx-db")
         .arg(&lib.db)
         .arg("sync")
