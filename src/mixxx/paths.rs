@@ -95,7 +95,7 @@ impl PathMapper {
         if let Some(resolved) = self.canonical_dirs.get(dir) {
             return resolved.clone();
         }
-        let mut resolved = match std::fs::canonicalize(to_path(dir)) {
+        let resolved = match std::fs::canonicalize(to_path(dir)) {
             Ok(path) => components(path.as_os_str().as_bytes()),
             Err(_) => {
                 let mut base = Vec::new();
