@@ -363,8 +363,7 @@ fn a_write_locked_database_reports_locked_within_bounded_time() {
 
     let started = Instant::now();
     let err = MixxxDb::open_with_busy_timeout(&path, Duration::from_millis(100))
-        .err()
-        .expect("opening must fail while locked");
+        .expect_err("opening must fail while locked");
     assert!(matches!(err, Error::MixxxDbLocked { .. }), "{err:?}");
     let err = reader.read_library().unwrap_err();
     assert!(matches!(err, Error::MixxxDbLocked { .. }), "{err:?}");
@@ -376,7 +375,7 @@ fn a_write_locked_database_reports_locked_within_bounded_time() {
 
     // The default timeout gives up too, in a bounded time.
     let started = Instant::now();
-    let err = MixxxDb::open(&path).err().expect("still locked");
+    let err = MixxxDb::open(&path).expect_err("still locked");
     assert!(matches!(err, Error::MixxxDbLocked { .. }), "{err:?}");
     assert!(
         started.elapsed() < Duration::from_secs(10),
@@ -500,8 +499,7 @@ fn a_corrupted_database_is_unreadable() {
     std::fs::write(&path, bytes).unwrap();
     let err = MixxxDb::open(&path)
         .and_then(|db| db.read_library())
-        .err()
-        .expect("corruption must be reported");
+        .expect_err("corruption must be reported");
     assert!(matches!(err, Error::MixxxDbUnreadable { .. }), "{err:?}");
     assert!(err.to_string().contains("corrupt"), "{err}");
 }

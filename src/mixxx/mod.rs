@@ -97,6 +97,17 @@ pub struct MixxxDb {
     has_crates: bool,
 }
 
+// By hand because `Connection`'s Debug says nothing useful; this lets callers and tests
+// `unwrap_err()` an open result.
+impl std::fmt::Debug for MixxxDb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MixxxDb")
+            .field("path", &self.path)
+            .field("schema", &self.schema)
+            .finish_non_exhaustive()
+    }
+}
+
 impl MixxxDb {
     /// Opens `path` read-only, with a bounded busy timeout, and checks it is a Mixxx database.
     pub fn open(path: &Path) -> Result<MixxxDb> {
