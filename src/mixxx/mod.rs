@@ -90,11 +90,27 @@ pub struct MixxxDb {
     path: PathBuf,
     conn: Connection,
     busy_timeout: Duration,
+    layout: Layout,
+}
+
+/// What the database's tables look like, probed once at open.
+struct Layout {
     schema: SchemaInfo,
     library_columns: HashSet<String>,
     location_columns: HashSet<String>,
     /// Both `crates(id, name)` and `crate_tracks(crate_id, track_id)` exist.
     has_crates: bool,
+}
+
+// By hand because `Connection`'s Debug says nothing useful; this lets callers and tests
+// `unwrap_err()` an open result.
+impl std::fmt::Debug for MixxxDb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MixxxDb")
+            .field("path", &self.path)
+            .field("schema", &self.layout.schema)
+            .finish_non_exhaustive()
+    }
 }
 
 impl MixxxDb {
@@ -118,33 +134,24 @@ impl MixxxDb {
         conn.execute_batch("PRAGMA foreign_keys = OFF; PRAGMA query_only = ON;")
             .and_then(|()| conn.busy_timeout(busy_timeout))
             .map_err(|e| classify(path, e))?;
-        let mut db = MixxxDb {
+        let layout = probe_layout(&conn, path, busy_timeout)?;
+        Ok(MixxxDb {
             path: path.to_path_buf(),
             conn,
             busy_timeout,
-            schema: SchemaInfo {
-                version: None,
-                has_source_synchronized_ms: false,
-                has_color: false,
-                has_key_id: false,
-            },
-            library_columns: HashSet::new(),
-            location_columns: HashSet::new(),
-            has_crates: false,
-        };
-        db.probe_schema()?;
-        Ok(db)
+            layout,
+        })
     }
 
     pub fn schema(&self) -> &SchemaInfo {
-        &self.schema
+        &self.layout.schema
     }
 
     /// Reads every track in one pass (tracks without a location row are skipped).
     ///
     /// Text columns come back as stored: `''` stays `Some("")`, distinct from NULL (`None`).
     pub fn read_library(&self) -> Result<Library> {
-        self.with_retry(|| {
+        with_retry(&self.path, self.busy_timeout, || {
             self.conn.execute_batch("BEGIN DEFERRED")?;
             let result = self.read_snapshot();
             // Ending a read transaction cannot lose anything; its error is not worth
@@ -154,73 +161,9 @@ impl MixxxDb {
         })
     }
 
-    fn probe_schema(&mut self) -> Result<()> {
-        let (library, locations, settings, crates, crate_tracks) = self.with_retry(|| {
-            Ok((
-                self.columns("library")?,
-                self.columns("track_locations")?,
-                self.columns("settings")?,
-                self.columns("crates")?,
-                self.columns("crate_tracks")?,
-            ))
-        })?;
-        for (table, columns) in [("library", &library), ("track_locations", &locations)] {
-            if columns.is_empty() {
-                return Err(self.not_mixxx(format!("no `{table}` table")));
-            }
-            for needed in ["id", "location"] {
-                if !columns.contains(needed) {
-                    return Err(self.not_mixxx(format!("`{table}` has no `{needed}` column")));
-                }
-            }
-        }
-        let version = if settings.contains("name") && settings.contains("value") {
-            self.with_retry(|| self.schema_version())?
-        } else {
-            None
-        };
-        self.schema = SchemaInfo {
-            version,
-            has_source_synchronized_ms: library.contains("source_synchronized_ms"),
-            has_color: library.contains("color"),
-            has_key_id: library.contains("key_id"),
-        };
-        self.has_crates = crates.contains("id")
-            && crates.contains("name")
-            && crate_tracks.contains("crate_id")
-            && crate_tracks.contains("track_id");
-        self.library_columns = library;
-        self.location_columns = locations;
-        Ok(())
-    }
-
-    /// Lower-cased column names of `table`; empty when the table does not exist.
-    fn columns(&self, table: &str) -> rusqlite::Result<HashSet<String>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT name FROM pragma_table_info(?1)")?;
-        let names = stmt.query_map([table], |row| {
-            Ok(decode::text(row.get_ref(0)?)
-                .unwrap_or_default()
-                .to_lowercase())
-        })?;
-        names.collect()
-    }
-
-    fn schema_version(&self) -> rusqlite::Result<Option<u32>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT value FROM settings WHERE name = 'mixxx.schema.version'")?;
-        let mut rows = stmt.query([])?;
-        Ok(match rows.next()? {
-            Some(row) => decode::integer(row.get_ref(0)?).and_then(|v| u32::try_from(v).ok()),
-            None => None,
-        })
-    }
-
     fn read_snapshot(&self) -> rusqlite::Result<Library> {
         let mut tracks = self.read_tracks()?;
-        let crate_names = if self.has_crates {
+        let crate_names = if self.layout.has_crates {
             self.read_crates(&mut tracks)?
         } else {
             Vec::new()
@@ -233,8 +176,8 @@ impl MixxxDb {
 
     fn read_tracks(&self) -> rusqlite::Result<Vec<Track>> {
         // Columns a revision lacks are selected as NULL, so one query shape serves all.
-        let library = |name: &str| column_or_null("l", name, &self.library_columns);
-        let location = |name: &str| column_or_null("tl", name, &self.location_columns);
+        let library = |name: &str| column_or_null("l", name, &self.layout.library_columns);
+        let location = |name: &str| column_or_null("tl", name, &self.layout.location_columns);
         let sql = format!(
             "SELECT l.id, tl.location, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}
              FROM library AS l JOIN track_locations AS tl ON tl.id = l.location
@@ -331,26 +274,91 @@ impl MixxxDb {
         }
         Ok(names)
     }
+}
 
-    /// Runs `op`, retrying a bounded number of times while the database is busy.
-    fn with_retry<T>(&self, mut op: impl FnMut() -> rusqlite::Result<T>) -> Result<T> {
-        let mut attempt = 1;
-        loop {
-            match op() {
-                Ok(value) => return Ok(value),
-                Err(e) if is_busy(&e) && attempt < BUSY_ATTEMPTS => {
-                    attempt += 1;
-                    std::thread::sleep(BUSY_PAUSE.min(self.busy_timeout));
-                }
-                Err(e) => return Err(classify(&self.path, e)),
-            }
-        }
-    }
-
-    fn not_mixxx(&self, reason: String) -> Error {
-        Error::MixxxDbNotMixxx {
-            path: self.path.clone(),
+/// Probes the tables a sync needs; refuses databases that lack the essential ones.
+fn probe_layout(conn: &Connection, path: &Path, busy_timeout: Duration) -> Result<Layout> {
+    let (library, locations, crates, crate_tracks, version) =
+        with_retry(path, busy_timeout, || {
+            let settings = columns(conn, "settings")?;
+            let version = if settings.contains("name") && settings.contains("value") {
+                schema_version(conn)?
+            } else {
+                None
+            };
+            Ok((
+                columns(conn, "library")?,
+                columns(conn, "track_locations")?,
+                columns(conn, "crates")?,
+                columns(conn, "crate_tracks")?,
+                version,
+            ))
+        })?;
+    for (table, columns) in [("library", &library), ("track_locations", &locations)] {
+        let reason = if columns.is_empty() {
+            format!("no `{table}` table")
+        } else if let Some(missing) = ["id", "location"].iter().find(|c| !columns.contains(**c)) {
+            format!("`{table}` has no `{missing}` column")
+        } else {
+            continue;
+        };
+        return Err(Error::MixxxDbNotMixxx {
+            path: path.to_path_buf(),
             reason,
+        });
+    }
+    Ok(Layout {
+        schema: SchemaInfo {
+            version,
+            has_source_synchronized_ms: library.contains("source_synchronized_ms"),
+            has_color: library.contains("color"),
+            has_key_id: library.contains("key_id"),
+        },
+        has_crates: crates.contains("id")
+            && crates.contains("name")
+            && crate_tracks.contains("crate_id")
+            && crate_tracks.contains("track_id"),
+        library_columns: library,
+        location_columns: locations,
+    })
+}
+
+/// Lower-cased column names of `table`; empty when the table does not exist.
+fn columns(conn: &Connection, table: &str) -> rusqlite::Result<HashSet<String>> {
+    let mut stmt = conn.prepare("SELECT name FROM pragma_table_info(?1)")?;
+    let names = stmt.query_map([table], |row| {
+        Ok(decode::text(row.get_ref(0)?)
+            .unwrap_or_default()
+            .to_lowercase())
+    })?;
+    names.collect()
+}
+
+fn schema_version(conn: &Connection) -> rusqlite::Result<Option<u32>> {
+    let mut stmt =
+        conn.prepare("SELECT value FROM settings WHERE name = 'mixxx.schema.version'")?;
+    let mut rows = stmt.query([])?;
+    Ok(match rows.next()? {
+        Some(row) => decode::integer(row.get_ref(0)?).and_then(|v| u32::try_from(v).ok()),
+        None => None,
+    })
+}
+
+/// Runs `op`, retrying a bounded number of times while the database is busy.
+fn with_retry<T>(
+    path: &Path,
+    busy_timeout: Duration,
+    mut op: impl FnMut() -> rusqlite::Result<T>,
+) -> Result<T> {
+    let mut attempt = 1;
+    loop {
+        match op() {
+            Ok(value) => return Ok(value),
+            Err(e) if is_busy(&e) && attempt < BUSY_ATTEMPTS => {
+                attempt += 1;
+                std::thread::sleep(BUSY_PAUSE.min(busy_timeout));
+            }
+            Err(e) => return Err(classify(path, e)),
         }
     }
 }
