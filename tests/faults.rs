@@ -76,14 +76,20 @@ fn metadata(repo: &Path) -> Metadata {
 /// How many files a complete sync writes (from a dry run), so the tests don't hard-code how
 /// many generated tracks are deleted or missing.
 fn files_to_write(lib: &Generated, home: &Path) -> u64 {
-    let out = sync_cmd(lib, home).args(["--dry-run", "--json"]).output().unwrap();
+    let out = sync_cmd(lib, home)
+        .args(["--dry-run", "--json"])
+        .output()
+        .unwrap();
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     doc["files"]["to_write"].as_u64().unwrap()
 }
 
 /// Files whose metadata has a title, i.e. that a sync has written.
 fn synced_files(repo: &Path) -> u64 {
-    metadata(repo).values().filter(|f| f.contains_key("title")).count() as u64
+    metadata(repo)
+        .values()
+        .filter(|f| f.contains_key("title"))
+        .count() as u64
 }
 
 fn journal_entries(repo: &Path) -> usize {
@@ -113,7 +119,11 @@ fn library(n: usize) -> (tempfile::TempDir, Generated) {
         .prefix("mc-faults-")
         .tempdir()
         .unwrap();
-    let lib = library::generate(&tmp.path().canonicalize().unwrap().join("lib"), &Shape::new(n)).unwrap();
+    let lib = library::generate(
+        &tmp.path().canonicalize().unwrap().join("lib"),
+        &Shape::new(n),
+    )
+    .unwrap();
     annex_repo::git(
         &lib.repo,
         &[
@@ -237,7 +247,10 @@ fn ctrl_c_commits_what_was_accepted_and_exits_130() {
     assert_eq!(after, before + 1, "what git-annex accepted is committed");
     assert_eq!(journal_entries(&lib.repo), 0);
     let written = synced_files(&lib.repo);
-    assert!(written > 0 && written < want, "partial: {written} of {want}");
+    assert!(
+        written > 0 && written < want,
+        "partial: {written} of {want}"
+    );
     // A rerun completes the job.
     let out = sync_cmd(&lib, &home).output().unwrap();
     assert!(out.status.success());

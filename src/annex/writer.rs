@@ -721,7 +721,10 @@ mod tests {
         let original = r#"{"fields":{"crate":["Ünï ☃ 🎧","a\"b"]},"key":"K"}"#;
         let escaped = ascii_json(original);
         assert!(escaped.is_ascii(), "{escaped}");
-        assert!(escaped.contains("\\ud83c\\udfa7"), "surrogate pair: {escaped}");
+        assert!(
+            escaped.contains("\\ud83c\\udfa7"),
+            "surrogate pair: {escaped}"
+        );
         let a: serde_json::Value = serde_json::from_str(original).unwrap();
         let b: serde_json::Value = serde_json::from_str(&escaped).unwrap();
         assert_eq!(a, b);
