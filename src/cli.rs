@@ -335,7 +335,12 @@ fn cmd_sync(cli: &Cli, args: &SyncArgs, ui: &Ui) -> Result<ExitCode> {
     } else {
         let detail = report::Detail {
             quiet: ui.quiet,
-            list_all: args.all || ui.verbose > 0,
+            preview: if args.all || ui.verbose > 0 {
+                usize::MAX
+            } else {
+                report::PLAN_PREVIEW
+            },
+            list_all: args.all,
             timings: ui.verbose > 0,
             multi_valued_field: crate_field(&inputs),
         };
@@ -402,7 +407,15 @@ fn cmd_status(cli: &Cli, json: bool, ui: &Ui) -> Result<ExitCode> {
         let _ = write!(
             out,
             "{}",
-            report::render_changes(&plan, ui.verbose > 0, crate_field(&inputs).as_deref())
+            report::render_changes(
+                &plan,
+                if ui.verbose > 0 {
+                    usize::MAX
+                } else {
+                    report::PLAN_PREVIEW
+                },
+                crate_field(&inputs).as_deref()
+            )
         );
     }
     let _ = write!(

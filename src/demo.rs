@@ -135,7 +135,13 @@ pub fn run(dir: Option<&Path>, quiet: bool) -> Result<ExitCode> {
 
     say("$ music-commander sync --dry-run");
     let outcome = sync::run(&inputs, &options, &progress, &cancel)?;
-    say(&report::render_outcome(&outcome, &detail));
+    say(&report::render_outcome(
+        &outcome,
+        &Detail {
+            preview: 2,
+            ..detail.clone()
+        },
+    ));
 
     say("$ music-commander sync");
     options.dry_run = false;
@@ -144,7 +150,7 @@ pub fn run(dir: Option<&Path>, quiet: bool) -> Result<ExitCode> {
     say(&report::render_outcome(
         &outcome,
         &Detail {
-            list_all: false,
+            preview: 0,
             ..detail.clone()
         },
     ));

@@ -133,10 +133,9 @@ fn file_label(change: &FileChange) -> String {
         .join(" = ")
 }
 
-/// The per-file plan: every file with `all`, else the first [`PLAN_PREVIEW`].
-pub fn render_changes(plan: &Plan, all: bool, multi_valued_field: Option<&str>) -> String {
+/// The per-file plan, the first `limit` files.
+pub fn render_changes(plan: &Plan, limit: usize, multi_valued_field: Option<&str>) -> String {
     let mut out = String::new();
-    let limit = if all { usize::MAX } else { PLAN_PREVIEW };
     for change in plan.changes.iter().take(limit) {
         let _ = writeln!(out, "  {}", file_label(change));
         for c in &change.changes {
@@ -144,7 +143,7 @@ pub fn render_changes(plan: &Plan, all: bool, multi_valued_field: Option<&str>) 
             let _ = writeln!(out, "      {}", describe_change(c, multi));
         }
     }
-    if plan.changes.len() > limit {
+    if plan.changes.len() > limit && limit > 0 {
         let _ = writeln!(
             out,
             "  … and {} more files (use -v or --json to list all)",
@@ -230,15 +229,29 @@ pub fn render_summary(outcome: &Outcome) -> String {
 }
 
 /// How much of a sync's result to show.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Detail {
     /// Only failures (and the summary when there are any).
     pub quiet: bool,
-    /// Every planned file and every skipped track, not just the first few.
+    /// How many planned files to list ([`PLAN_PREVIEW`] by default, `usize::MAX` for all).
+    pub preview: usize,
+    /// List every skipped track with its reason, and say "nothing to sync" only in the table.
     pub list_all: bool,
     pub timings: bool,
     /// The git-annex name of the crate field (shown as `+added −removed`).
     pub multi_valued_field: Option<String>,
+}
+
+impl Default for Detail {
+    fn default() -> Self {
+        Detail {
+            quiet: false,
+            preview: PLAN_PREVIEW,
+            list_all: false,
+            timings: false,
+            multi_valued_field: None,
+        }
+    }
 }
 
 /// The human report of a sync or dry run: the plan, then the summary table.
@@ -265,10 +278,14 @@ pub fn render_outcome(outcome: &Outcome, detail: &Detail) -> String {
     } else {
         ("Wrote", outcome.written)
     };
-    let _ = writeln!(out, "{verb} {n} files:");
+    if detail.preview == 0 {
+        let _ = writeln!(out, "{verb} {n} files.");
+    } else {
+        let _ = writeln!(out, "{verb} {n} files:");
+    }
     out.push_str(&render_changes(
         plan,
-        detail.list_all,
+        detail.preview,
         detail.multi_valued_field.as_deref(),
     ));
     if detail.list_all {
