@@ -1,0 +1,363 @@
+//! The read side of the git-annex layer against real git and git-annex: repository discovery,
+//! the file → key map, met paths and snapshots.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use music_commander::Error;
+use music_commander::annex::{Entry, KeyMap, Repo, metalog, snapshot};
+use music_commander::fixture::annex_repo::{self, git, git_bytes, git_with_input};
+use music_commander::model::{AnnexKey, FieldSet, RepoPath};
+
+fn p(bytes: &[u8]) -> &Path {
+    Path::new(OsStr::from_bytes(bytes))
+}
+
+fn set_by_key(dir: &Path, config: &[&str], changes: &[(&str, &str, &str)]) {
+    let mut args: Vec<&str> = Vec::new();
+    for c in config {
+        args.extend(["-c", c]);
+    }
+    args.extend(["annex", "metadata", "--batch", "--json"]);
+    let input: String = changes
+        .iter()
+        .map(|(key, field, value)| {
+            serde_json::json!({"key": key, "fields": {*field: [value]}}).to_string() + "\n"
+        })
+        .collect();
+    git_with_input(dir, &args, input.as_bytes()).unwrap();
+}
+
+// ---------------------------------------------------------------------------------------
+// Repo::discover
+
+#[test]
+fn discover_finds_root_from_subfolder_and_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("music");
+    annex_repo::init(&dir).unwrap();
+    annex_repo::add_files(&dir, &[(Path::new("sub/deep/a.mp3"), b"a")]).unwrap();
+    let root = std::fs::canonicalize(&dir).unwrap();
+    for start in [
+        dir.clone(),
+        dir.join("sub"),
+        dir.join("sub/deep"),
+        dir.join("sub/deep/a.mp3"),
+    ] {
+        let repo = Repo::discover(&start).unwrap();
+        assert_eq!(repo.root, root, "from {}", start.display());
+        assert_eq!(repo.git_dir, root.join(".git"));
+        assert_eq!(repo.common_dir, root.join(".git"));
+        assert_eq!(repo.uuid.len(), 36, "{}", repo.uuid);
+        assert!(
+            repo.annex_version.starts_with("10."),
+            "{}",
+            repo.annex_version
+        );
+    }
+    // git() runs at the root whatever the start was, with unquoted paths.
+    let repo = Repo::discover(&dir.join("sub/deep")).unwrap();
+    let out = repo
+        .git()
+        .args(["rev-parse", "--show-prefix"])
+        .output()
+        .unwrap();
+    assert_eq!(out.stdout, b"\n");
+    let out = repo
+        .git()
+        .args(["config", "core.quotepath"])
+        .output()
+        .unwrap();
+    assert_eq!(out.stdout, b"off\n");
+}
+
+#[test]
+fn discover_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let plain = tmp.path().join("plain");
+    std::fs::create_dir(&plain).unwrap();
+    assert!(matches!(
+        Repo::discover(&plain),
+        Err(Error::NotGitRepo { .. })
+    ));
+    assert!(matches!(
+        Repo::discover(&tmp.path().join("does-not-exist")),
+        Err(Error::NotGitRepo { .. })
+    ));
+
+    let bare = tmp.path().join("bare.git");
+    git(tmp.path(), &["init", "-q", "--bare", "bare.git"]).unwrap();
+    assert!(matches!(Repo::discover(&bare), Err(Error::BareRepo { .. })));
+
+    let not_annex = tmp.path().join("not-annex");
+    git(tmp.path(), &["init", "-q", "not-annex"]).unwrap();
+    assert!(matches!(
+        Repo::discover(&not_annex),
+        Err(Error::NotAnnexRepo { .. })
+    ));
+
+    let annex = tmp.path().join("annex");
+    annex_repo::init(&annex).unwrap();
+    assert!(matches!(
+        Repo::discover(&annex.join(".git")),
+        Err(Error::Git { .. })
+    ));
+}
+
+/// Runs itself in a child process whose PATH has git but not git-annex (changing PATH in this
+/// multi-threaded test process would race with the other tests).
+#[test]
+fn discover_without_git_annex() {
+    if let Some(repo) = std::env::var_os("MC_TEST_ANNEX_MISSING_REPO") {
+        let err = Repo::discover(Path::new(&repo)).unwrap_err();
+        assert!(matches!(err, Error::AnnexMissing), "{err:?}");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("repo");
+    annex_repo::init(&repo).unwrap();
+    let bin = tmp.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let real_git = String::from_utf8(
+        std::process::Command::new("sh")
+            .args(["-c", "command -v git"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(real_git.trim(), bin.join("git")).unwrap();
+    let status = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "discover_without_git_annex", "--quiet"])
+        .env("PATH", &bin)
+        .env("MC_TEST_ANNEX_MISSING_REPO", &repo)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+// ---------------------------------------------------------------------------------------
+// KeyMap
+
+/// Every kind of index entry, compared with `git annex find --anything` (one process).
+#[test]
+fn key_map_matches_git_annex_find() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("music");
+    annex_repo::init(&dir).unwrap();
+    let files: Vec<(&Path, &[u8])> = vec![
+        (p(b"present.mp3"), b"present"),
+        (p(b"absent.mp3"), b"absent"),
+        (p(b"unlocked.flac"), b"unlocked"),
+        (p(b"dir with space/song name.mp3"), b"space"),
+        (p(b"\xc3\xbcn\xc3\xaf \xe2\x98\x83.mp3"), b"unicode"),
+        (p(b"Cafe\xcc\x81.mp3"), b"nfd"),
+        (p(b"new\nline.mp3"), b"newline"),
+        (p(b"-leading-dash.mp3"), b"dash"),
+        (p(b"a=b:c&d%e.mp3"), b"punct"),
+        (p(b"latin1-\xe9.mp3"), b"latin1"),
+        (p(b"tab\tname.mp3"), b"tab"),
+        (p(b"same-content.mp3"), b"present"),
+    ];
+    annex_repo::add_files(&dir, &files).unwrap();
+    git(&dir, &["annex", "drop", "-q", "--force", "absent.mp3"]).unwrap();
+    git(&dir, &["annex", "unlock", "unlocked.flac"]).unwrap();
+    git(&dir, &["commit", "-q", "-m", "unlock"]).unwrap();
+    // git-annex escapes non-UTF-8 bytes in the keys it makes (WORM `,56553`), but a link made
+    // by another tool (or an old git-annex) can carry a non-UTF-8 key.
+    std::os::unix::fs::symlink(
+        OsStr::from_bytes(b".git/annex/objects/Xx/Yy/WORM-s1-m1--caf\xe9/WORM-s1-m1--caf\xe9"),
+        dir.join("latin1-key.mp3"),
+    )
+    .unwrap();
+    git(&dir, &["add", "latin1-key.mp3"]).unwrap();
+    git(&dir, &["commit", "-q", "-m", "hand-made link"]).unwrap();
+    // Staged, never committed.
+    std::fs::write(dir.join("staged.mp3"), b"staged").unwrap();
+    git(&dir, &["annex", "add", "-q", "staged.mp3"]).unwrap();
+    // Plain git: a small file, a big file, a symlink that is not into the annex, and a file
+    // whose text merely mentions /annex/objects/ beyond the first line.
+    std::fs::write(dir.join("notes.txt"), b"notes\n").unwrap();
+    std::fs::write(dir.join("big.bin"), vec![b'x'; 40 * 1024]).unwrap();
+    std::fs::write(
+        dir.join("tricky.txt"),
+        b"hello\n/annex/objects/SHA256E-s1--aa\n",
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("notes.txt", dir.join("link")).unwrap();
+    git(
+        &dir,
+        &[
+            "-c",
+            "annex.largefiles=nothing",
+            "add",
+            "notes.txt",
+            "big.bin",
+            "tricky.txt",
+            "link",
+        ],
+    )
+    .unwrap();
+    git(&dir, &["commit", "-q", "-m", "plain"]).unwrap();
+    std::fs::write(dir.join("untracked.mp3"), b"untracked").unwrap();
+
+    let repo = Repo::discover(&dir).unwrap();
+    let map = KeyMap::read(&repo, &|_| true).unwrap();
+
+    let out = git_bytes(
+        &dir,
+        &[
+            "annex",
+            "find",
+            "--anything",
+            "--format=${key}\\000${file}\\000",
+        ],
+    )
+    .unwrap();
+    let mut fields = out.split(|&b| b == 0);
+    let mut theirs: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+    while let (Some(key), Some(file)) = (fields.next(), fields.next()) {
+        theirs.insert(file.to_vec(), key.to_vec());
+    }
+    let ours: BTreeMap<Vec<u8>, Vec<u8>> = map
+        .iter()
+        .filter_map(|(path, entry)| match entry {
+            Entry::Annexed(key) => {
+                Some((path.as_bytes().to_vec(), key.as_str().as_bytes().to_vec()))
+            }
+            Entry::NonUtf8Key(key) => Some((path.as_bytes().to_vec(), key.clone())),
+            Entry::Plain => None,
+        })
+        .collect();
+    assert_eq!(ours, theirs);
+    assert_eq!(theirs.len(), files.len() + 2);
+
+    let entry = |path: &[u8]| map.get(&RepoPath::from_bytes(path)).map(|(_, e)| e.clone());
+    for plain in [&b"notes.txt"[..], b"big.bin", b"tricky.txt", b"link"] {
+        assert_eq!(
+            entry(plain),
+            Some(Entry::Plain),
+            "{}",
+            String::from_utf8_lossy(plain)
+        );
+    }
+    assert_eq!(entry(b"untracked.mp3"), None);
+    assert!(matches!(entry(b"staged.mp3"), Some(Entry::Annexed(_))));
+    assert!(matches!(entry(b"unlocked.flac"), Some(Entry::Annexed(_))));
+    assert_eq!(
+        entry(b"latin1-key.mp3"),
+        Some(Entry::NonUtf8Key(b"WORM-s1-m1--caf\xe9".to_vec()))
+    );
+    assert_eq!(entry(b"present.mp3"), entry(b"same-content.mp3"));
+    // NFC query finds the NFD index entry and reports the index spelling.
+    let (found, _) = map.get(&RepoPath::from_bytes("Café.mp3")).unwrap();
+    assert_eq!(found.as_bytes(), b"Cafe\xcc\x81.mp3");
+
+    // `wanted` filters what is resolved and kept.
+    let only_mp3 = KeyMap::read(&repo, &|p| p.as_bytes().ends_with(b".mp3")).unwrap();
+    assert!(
+        only_mp3
+            .iter()
+            .all(|(p, _)| p.as_bytes().ends_with(b".mp3"))
+    );
+    assert_eq!(only_mp3.len(), files.len() - 1 + 2);
+}
+
+// ---------------------------------------------------------------------------------------
+// met_path and snapshots
+
+const ODD_KEYS: &[&str] = &[
+    "SHA256E-s6--5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03.ß",
+    "SHA256E-s6--5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03.é",
+    "SHA256E-s6--5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03.FLAC",
+    "SHA256E-s6--5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03.tar.gz",
+    "SHA256-s6--5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03",
+    "WORM-s3-m1700000000--a,32b c.mp3",
+    "WORM-s0-m0--under_score__x",
+    "URL--http://example.com/a%20b/x.mp3",
+    "URL--http://e.com/a&b:c%d_e",
+    "WORM-s0-m0--music-commander-sync-state",
+];
+
+#[test]
+fn met_path_matches_the_branch_and_snapshot_reads_journal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("music");
+    annex_repo::init(&dir).unwrap();
+    let repo = Repo::discover(&dir).unwrap();
+    let keys: Vec<AnnexKey> = ODD_KEYS.iter().map(|k| AnnexKey::new(*k)).collect();
+
+    // The branch exists but holds no metadata yet.
+    assert!(snapshot::read(&repo, &keys).unwrap().is_empty());
+
+    let committed: Vec<(&str, &str, &str)> =
+        ODD_KEYS.iter().map(|k| (*k, "f", "committed")).collect();
+    set_by_key(&dir, &[], &committed);
+    let tree = git_bytes(&dir, &["ls-tree", "-r", "-z", "--name-only", "git-annex"]).unwrap();
+    let tree: Vec<&[u8]> = tree.split(|&b| b == 0).collect();
+    for key in ODD_KEYS {
+        let path = metalog::met_path(key);
+        assert!(
+            tree.contains(&path.as_bytes()),
+            "{key}: {path} not in branch"
+        );
+    }
+
+    // Journal-only changes, with `_` and `%` in the journal file names.
+    let journaled: Vec<(&str, &str, &str)> =
+        ODD_KEYS.iter().map(|k| (*k, "g", "journal")).collect();
+    set_by_key(&dir, &["annex.alwayscommit=false"], &journaled);
+    let journal_files = std::fs::read_dir(dir.join(".git/annex/journal"))
+        .unwrap()
+        .count();
+    assert_eq!(journal_files, ODD_KEYS.len());
+
+    let snap = snapshot::read(&repo, &keys).unwrap();
+    let expected: FieldSet = [("f", "committed"), ("g", "journal")].into_iter().collect();
+    for key in &keys {
+        assert_eq!(snap.get(key), Some(&expected), "{key}");
+    }
+    // Unknown keys and duplicates are fine.
+    let more = [
+        keys[0].clone(),
+        keys[0].clone(),
+        AnnexKey::new("SHA256E-s1--00.mp3"),
+    ];
+    let snap = snapshot::read(&repo, &more).unwrap();
+    assert_eq!(snap.len(), 1);
+}
+
+#[test]
+fn snapshot_with_one_level_branch_hash() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("music");
+    git(tmp.path(), &["init", "-q", "music"]).unwrap();
+    git(
+        &dir,
+        &[
+            "-c",
+            "annex.tune.branchhash1=true",
+            "annex",
+            "init",
+            "-q",
+            "h1",
+        ],
+    )
+    .unwrap();
+    let repo = Repo::discover(&dir).unwrap();
+    set_by_key(&dir, &[], &[(ODD_KEYS[7], "rating", "5")]);
+    let tree = git(&dir, &["ls-tree", "-r", "--name-only", "git-annex"]).unwrap();
+    assert!(
+        tree.lines()
+            .any(|l| l == metalog::met_path_levels(ODD_KEYS[7], 1)),
+        "{tree}"
+    );
+    let snap: HashMap<AnnexKey, FieldSet> =
+        snapshot::read(&repo, &[AnnexKey::new(ODD_KEYS[7])]).unwrap();
+    assert_eq!(
+        snap[&AnnexKey::new(ODD_KEYS[7])],
+        [("rating", "5")].into_iter().collect()
+    );
+}
