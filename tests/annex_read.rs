@@ -361,3 +361,124 @@ fn snapshot_with_one_level_branch_hash() {
         [("rating", "5")].into_iter().collect()
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// Throughput (not run by default):
+//   cargo test --release --test annex_read -- --ignored --nocapture throughput_10k
+// The repository is built once in $MC_BENCH_DIR (default /tmp/mc-annex-bench-10k) and reused.
+
+fn timed<T>(label: &str, files: usize, runs: usize, mut f: impl FnMut() -> T) -> T {
+    let mut best = std::time::Duration::MAX;
+    let mut out = None;
+    for _ in 0..runs {
+        let start = std::time::Instant::now();
+        out = Some(f());
+        best = best.min(start.elapsed());
+    }
+    eprintln!(
+        "{label:<58} best of {runs}: {:>7.3} s  {:>9.0} files/s",
+        best.as_secs_f64(),
+        files as f64 / best.as_secs_f64()
+    );
+    out.expect("at least one run")
+}
+
+#[test]
+#[ignore]
+fn throughput_10k() {
+    const N: usize = 10_000;
+    let dir = std::path::PathBuf::from(
+        std::env::var_os("MC_BENCH_DIR").unwrap_or_else(|| "/tmp/mc-annex-bench-10k".into()),
+    );
+    if !dir.join(".bench-ready").exists() {
+        let _ = std::fs::remove_dir_all(&dir);
+        annex_repo::init(&dir).unwrap();
+        let files: Vec<(String, String)> = (0..N)
+            .map(|i| {
+                (
+                    format!("Artist {:03}/Album {}/{i:05} Track ünï.mp3", i % 500, i % 7),
+                    format!("SHA256E-s{}--{:064x}.mp3", 1000 + i, i as u128 * 104_729),
+                )
+            })
+            .collect();
+        let pairs: Vec<(&Path, &str)> = files
+            .iter()
+            .map(|(p, k)| (Path::new(p.as_str()), k.as_str()))
+            .collect();
+        annex_repo::add_absent_files(&dir, &pairs).unwrap();
+        let input: String = files
+            .iter()
+            .map(|(_, key)| {
+                serde_json::json!({"key": key, "fields": {
+                    "rating": [((key.len() % 5) + 1).to_string()],
+                    "bpm": ["128.00"],
+                    "genre": ["Deep House"],
+                    "comment": ["a comment with spaces"],
+                }})
+                .to_string()
+                    + "\n"
+            })
+            .collect();
+        git_with_input(
+            &dir,
+            &["annex", "metadata", "--batch", "--json"],
+            input.as_bytes(),
+        )
+        .unwrap();
+        std::fs::write(dir.join(".git/.bench-ready"), b"").unwrap();
+        std::fs::rename(dir.join(".git/.bench-ready"), dir.join(".bench-ready")).unwrap();
+    }
+    let repo = Repo::discover(&dir).unwrap();
+    let map = timed("KeyMap::read (ls-files + cat-file)", N, 5, || {
+        KeyMap::read(&repo, &|_| true).unwrap()
+    });
+    let keys: Vec<AnnexKey> = map
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Entry::Annexed(k) => Some(k.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(keys.len(), N);
+    let snap = timed("snapshot::read (one cat-file, all keys)", N, 5, || {
+        snapshot::read(&repo, &keys).unwrap()
+    });
+    assert_eq!(snap.len(), N);
+    timed(
+        "git annex find --anything --format='${key}\\0${file}\\0'",
+        N,
+        3,
+        || {
+            git_bytes(
+                &dir,
+                &[
+                    "annex",
+                    "find",
+                    "--anything",
+                    "--format=${key}\\000${file}\\000",
+                ],
+            )
+            .unwrap()
+        },
+    );
+    let json = timed("git annex metadata --json .", N, 2, || {
+        git_bytes(&dir, &["annex", "metadata", "--json", "."]).unwrap()
+    });
+    // The same answer at scale.
+    let mut agreed = 0;
+    for line in json.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        let v: serde_json::Value = serde_json::from_slice(line).unwrap();
+        let key = AnnexKey::new(v["key"].as_str().unwrap());
+        let mut theirs = FieldSet::new();
+        for (field, values) in v["fields"].as_object().unwrap() {
+            if !field.ends_with("lastchanged") {
+                for value in values.as_array().unwrap() {
+                    theirs.insert(field, value.as_str().unwrap());
+                }
+            }
+        }
+        assert_eq!(snap[&key], theirs);
+        agreed += 1;
+    }
+    assert_eq!(agreed, N);
+}

@@ -15,53 +15,67 @@ const BRANCH: &str = "refs/heads/git-annex";
 /// derived `*lastchanged` fields): branch blob, replaced by the journal file when one exists,
 /// union-merged with every `*/git-annex` ref not yet merged. Keys without metadata are absent
 /// from the map. One `git cat-file --batch` for all keys; no git-annex process.
+///
+/// Blobs are found through one `git ls-tree -r` per ref rather than asking cat-file for
+/// `git-annex:<path>`: git-annex leaves its trees as loose objects, and resolving a path
+/// re-inflates the 4096-entry root tree every time (10,000 keys: 11.8 s instead of < 1 s).
 pub fn read(repo: &Repo, keys: &[AnnexKey]) -> Result<HashMap<AnnexKey, FieldSet>> {
-    let siblings = unmerged_siblings(repo)?;
+    let refs = annex_refs(repo)?;
+    let trees = refs
+        .iter()
+        .map(|r| MetTree::list(repo, r))
+        .collect::<Result<Vec<_>>>()?;
     let mut cat = CatFile::start(repo)?;
-    let levels = match cat.get(b"git-annex:difference.log", u64::MAX)? {
-        Blob::Content(log) if contains(&log, b"OneLevelBranchHash") => 1,
-        _ => 2,
+    // difference.log travels with every copy of the branch, so the first tree decides.
+    let levels = match trees.first().and_then(|t| t.difference_log.as_ref()) {
+        Some(oid) => match cat.get(oid.as_bytes(), u64::MAX)? {
+            Blob::Content(log) if contains(&log, b"OneLevelBranchHash") => 1,
+            _ => 2,
+        },
+        None => 2,
     };
     let journal = Journal::open(repo)?;
 
-    // Per key: the local version (journal file, else a branch blob still to fetch), then one
-    // blob per unmerged sibling ref.
+    // Per key: the local version (journal file, else the branch blob), then the blobs of the
+    // unmerged siblings; `answers` holds the blobs to fetch, in order.
     struct Pending<'k> {
         key: &'k AnnexKey,
         local: Option<Vec<u8>>,
-        first_answer: usize,
+        answers: std::ops::Range<usize>,
     }
     let mut unique: HashSet<&AnnexKey> = HashSet::with_capacity(keys.len());
     let mut pending = Vec::with_capacity(keys.len());
-    let mut specs: Vec<Vec<u8>> = Vec::with_capacity(keys.len() * (1 + siblings.len()));
+    let mut oids: Vec<Vec<u8>> = Vec::with_capacity(keys.len());
     for key in keys {
-        // A newline cannot be sent to cat-file; git-annex cannot create such a key anyway.
-        if key.as_str().contains('\n') || !unique.insert(key) {
+        if !unique.insert(key) {
             continue;
         }
         let path = metalog::met_path_levels(key.as_str(), levels);
         let local = journal.read(&path)?;
-        let first_answer = specs.len();
-        if local.is_none() {
-            specs.push(format!("git-annex:{path}").into_bytes());
+        let first = oids.len();
+        // The journal supersedes the branch (trees[0]); siblings are always merged in.
+        let skip = usize::from(local.is_some() && refs.branch_exists);
+        for tree in &trees[skip..] {
+            if let Some(oid) = tree.blobs.get(path.as_bytes()) {
+                oids.push(oid.clone().into_bytes());
+            }
         }
-        for sibling in &siblings {
-            specs.push(format!("{sibling}:{path}").into_bytes());
+        if local.is_none() && first == oids.len() {
+            continue;
         }
         pending.push(Pending {
             key,
             local,
-            first_answer,
+            answers: first..oids.len(),
         });
     }
-    let answers = cat.get_many(&specs, u64::MAX)?;
+    let answers = cat.get_many(&oids, u64::MAX)?;
     cat.finish()?;
 
     let mut out = HashMap::new();
     for p in pending {
-        let fetched = (if p.local.is_none() { 1 } else { 0 }) + siblings.len();
         let mut logs: Vec<&[u8]> = p.local.as_deref().into_iter().collect();
-        for answer in &answers[p.first_answer..p.first_answer + fetched] {
+        for answer in &answers[p.answers] {
             if let Blob::Content(log) = answer {
                 logs.push(log);
             }
@@ -78,26 +92,91 @@ pub fn read(repo: &Repo, keys: &[AnnexKey]) -> Result<HashMap<AnnexKey, FieldSet
     Ok(out)
 }
 
-/// Every ref git-annex would merge into its branch before answering: refs named
-/// `…/git-annex` (`git show-ref git-annex`) whose tip the local branch does not contain yet.
-fn unmerged_siblings(repo: &Repo) -> Result<Vec<String>> {
+/// The refs to read: the local branch (first, when it exists), then every ref git-annex would
+/// merge into it before answering: refs named `…/git-annex` (`git show-ref git-annex`) whose
+/// tip the local branch does not contain yet.
+struct AnnexRefs {
+    branch_exists: bool,
+    refs: Vec<String>,
+}
+
+impl AnnexRefs {
+    fn iter(&self) -> impl Iterator<Item = &String> {
+        self.refs.iter()
+    }
+}
+
+fn annex_refs(repo: &Repo) -> Result<AnnexRefs> {
     let listed = repo.git_output(&[
         "for-each-ref",
         "--format=%(refname)",
         &format!("--no-merged={BRANCH}"),
     ]);
-    let refs = match listed {
-        Ok(refs) => refs,
-        // No local branch yet (a clone before its first git-annex command): nothing is merged.
-        Err(_) => repo.git_output(&["for-each-ref", "--format=%(refname)"])?,
+    // `--no-merged` fails only when the local branch does not exist yet (a clone before its
+    // first git-annex command); then nothing is merged.
+    let (branch_exists, listed) = match listed {
+        Ok(refs) => (true, refs),
+        Err(_) => (
+            false,
+            repo.git_output(&["for-each-ref", "--format=%(refname)"])?,
+        ),
     };
-    let refs = String::from_utf8(refs)
+    let listed = String::from_utf8(listed)
         .map_err(|_| Error::git("git for-each-ref", "a ref name is not UTF-8"))?;
-    Ok(refs
-        .lines()
-        .filter(|r| r.ends_with("/git-annex") && *r != BRANCH)
-        .map(str::to_string)
-        .collect())
+    let mut refs: Vec<String> = Vec::new();
+    if branch_exists {
+        refs.push(BRANCH.to_string());
+    }
+    refs.extend(
+        listed
+            .lines()
+            .filter(|r| r.ends_with("/git-annex") && *r != BRANCH)
+            .map(str::to_string),
+    );
+    Ok(AnnexRefs {
+        branch_exists,
+        refs,
+    })
+}
+
+/// The metadata logs in one ref's tree: branch path → blob id.
+struct MetTree {
+    blobs: HashMap<Vec<u8>, String>,
+    difference_log: Option<String>,
+}
+
+impl MetTree {
+    fn list(repo: &Repo, tree_ish: &str) -> Result<MetTree> {
+        let listing = repo.git_output(&["ls-tree", "-r", "-z", "--full-tree", tree_ish])?;
+        let mut tree = MetTree {
+            blobs: HashMap::new(),
+            difference_log: None,
+        };
+        for record in listing.split(|&b| b == 0) {
+            // `<mode> SP <type> SP <oid> TAB <path>`
+            let Some(tab) = record.iter().position(|&b| b == b'\t') else {
+                continue;
+            };
+            let path = &record[tab + 1..];
+            let is_met = path.ends_with(b".log.met");
+            if !is_met && path != b"difference.log" {
+                continue;
+            }
+            let Some(oid) = record[..tab]
+                .rsplit(|&b| b == b' ')
+                .next()
+                .and_then(|o| std::str::from_utf8(o).ok())
+            else {
+                continue;
+            };
+            if is_met {
+                tree.blobs.insert(path.to_vec(), oid.to_string());
+            } else {
+                tree.difference_log = Some(oid.to_string());
+            }
+        }
+        Ok(tree)
+    }
 }
 
 /// The uncommitted branch files git-annex keeps in `annex/journal/`: each one is the complete
