@@ -327,6 +327,24 @@ fn met_path_matches_the_branch_and_snapshot_reads_journal() {
     ];
     let snap = snapshot::read(&repo, &more).unwrap();
     assert_eq!(snap.len(), 1);
+
+    // A fresh clone has only `origin/git-annex` until git-annex first runs there: read that.
+    git(tmp.path(), &["clone", "-q", dir.to_str().unwrap(), "clone"]).unwrap();
+    let clone = tmp.path().join("clone");
+    git(
+        &clone,
+        &[
+            "config",
+            "annex.uuid",
+            "00000000-0000-4000-8000-000000000001",
+        ],
+    )
+    .unwrap();
+    let clone_repo = Repo::discover(&clone).unwrap();
+    let snap = snapshot::read(&clone_repo, &keys).unwrap();
+    let committed_only: FieldSet = [("f", "committed")].into_iter().collect();
+    assert_eq!(snap.len(), keys.len());
+    assert!(snap.values().all(|f| f == &committed_only));
 }
 
 #[test]
