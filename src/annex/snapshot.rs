@@ -35,6 +35,7 @@ pub fn read(repo: &Repo, keys: &[AnnexKey]) -> Result<HashMap<AnnexKey, FieldSet
         None => 2,
     };
     let journal = Journal::open(repo)?;
+    let siblings_unmerged = trees.len() > usize::from(refs.branch_exists);
 
     // Per key: the local version (journal file, else the branch blob), then the blobs of the
     // unmerged siblings; `answers` holds the blobs to fetch, in order.
@@ -51,7 +52,7 @@ pub fn read(repo: &Repo, keys: &[AnnexKey]) -> Result<HashMap<AnnexKey, FieldSet
             continue;
         }
         let path = metalog::met_path_levels(key.as_str(), levels);
-        let local = journal.read(&path)?;
+        let local = journal.read(&path, siblings_unmerged)?;
         let first = oids.len();
         // The journal supersedes the branch (trees[0]); siblings are always merged in.
         let skip = usize::from(local.is_some() && refs.branch_exists);
@@ -205,7 +206,9 @@ impl Journal {
         Ok(Journal { dir, names })
     }
 
-    fn read(&self, branch_path: &str) -> Result<Option<Vec<u8>>> {
+    /// With `merging`, the content git-annex commits before a union merge (all of it);
+    /// otherwise what it reads from the journal directly (complete lines only).
+    fn read(&self, branch_path: &str, merging: bool) -> Result<Option<Vec<u8>>> {
         if self.names.is_empty() {
             return Ok(None);
         }
@@ -215,7 +218,15 @@ impl Journal {
         }
         let path = self.dir.join(&name);
         match std::fs::read(&path) {
-            Ok(content) => Ok(Some(content)),
+            Ok(mut content) => {
+                // Reading the journal, git-annex drops an unterminated last line (it may be an
+                // append in progress); committing it, as before a merge, keeps it.
+                if !merging {
+                    let complete = content.iter().rposition(|&b| b == b'\n');
+                    content.truncate(complete.map_or(0, |i| i + 1));
+                }
+                Ok(Some(content))
+            }
             // Committed to the branch since we listed the directory: the blob has it now.
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(Error::io(format!("read {}", path.display()), e)),
