@@ -314,7 +314,7 @@ fn met_path_matches_the_branch_and_snapshot_reads_journal() {
         .count();
     assert_eq!(journal_files, ODD_KEYS.len());
 
-    let snap = snapshot::read(&repo, &keys).unwrap();
+    let snap = read_both_ways(&repo, &keys);
     let expected: FieldSet = [("f", "committed"), ("g", "journal")].into_iter().collect();
     for key in &keys {
         assert_eq!(snap.get(key), Some(&expected), "{key}");
@@ -341,7 +341,7 @@ fn met_path_matches_the_branch_and_snapshot_reads_journal() {
     )
     .unwrap();
     let clone_repo = Repo::discover(&clone).unwrap();
-    let snap = snapshot::read(&clone_repo, &keys).unwrap();
+    let snap = read_both_ways(&clone_repo, &keys);
     let committed_only: FieldSet = [("f", "committed")].into_iter().collect();
     assert_eq!(snap.len(), keys.len());
     assert!(snap.values().all(|f| f == &committed_only));
@@ -372,8 +372,7 @@ fn snapshot_with_one_level_branch_hash() {
             .any(|l| l == metalog::met_path_levels(ODD_KEYS[7], 1)),
         "{tree}"
     );
-    let snap: HashMap<AnnexKey, FieldSet> =
-        snapshot::read(&repo, &[AnnexKey::new(ODD_KEYS[7])]).unwrap();
+    let snap = read_both_ways(&repo, &[AnnexKey::new(ODD_KEYS[7])]);
     assert_eq!(
         snap[&AnnexKey::new(ODD_KEYS[7])],
         [("rating", "5")].into_iter().collect()
@@ -542,6 +541,18 @@ fn commit_on_annex_branch(dir: &Path, ref_name: &str, files: &[(String, &[u8])])
     std::fs::remove_file(index).unwrap();
 }
 
+/// `snapshot::read` of `keys`, checking that the few-keys path (cat-file `<ref>:<path>`) and
+/// the many-keys path (ls-tree; forced by padding with unknown keys) agree.
+fn read_both_ways(repo: &Repo, keys: &[AnnexKey]) -> HashMap<AnnexKey, FieldSet> {
+    assert!(keys.len() <= 100, "few enough keys for path lookups");
+    let few = snapshot::read(repo, keys).unwrap();
+    let mut padded = keys.to_vec();
+    padded.extend((0..300).map(|i| AnnexKey::new(format!("SHA256E-s{i}--padding.mp3"))));
+    let many = snapshot::read(repo, &padded).unwrap();
+    assert_eq!(few, many);
+    few
+}
+
 /// git-annex's answer for `keys` (one batch process) compared with ours; one message per key
 /// that differs.
 fn disagreements(dir: &Path, ours: &HashMap<AnnexKey, FieldSet>, keys: &[AnnexKey]) -> Vec<String> {
@@ -635,7 +646,7 @@ fn crafted_logs_agree_with_git_annex() {
     let keys: Vec<AnnexKey> = (0..logs.len())
         .flat_map(|i| [key("b", i), key("j", i)])
         .collect();
-    let ours = snapshot::read(&repo, &keys).unwrap();
+    let ours = read_both_ways(&repo, &keys);
     failures.extend(disagreements(&dir, &ours, &keys));
 
     // Round 2: journal files ("s") plus an unmerged sibling with its own line for each: git-annex
@@ -651,7 +662,7 @@ fn crafted_logs_agree_with_git_annex() {
         .collect();
     commit_on_annex_branch(&dir, "refs/remotes/sib/git-annex", &sibling_files);
     let keys: Vec<AnnexKey> = (0..logs.len()).map(|i| key("s", i)).collect();
-    let ours = snapshot::read(&repo, &keys).unwrap();
+    let ours = read_both_ways(&repo, &keys);
     // `metadata --batch` does not merge siblings (plain `metadata` does); merge explicitly.
     git(&dir, &["annex", "merge", "-q"]).unwrap();
     failures.extend(disagreements(&dir, &ours, &keys));
