@@ -461,6 +461,10 @@ fn throughput_10k() {
         snapshot::read(&repo, &keys).unwrap()
     });
     assert_eq!(snap.len(), N);
+    let one = timed("snapshot::read, 1 key (path lookup)", 1, 5, || {
+        snapshot::read(&repo, &keys[..1]).unwrap()
+    });
+    assert_eq!(one.len(), 1);
     timed(
         "git annex find --anything --format='${key}\\0${file}\\0'",
         N,
