@@ -7,10 +7,8 @@
 //! Known, deliberate approximations (none can arise from logs git-annex writes itself):
 //! - field names are matched by `str::to_lowercase` (as `FieldSet` does) where git-annex uses
 //!   full Unicode case folding (`Straße` and `STRASSE` are one field to git-annex, two here);
-//! - values that are not UTF-8 become lossy `String`s (U+FFFD), as in git-annex's JSON output,
-//!   except that Rust replaces a truncated multi-byte sequence with one U+FFFD where Haskell may
-//!   write several; distinct byte values can collapse into one string;
-//! - `!base64` values are decoded strictly (canonical padding).
+//! - values that are not UTF-8 become lossy `String`s (one U+FFFD per invalid byte), as in
+//!   git-annex's JSON output; distinct byte values can therefore collapse into one string.
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap};
@@ -56,10 +54,32 @@ pub fn current(log: &[u8]) -> FieldSet {
     for ((field, value), set) in state {
         // git-annex derives `*lastchanged` itself and discards writes to such fields.
         if set && !field.ends_with("lastchanged") {
-            out.insert(field, String::from_utf8_lossy(value));
+            out.insert(field, lossy(value));
         }
     }
     out
+}
+
+/// Like `String::from_utf8_lossy`, but one U+FFFD per invalid byte (Rust uses one per
+/// maximal invalid sequence), because that is what `git annex metadata --json` prints.
+fn lossy(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    let mut rest = bytes;
+    loop {
+        match std::str::from_utf8(rest) {
+            Ok(valid) => {
+                out.push_str(valid);
+                return out;
+            }
+            Err(e) => {
+                let (valid, after) = rest.split_at(e.valid_up_to());
+                out.push_str(std::str::from_utf8(valid).unwrap_or_default());
+                let bad = e.error_len().unwrap_or(after.len());
+                out.extend(std::iter::repeat_n('\u{FFFD}', bad));
+                rest = &after[bad..];
+            }
+        }
+    }
 }
 
 /// Union-merges several versions of one log (the branch blob + unmerged sibling refs), the
@@ -261,6 +281,15 @@ fn parse_line(line: &[u8]) -> Option<(Clock, LineMeta)> {
     Some((clock, meta))
 }
 
+/// Padding is required, but non-zero bits after the last byte are ignored, as git-annex does
+/// (`!YR==` reads as `a`).
+const BASE64: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    base64::engine::GeneralPurposeConfig::new()
+        .with_decode_allow_trailing_bits(true)
+        .with_decode_padding_mode(base64::engine::DecodePaddingMode::RequireCanonical),
+);
+
 fn parse_value(token: &[u8]) -> Option<(bool, Vec<u8>)> {
     let set = match token.first()? {
         b'+' => true,
@@ -269,10 +298,7 @@ fn parse_value(token: &[u8]) -> Option<(bool, Vec<u8>)> {
     };
     let raw = &token[1..];
     match raw.split_first() {
-        Some((b'!', b64)) => base64::engine::general_purpose::STANDARD
-            .decode(b64)
-            .ok()
-            .map(|v| (set, v)),
+        Some((b'!', b64)) => BASE64.decode(b64).ok().map(|v| (set, v)),
         _ => Some((set, raw.to_vec())),
     }
 }
@@ -339,7 +365,12 @@ mod tests {
             ])
         );
         assert_eq!(current(b"100s f +!w7xuw68g4piD\n"), fs(&[("f", "ünï ☃")]));
-        assert_eq!(current(b"100s f +a\xffb\n").get("f").unwrap().len(), 1);
+        assert_eq!(
+            current(b"100s f +a\xff\xfeb g +\xe2\x82\n"),
+            fs(&[("f", "a\u{FFFD}\u{FFFD}b"), ("g", "\u{FFFD}\u{FFFD}")])
+        );
+        // Non-canonical trailing bits are accepted; missing padding is not (a field name).
+        assert_eq!(current(b"100s f +!YR== g +!YQ\n"), fs(&[("f", "a")]));
     }
 
     #[test]

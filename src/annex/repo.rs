@@ -53,6 +53,7 @@ impl Repo {
                 "--show-toplevel",
             ])
             .stdin(Stdio::null())
+            .process_group(0)
             .output()
             .map_err(|e| Error::io("cannot run git", e))?;
         let stdout = String::from_utf8_lossy(&out.stdout);
