@@ -177,3 +177,31 @@ fn the_same_field_edited_in_two_clones_is_reported() {
     sb.sync_json(&[]);
     assert_eq!(sb.metadata()[&sample_path(3)]["rating"], vec!["4"]);
 }
+
+#[test]
+fn an_edit_fetched_but_not_merged_does_not_survive_as_a_second_value() {
+    let sb = Sandbox::new(3, SchemaEra::Newest);
+    sb.sync_json(&[]);
+    let lap = laptop(&sb, 3);
+    annex_sync(&lap.repo);
+    lap.set_column(1, "rating", Sql::Integer(2));
+    lap.sync_json(&sb);
+
+    // The desktop only fetches: the laptop's rating sits in an unmerged laptop/git-annex.
+    sb.git(&["fetch", "-q", "laptop"]);
+    let unmerged = sb.git(&[
+        "for-each-ref",
+        "--no-merged=refs/heads/git-annex",
+        "--format=%(refname)",
+    ]);
+    assert!(
+        unmerged.contains("git-annex"),
+        "the test needs an unmerged branch: {unmerged}"
+    );
+    sb.set_column(1, "rating", Sql::Integer(5));
+    let doc = sb.sync_json(&[]);
+    assert_eq!(doc["files"]["written"], 1, "{doc}");
+    // Whatever git-annex merges later, the desktop's sync settled the field on its value.
+    sb.git(&["annex", "merge"]);
+    assert_eq!(sb.metadata()[&sample_path(1)]["rating"], vec!["5"]);
+}

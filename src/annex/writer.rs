@@ -211,6 +211,7 @@ pub fn write(
     }
 
     let before = branch_head(repo)?;
+    merge_other_annex_branches(repo)?;
     let chunk = opts.batch_size.unwrap_or(usize::MAX).max(1);
     let jobs = opts.jobs.max(1).min(chunk).min(items.len());
     let mut outcomes = vec![Outcome::Pending; items.len()];
@@ -299,6 +300,32 @@ pub(crate) fn run(repo: &Repo, args: &[&str]) -> Result<String> {
 /// configured message when the journal is non-empty, +0 when it is empty), and with
 /// `annex.merge-annex-branches=false` it merges nothing; unlike `git annex merge` it never
 /// touches the checked-out branch.
+/// Merges git-annex branches fetched from other clones but not merged yet. A batch writer does
+/// not merge them, and "set field to exactly these values" only unsets the values it knows:
+/// a value from an unmerged clone would survive the write as a second value (tested in
+/// tests/clones.rs). A plain (non-batch) git-annex read merges them, with no work-tree effect.
+fn merge_other_annex_branches(repo: &Repo) -> Result<()> {
+    let out = command(
+        repo,
+        &[
+            "for-each-ref",
+            "--no-merged=refs/heads/git-annex",
+            "--format=%(refname)",
+            "refs/remotes",
+            "refs/heads/synced",
+        ],
+    )
+    .output()
+    .map_err(|e| Error::io("cannot run git for-each-ref", e))?;
+    let unmerged = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .any(|r| r.ends_with("/git-annex"));
+    if unmerged {
+        run(repo, &["annex", "metadata", "--json", "--key", STATE_KEY])?;
+    }
+    Ok(())
+}
+
 fn commit_journal(repo: &Repo, message: &str) -> Result<()> {
     let message = format!("annex.commitmessage={message}");
     run(
