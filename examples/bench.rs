@@ -4,6 +4,7 @@
 //!     cargo run --release --example bench                 # 10k and 100k tracks, 3 runs each
 //!     cargo run --release --example bench -- --quick      # 1k and 10k, for a smoke test
 //!     cargo run --release --example bench -- --runs 5 --keep /tmp/bench
+//!     cargo run --release --example bench -- --generate 100000 /tmp/lib   # a library to profile
 //!
 //! Each figure is the median of the runs: these machines are noisy, so compare ratios
 //! measured together, never single times across runs.
@@ -230,6 +231,18 @@ impl Bench {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(i) = args.iter().position(|a| a == "--generate") {
+        let n: usize = args.get(i + 1).and_then(|n| n.parse().ok()).expect("--generate N DIR");
+        let dir = PathBuf::from(args.get(i + 2).expect("--generate N DIR"));
+        let lib = library::generate(&dir, &Shape::new(n)).expect("generate");
+        println!(
+            "repository {}\nMixxx database {} ({} tracks)",
+            lib.repo.display(),
+            lib.db.display(),
+            lib.tracks
+        );
+        return;
+    }
     let quick = args.iter().any(|a| a == "--quick");
     let value = |flag: &str| {
         args.iter()

@@ -346,13 +346,17 @@ fn cmd_sync(cli: &Cli, args: &SyncArgs, ui: &Ui) -> Result<ExitCode> {
         };
         let _ = write!(out, "{}", report::render_outcome(&outcome, &detail));
     }
-    Ok(if outcome.interrupted {
+    let code = if outcome.interrupted {
         ExitCode::Interrupted
     } else if !outcome.failed.is_empty() {
         ExitCode::Failure
     } else {
         ExitCode::Success
-    })
+    };
+    // The process ends right after this; freeing a 100k-file plan string by string took a
+    // fifth of a no-op sync's CPU time (measured with perf), for memory the OS reclaims anyway.
+    std::mem::forget(outcome);
+    Ok(code)
 }
 
 fn cmd_status(cli: &Cli, json: bool, ui: &Ui) -> Result<ExitCode> {

@@ -99,7 +99,17 @@ impl FieldSet {
 
     /// The canonical (case-folded) spelling of a field name.
     pub fn canonical_name(name: &str) -> String {
-        name.to_lowercase()
+        Self::canonical(name).into_owned()
+    }
+
+    /// Borrows names that are canonical already (the common case: every name we write is),
+    /// so lookups on a hot path do not allocate.
+    fn canonical(name: &str) -> std::borrow::Cow<'_, str> {
+        if name.bytes().any(|b| b.is_ascii_uppercase() || !b.is_ascii()) {
+            std::borrow::Cow::Owned(name.to_lowercase())
+        } else {
+            std::borrow::Cow::Borrowed(name)
+        }
     }
 
     /// Replaces the values of `field`; an empty iterator removes the field.
@@ -109,29 +119,34 @@ impl FieldSet {
         S: Into<String>,
     {
         let values: BTreeSet<String> = values.into_iter().map(Into::into).collect();
-        let name = Self::canonical_name(field);
         if values.is_empty() {
-            self.0.remove(&name);
+            self.0.remove(Self::canonical(field).as_ref());
         } else {
-            self.0.insert(name, values);
+            self.0.insert(Self::canonical_name(field), values);
         }
     }
 
     /// Adds one value to `field`.
     pub fn insert(&mut self, field: &str, value: impl Into<String>) {
-        self.0
-            .entry(Self::canonical_name(field))
-            .or_default()
-            .insert(value.into());
+        let name = Self::canonical(field);
+        match self.0.get_mut(name.as_ref()) {
+            Some(values) => {
+                values.insert(value.into());
+            }
+            None => {
+                self.0
+                    .insert(name.into_owned(), BTreeSet::from([value.into()]));
+            }
+        }
     }
 
     pub fn remove(&mut self, field: &str) {
-        self.0.remove(&Self::canonical_name(field));
+        self.0.remove(Self::canonical(field).as_ref());
     }
 
     /// The values of `field`, if it is present.
     pub fn get(&self, field: &str) -> Option<&BTreeSet<String>> {
-        self.0.get(&Self::canonical_name(field))
+        self.0.get(Self::canonical(field).as_ref())
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &BTreeSet<String>)> {
