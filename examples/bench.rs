@@ -232,7 +232,10 @@ impl Bench {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if let Some(i) = args.iter().position(|a| a == "--generate") {
-        let n: usize = args.get(i + 1).and_then(|n| n.parse().ok()).expect("--generate N DIR");
+        let n: usize = args
+            .get(i + 1)
+            .and_then(|n| n.parse().ok())
+            .expect("--generate N DIR");
         let dir = PathBuf::from(args.get(i + 2).expect("--generate N DIR"));
         let lib = library::generate(&dir, &Shape::new(n)).expect("generate");
         println!(

@@ -57,6 +57,7 @@ pub fn current(log: &[u8]) -> FieldSet {
             out.insert(field, lossy(value));
         }
     }
+    out.shrink_to_fit();
     out
 }
 

@@ -172,6 +172,7 @@ impl ManagedFields {
                 }
             }
         }
+        set.shrink_to_fit();
         set
     }
 

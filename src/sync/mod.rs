@@ -87,8 +87,8 @@ pub fn prepare(
     lap("key map", &mut timings);
 
     let mut mapper = PathMapper::new(&inputs.repo.root, inputs.music_root.as_deref());
-    let targets = plan::targets(&library, &inputs.managed, &mut mapper, &keys, selection);
-    drop(library);
+    let targets = plan::targets(&library, &mut mapper, &keys, selection);
+    drop(keys);
     lap("resolve", &mut timings);
 
     progress.spinner("Reading git-annex metadata");
@@ -96,7 +96,7 @@ pub fn prepare(
     let current = snapshot::read(&inputs.repo, &wanted)?;
     lap("metadata read", &mut timings);
 
-    let plan = plan::plan(targets, &current, &inputs.managed);
+    let plan = plan::plan(targets, &library, &current, &inputs.managed);
     lap("plan", &mut timings);
     progress.finish();
     Ok((plan, timings))

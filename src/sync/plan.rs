@@ -113,7 +113,7 @@ impl Selection {
     }
 }
 
-/// What Mixxx wants for each key, before looking at git-annex.
+/// Which tracks want metadata on which key, before looking at git-annex.
 #[derive(Debug, Default)]
 pub struct Targets {
     pub tracks: usize,
@@ -124,22 +124,21 @@ pub struct Targets {
 #[derive(Debug)]
 pub struct Target {
     pub paths: Vec<RepoPath>,
-    pub desired: FieldSet,
-    /// Fields on which tracks sharing this key disagree.
-    pub disagreeing: Vec<String>,
+    /// Indices into the library's tracks. Desired fields are computed from them when the
+    /// plan is made rather than kept for every file: for 100,000 files that would double
+    /// the memory a sync needs.
+    pub tracks: Vec<u32>,
 }
 
-/// Resolves every Mixxx track to a key (or a reason it is skipped) and computes its desired
-/// fields.
+/// Resolves every Mixxx track to a key, or a reason it is skipped.
 pub fn targets(
     library: &Library,
-    managed: &ManagedFields,
     mapper: &mut PathMapper,
     keys: &KeyMap,
     selection: &Selection,
 ) -> Targets {
     let mut out = Targets::default();
-    for track in &library.tracks {
+    for (index, track) in library.tracks.iter().enumerate() {
         let path = match mapper.map(&track.location) {
             Ok(path) => path,
             Err(Unmapped::OutsideRoot) => {
@@ -181,15 +180,13 @@ pub fn targets(
             }
             Some((indexed, Entry::Annexed(key))) => (indexed, key),
         };
-        let desired = managed.desired(track, library);
         match out.by_key.get_mut(key) {
             None => {
                 out.by_key.insert(
                     key.clone(),
                     Target {
                         paths: vec![indexed.clone()],
-                        desired,
-                        disagreeing: Vec::new(),
+                        tracks: vec![index as u32],
                     },
                 );
             }
@@ -197,13 +194,7 @@ pub fn targets(
                 if !target.paths.contains(indexed) {
                     target.paths.push(indexed.clone());
                 }
-                for name in managed.annex_names() {
-                    if target.desired.get(name) != desired.get(name)
-                        && !target.disagreeing.iter().any(|n| n == name)
-                    {
-                        target.disagreeing.push(name.to_string());
-                    }
-                }
+                target.tracks.push(index as u32);
             }
         }
     }
@@ -213,6 +204,7 @@ pub fn targets(
 /// Diffs desired against current metadata, field by field, managed fields only.
 pub fn plan(
     targets: Targets,
+    library: &Library,
     current: &HashMap<AnnexKey, FieldSet>,
     managed: &ManagedFields,
 ) -> Plan {
@@ -223,16 +215,30 @@ pub fn plan(
         ..Plan::default()
     };
     for (key, target) in targets.by_key {
-        if !target.disagreeing.is_empty() {
+        let mut wanted = target
+            .tracks
+            .iter()
+            .map(|&i| managed.desired(&library.tracks[i as usize], library));
+        let desired = wanted.next().unwrap_or_default();
+        // Tracks whose files share one key (identical content) share its metadata.
+        let mut disagreeing: Vec<String> = Vec::new();
+        for other in wanted {
+            for name in managed.annex_names() {
+                if desired.get(name) != other.get(name) && !disagreeing.iter().any(|n| n == name) {
+                    disagreeing.push(name.to_string());
+                }
+            }
+        }
+        if !disagreeing.is_empty() {
             plan.conflicts.push(Conflict {
                 key,
                 paths: target.paths,
-                fields: target.disagreeing,
+                fields: disagreeing,
             });
             continue;
         }
         let now = current.get(&key).unwrap_or(&empty);
-        let changes = diff(&target.desired, now, managed);
+        let changes = diff(&desired, now, managed);
         if changes.is_empty() {
             plan.unchanged += 1;
         } else {
@@ -251,9 +257,7 @@ pub fn plan(
 /// holds several values after a merge of concurrent edits in two clones.
 pub fn diff(desired: &FieldSet, current: &FieldSet, managed: &ManagedFields) -> Vec<FieldChange> {
     let values = |set: &FieldSet, name: &str| -> Vec<String> {
-        set.get(name)
-            .map(|v| v.iter().cloned().collect())
-            .unwrap_or_default()
+        set.get(name).map(|v| v.to_vec()).unwrap_or_default()
     };
     managed
         .annex_names()
