@@ -271,6 +271,9 @@ pub fn render_outcome(outcome: &Outcome, detail: &Detail) -> String {
             plan.tracks - plan.skipped.len(),
             plan.skipped.len()
         );
+        if detail.timings {
+            out.push_str(&render_timings(&outcome.timings));
+        }
         return out;
     }
     let (verb, n) = if outcome.dry_run {

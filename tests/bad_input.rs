@@ -296,3 +296,25 @@ fn a_symlinked_folder_spelling_maps_to_the_same_files() {
     let doc = sb.sync_json(&[]);
     assert_eq!(doc["files"]["written"], 3, "{doc}");
 }
+
+#[test]
+fn two_tracks_for_one_file_are_written_once_or_reported() {
+    // Mixxx knows the same file twice: once directly, once through a symlinked folder.
+    let sb = Sandbox::with_tracks(2, SchemaEra::Newest, |repo| {
+        let link = repo.parent().unwrap().join("Alias");
+        std::os::unix::fs::symlink(repo, &link).unwrap();
+        let mut tracks: Vec<FixtureTrack> = (0..2).map(|i| sample_track(repo, i)).collect();
+        let mut again = sample_track(&link, 0);
+        again.title = Some("Title 0".into());
+        tracks.push(again);
+        let mut differs = sample_track(&link, 1);
+        differs.rating = Some(5);
+        tracks.push(differs);
+        tracks
+    });
+    let doc = sb.sync_json(&[]);
+    assert_eq!(doc["files"]["written"], 1, "{doc}");
+    assert_eq!(doc["files"]["conflicts"], 1, "{doc}");
+    assert_eq!(doc["conflicts"][0]["fields"], serde_json::json!(["rating"]));
+    assert_eq!(sb.metadata()[&sample_path(0)]["title"], vec!["Title 0"]);
+}

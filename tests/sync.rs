@@ -420,3 +420,51 @@ fn identical_content_shares_metadata_and_conflicts_are_reported() {
     assert_eq!(meta["dup2.flac"]["rating"], vec!["4"]);
     assert!(!meta["dup3.flac"].contains_key("rating"));
 }
+
+#[test]
+fn a_file_git_annex_refuses_is_listed_and_the_others_are_written() {
+    // A real per-file refusal: git-annex accepts a key with a 300-character name but cannot
+    // create its journal file ("File name too long"), answers success:false and carries on.
+    let sb = Sandbox::new(3, SchemaEra::Newest);
+    let key = format!("SHA256E-s4--{}.flac", "a".repeat(300));
+    let link = sb.repo.join("too long.flac");
+    std::os::unix::fs::symlink(format!(".git/annex/objects/xx/yy/{key}/{key}"), &link).unwrap();
+    sb.git(&["add", "too long.flac"]);
+    sb.git(&[
+        "commit",
+        "-qm",
+        "a key git-annex cannot journal",
+        "--no-verify",
+    ]);
+    let db = sb.mixxx();
+    db.execute(
+        "INSERT INTO track_locations (location, filename, directory, filesize, fs_deleted, needs_verification) VALUES (?1, 'too long.flac', ?2, 4, 1, 0)",
+        [link.to_str().unwrap(), sb.repo.to_str().unwrap()],
+    )
+    .unwrap();
+    let loc = db.last_insert_rowid();
+    db.execute(
+        "INSERT INTO library (location, rating, mixxx_deleted) VALUES (?1, 5, 0)",
+        [loc],
+    )
+    .unwrap();
+    drop(db);
+
+    let (code, out, err) = sb.sync(&[]);
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(
+        out.contains("files written                                  3"),
+        "{out}"
+    );
+    assert!(
+        out.contains("files failed                                   1"),
+        "{out}"
+    );
+    assert!(out.contains("failed: too long.flac: "), "{out}");
+    assert_eq!(sb.metadata()[&sample_path(2)]["rating"], vec!["2"]);
+    // The sync record was still written, and a rerun retries only the refused file.
+    let doc = sb.sync(&["--json"]);
+    assert_eq!(doc.0, 1);
+    let doc: Value = serde_json::from_str(&doc.1).unwrap();
+    assert_eq!(doc["files"]["to_write"], 1);
+}
