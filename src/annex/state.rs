@@ -4,7 +4,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 use crate::annex::Repo;
-use crate::annex::writer::{self, WriteRequest};
+use crate::annex::snapshot;
+use crate::annex::writer::WriteRequest;
 use crate::error::{Error, Result};
 use crate::model::AnnexKey;
 
@@ -62,50 +63,32 @@ pub fn read_all(repo: &Repo) -> Result<Vec<SyncRecord>> {
     Ok(assemble(&fields, &descriptions(&uuid_log)))
 }
 
-/// The state key's current metadata. One git-annex call that neither commits the journal nor
-/// merges other branches (a read must not change the repository); kept separate so it can be
-/// replaced by a pure-git snapshot read.
+/// The state key's current metadata, read like every other key's (git plumbing on the
+/// git-annex branch and journal): no git-annex process, and a read never changes the
+/// repository.
 fn read_state_fields(repo: &Repo) -> Result<BTreeMap<String, Vec<String>>> {
-    let out = writer::run(
-        repo,
-        &[
-            "-c",
-            "annex.alwayscommit=false",
-            "-c",
-            "annex.merge-annex-branches=false",
-            "annex",
-            "metadata",
-            "--json",
-            "--key",
-            STATE_KEY,
-        ],
-    )?;
-    #[derive(serde::Deserialize)]
-    struct Reply {
-        #[serde(default)]
-        fields: BTreeMap<String, Vec<String>>,
-    }
-    let reply: Reply = serde_json::from_str(out.trim()).map_err(|e| {
-        Error::git(
-            "git annex metadata --json --key",
-            format!("unexpected output ({e}): {}", out.trim()),
-        )
-    })?;
-    Ok(reply.fields)
+    let key = AnnexKey::new(STATE_KEY);
+    let fields = snapshot::read(repo, std::slice::from_ref(&key))?
+        .remove(&key)
+        .unwrap_or_default();
+    Ok(fields
+        .iter()
+        .map(|(name, values)| (name.to_string(), values.to_vec()))
+        .collect())
 }
 
 /// `uuid.log` as git-annex sees it: the journal's copy supersedes the branch's.
 fn read_uuid_log(repo: &Repo) -> Result<String> {
-    match std::fs::read(repo.git_dir.join("annex/journal/uuid.log")) {
+    match std::fs::read(repo.common_dir.join("annex/journal/uuid.log")) {
         Ok(bytes) => return Ok(String::from_utf8_lossy(&bytes).into_owned()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(Error::io("read git-annex journal uuid.log", e)),
     }
-    let out = writer::command(repo, &["cat-file", "blob", "refs/heads/git-annex:uuid.log"])
-        .output()
-        .map_err(|e| Error::io("cannot run git", e))?;
     // A repository nobody described has no uuid.log; descriptions are optional.
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    let out = repo
+        .git_output(&["cat-file", "blob", "refs/heads/git-annex:uuid.log"])
+        .unwrap_or_default();
+    Ok(String::from_utf8_lossy(&out).into_owned())
 }
 
 /// The newest description of each UUID from `uuid.log` lines
@@ -257,7 +240,7 @@ mod tests {
         assert_eq!(req.fields.len(), 6);
         for name in req.fields.keys() {
             assert!(name.starts_with(&rec.uuid));
-            writer::validate_field_name(name).unwrap();
+            crate::annex::writer::validate_field_name(name).unwrap();
         }
         let fields = req
             .fields

@@ -11,7 +11,6 @@ use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::io::{BufRead, BufReader, Read, Write};
-use std::os::unix::process::CommandExt;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
@@ -267,30 +266,19 @@ pub fn write(
     Ok(report)
 }
 
-/// `git` in the repository root, in its own process group so that a terminal Ctrl-C reaches
-/// only music-commander, which then stops feeding and commits what was accepted.
-/// (A private stand-in until `Repo::git()` lands.)
-pub(crate) fn command(repo: &Repo, args: &[&str]) -> Command {
-    let mut cmd = Command::new("git");
-    cmd.args(args)
-        .current_dir(&repo.root)
-        .stdin(Stdio::null())
-        .process_group(0);
+/// `git args…` in the repository (in its own process group, via `Repo::git`, so a terminal
+/// Ctrl-C reaches only music-commander, which then stops feeding and commits what was
+/// accepted), with no stdin.
+fn command(repo: &Repo, args: &[&str]) -> Command {
+    let mut cmd = repo.git();
+    cmd.args(args).stdin(Stdio::null());
     cmd
 }
 
 /// Runs `git args…` and returns its stdout, or an error quoting its stderr.
-pub(crate) fn run(repo: &Repo, args: &[&str]) -> Result<String> {
-    let out = command(repo, args)
-        .output()
-        .map_err(|e| Error::io("cannot run git", e))?;
-    if !out.status.success() {
-        return Err(Error::git(
-            format!("git {}", args.join(" ")),
-            String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        ));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+fn run(repo: &Repo, args: &[&str]) -> Result<String> {
+    repo.git_output(args)
+        .map(|out| String::from_utf8_lossy(&out).into_owned())
 }
 
 /// Commits git-annex's journal to the git-annex branch, and nothing else.
