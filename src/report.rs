@@ -65,7 +65,7 @@ impl Progress {
     pub fn bar(&self, message: &'static str, len: u64) -> ProgressBar {
         let bar = ProgressBar::with_draw_target(Some(len), self.target());
         bar.set_style(
-            ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} ({per_sec}, {eta} left)")
+            ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} ({eta} left)")
                 .expect("valid template")
                 .progress_chars("=> "),
         );
