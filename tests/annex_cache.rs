@@ -353,7 +353,15 @@ fn cached_reads_equal_uncached_reads() {
     let mut keys = all_keys(&main, &files);
     check(&mut rng, &main, &keys, "setup", seed);
     let steps = 24;
+    // `git annex metadata --batch` does not merge fetched branches; without a merge now and
+    // then, every later read would take the (uncached) union path.
+    let mut fetched = false;
     for n in 0..steps {
+        let merged_first = fetched && rng.chance(70);
+        if merged_first {
+            git(&main, &["annex", "merge", "-q"]).unwrap();
+            fetched = false;
+        }
         let step = match rng.below(13) {
             0 | 1 => {
                 batch_set(&mut rng, &main, &[], &targets(&files), 30);
@@ -371,6 +379,7 @@ fn cached_reads_equal_uncached_reads() {
             }
             4 => {
                 git(&main, &["annex", "merge", "-q"]).unwrap();
+                fetched = false;
                 "git annex merge (journal committed, siblings merged)".to_string()
             }
             5 => {
@@ -380,6 +389,7 @@ fn cached_reads_equal_uncached_reads() {
                     git(&clone, &["annex", "merge", "-q"]).unwrap();
                 }
                 git(&main, &["fetch", "-q", "clone"]).unwrap();
+                fetched = true;
                 "clone's changes fetched, not merged".to_string()
             }
             6 => {
@@ -472,6 +482,12 @@ fn cached_reads_equal_uncached_reads() {
                 "small committed batch set".to_string()
             }
         };
+        let step = if merged_first {
+            format!("git annex merge, then {step}")
+        } else {
+            step
+        };
+        eprintln!("step {n}: {step}");
         keys = all_keys(&main, &files);
         check(&mut rng, &main, &keys, &format!("step {n}: {step}"), seed);
         // Twice in a row: the second read starts from what the first one cached.
@@ -624,5 +640,47 @@ fn hash_level_change_means_full_read() {
     assert_eq!(
         snapshot::read_with(&repo, &keys, Freshness::UseCache).unwrap(),
         fresh
+    );
+}
+
+/// Caches whose commit this repository does not have: copied from an unrelated repository
+/// with the same keys, or left behind when `git annex forget` + gc removed the commit.
+#[test]
+fn caches_of_unknown_commits_are_not_trusted() {
+    let _serial = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let keys: Vec<AnnexKey> = (0..30).map(|i| AnnexKey::new(key_for(i))).collect();
+    let targets: Vec<Target> = keys.iter().map(|k| Target::Key(k.to_string())).collect();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    for (dir, seed) in [(&a, 1), (&b, 2)] {
+        init(dir, 2);
+        batch_set(&mut Rng(seed), dir, &[], &targets, 100);
+        let repo = Repo::discover(dir).unwrap();
+        snapshot::read_with(&repo, &keys, Freshness::UseCache).unwrap();
+    }
+    let repo = Repo::discover(&a).unwrap();
+    let truth = snapshot::read(&repo, &keys).unwrap();
+    assert_ne!(
+        truth,
+        snapshot::read(&Repo::discover(&b).unwrap(), &keys).unwrap()
+    );
+
+    transplant_caches(&b, &a);
+    assert_eq!(
+        snapshot::read_with(&repo, &keys, Freshness::UseCache).unwrap(),
+        truth
+    );
+
+    // Cache at the current head, then the history it names disappears.
+    batch_set(&mut Rng(3), &a, &[], &targets, 50);
+    let before = snapshot::read_with(&repo, &keys, Freshness::UseCache).unwrap();
+    assert_eq!(before, snapshot::read(&repo, &keys).unwrap());
+    git(&a, &["annex", "forget", "--force", "-q"]).unwrap();
+    batch_set(&mut Rng(4), &a, &[], &targets, 50);
+    git(&a, &["reflog", "expire", "--expire=now", "--all"]).unwrap();
+    git(&a, &["gc", "-q", "--prune=now"]).unwrap();
+    assert_eq!(
+        snapshot::read_with(&repo, &keys, Freshness::UseCache).unwrap(),
+        snapshot::read(&repo, &keys).unwrap()
     );
 }

@@ -175,6 +175,14 @@ impl Encoder {
         self.len(b.len());
         self.0.extend_from_slice(b);
     }
+
+    pub(crate) fn as_slice(&self) -> &[u8] {
+        &self.0
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 /// Reads what [`Encoder`] wrote; every getter returns None at the end of the input, so a body

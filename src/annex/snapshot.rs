@@ -242,23 +242,34 @@ pub fn read_with(
         branch.store(repo);
     }
 
-    let mut out = HashMap::with_capacity(wanted.len());
-    for key in wanted {
-        let path =
-            (!journal.is_empty()).then(|| metalog::met_path_levels(key.as_str(), branch.levels));
-        let local = match &path {
-            Some(path) => journal.read(path, false)?,
-            None => None,
-        };
-        let (key, fields) = match local {
-            Some(log) => (key.clone(), metalog::current(&log)),
-            None => branch
-                .fields
-                .remove_entry(key)
-                .expect("every wanted key is cached by now"),
-        };
-        if !fields.is_empty() {
-            out.insert(key, fields);
+    // Every key asked for is cached by now. Usually the cache holds no other key: then it
+    // becomes the answer as it is.
+    let mut out = if branch.fields.len() == wanted.len() {
+        let mut out = std::mem::take(&mut branch.fields);
+        out.retain(|_, fields| !fields.is_empty());
+        out
+    } else {
+        let mut out = HashMap::with_capacity(wanted.len());
+        for key in &wanted {
+            if let Some((key, fields)) = branch.fields.remove_entry(*key)
+                && !fields.is_empty()
+            {
+                out.insert(key, fields);
+            }
+        }
+        out
+    };
+    if !journal.is_empty() {
+        for key in wanted {
+            let path = metalog::met_path_levels(key.as_str(), branch.levels);
+            if let Some(log) = journal.read(&path, false)? {
+                let fields = metalog::current(&log);
+                if fields.is_empty() {
+                    out.remove(key);
+                } else {
+                    out.insert(key.clone(), fields);
+                }
+            }
         }
     }
     Ok(out)
@@ -356,21 +367,31 @@ impl BranchCache {
         let merged = (0..d.count(4)?)
             .map(|_| d.string().map(str::to_string))
             .collect::<Option<Vec<_>>>()?;
-        let n = d.count(8)?;
-        let mut fields = HashMap::with_capacity(n);
-        for _ in 0..n {
-            let key = AnnexKey::new(d.string()?);
-            let mut set = FieldSet::new();
-            for _ in 0..d.count(8)? {
-                let name = d.string()?;
-                let values = (0..d.count(4)?)
-                    .map(|_| d.string())
-                    .collect::<Option<Vec<_>>>()?;
-                set.set(name, values);
-            }
-            fields.insert(key, set);
+        let chunks = (0..d.count(4)?)
+            .map(|_| d.bytes())
+            .collect::<Option<Vec<_>>>()?;
+        if !d.is_empty() {
+            return None;
         }
-        d.is_empty().then_some(BranchCache {
+        // Building the field sets is all allocation; the chunks decode in parallel.
+        let decoded: Vec<Option<HashMap<AnnexKey, FieldSet>>> = std::thread::scope(|scope| {
+            let workers: Vec<_> = chunks
+                .iter()
+                .map(|chunk| scope.spawn(|| decode_fields(chunk)))
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| w.join().expect("cache decoder panicked"))
+                .collect()
+        });
+        let mut decoded = decoded.into_iter().collect::<Option<Vec<_>>>()?;
+        decoded.sort_by_key(|m| std::cmp::Reverse(m.len()));
+        let mut parts = decoded.into_iter();
+        let mut fields = parts.next().unwrap_or_default();
+        for part in parts {
+            fields.extend(part);
+        }
+        Some(BranchCache {
             head,
             levels,
             merged,
@@ -386,17 +407,35 @@ impl BranchCache {
         for tip in &self.merged {
             e.bytes(tip.as_bytes());
         }
-        e.len(self.fields.len());
-        for (key, fields) in &self.fields {
-            e.bytes(key.as_str().as_bytes());
-            e.len(fields.len());
-            for (name, values) in fields.iter() {
-                e.bytes(name.as_bytes());
-                e.len(values.len());
-                for value in values {
-                    e.bytes(value.as_bytes());
+        let mut chunks: Vec<cache::Encoder> = (0..DECODE_THREADS)
+            .map(|_| cache::Encoder::default())
+            .collect();
+        let per_chunk = self.fields.len().div_ceil(DECODE_THREADS).max(1);
+        for (i, chunk) in self
+            .fields
+            .iter()
+            .collect::<Vec<_>>()
+            .chunks(per_chunk)
+            .enumerate()
+        {
+            let c = &mut chunks[i];
+            c.len(chunk.len());
+            for (key, fields) in chunk {
+                c.bytes(key.as_str().as_bytes());
+                c.len(fields.len());
+                for (name, values) in fields.iter() {
+                    c.bytes(name.as_bytes());
+                    c.len(values.len());
+                    for value in values {
+                        c.bytes(value.as_bytes());
+                    }
                 }
             }
+        }
+        let chunks: Vec<cache::Encoder> = chunks.into_iter().filter(|c| !c.is_empty()).collect();
+        e.len(chunks.len());
+        for chunk in &chunks {
+            e.bytes(chunk.as_slice());
         }
         cache::store(repo, cache::Kind::Metadata, e);
     }
@@ -404,6 +443,28 @@ impl BranchCache {
     fn remove(repo: &Repo) {
         cache::remove(repo, cache::Kind::Metadata);
     }
+}
+
+/// The metadata cache is written in this many chunks, decoded by as many threads.
+const DECODE_THREADS: usize = 2;
+
+/// One chunk of the metadata cache: a count, then per key its fields and their values.
+fn decode_fields(chunk: &[u8]) -> Option<HashMap<AnnexKey, FieldSet>> {
+    let mut d = cache::Decoder::new(chunk);
+    let n = d.count(8)?;
+    let mut fields = HashMap::with_capacity(n);
+    for _ in 0..n {
+        let key = AnnexKey::new(d.string()?);
+        let mut set = FieldSet::new();
+        for _ in 0..d.count(8)? {
+            let name = d.string()?;
+            for _ in 0..d.count(4)? {
+                set.insert(name, d.string()?);
+            }
+        }
+        fields.insert(key, set);
+    }
+    d.is_empty().then_some(fields)
 }
 
 /// The key whose log is at `path` (`<hash dirs>/<keyFile>.log.met`), if `path` is where that
