@@ -433,13 +433,14 @@ fn cached_reads_equal_uncached_reads() {
                 },
             },
             9 => {
-                // Work-tree changes: renames, new files, unlock / lock.
+                // Work-tree changes: new files (committed by the fixture), then renames and
+                // unlock / lock, committed or only staged.
+                let more = 1 + rng.below(5);
+                files.extend(add_absent(&mut rng, more));
                 let (from, key) = files.remove(rng.below(files.len()));
                 let to = format!("d{}/moved {n} {}.mp3", rng.below(4), from.len());
                 git(&main, &["mv", &from, &to]).unwrap();
                 files.push((to, key));
-                let more = 1 + rng.below(5);
-                files.extend(add_absent(&mut rng, more));
                 match rng.below(3) {
                     0 => git(&main, &["annex", "unlock", "real/b.flac"]).map(drop),
                     1 => git(&main, &["annex", "lock", "real/b.flac"]).map(drop),
