@@ -125,9 +125,8 @@ pub fn read_with(
     keys: &[AnnexKey],
     freshness: Freshness,
 ) -> Result<HashMap<AnnexKey, FieldSet>> {
-    // Listed before the head is read: git-annex commits a journal file before deleting it, so
-    // a file that vanishes in between is in the commit we then read.
-    let journal = Journal::open(repo)?;
+    let mut journal = Journal::open(repo)?;
+    journal.preload()?;
     let tips = annex_tips(repo)?;
     let Some(head) = tips
         .iter()
@@ -591,6 +590,8 @@ struct Journal {
     dir: std::path::PathBuf,
     /// Listed once: stat-ing a journal path per key would cost a syscall per key.
     names: HashSet<OsString>,
+    /// Every file's content, when read up front by [`Journal::preload`].
+    contents: Option<HashMap<OsString, Vec<u8>>>,
 }
 
 impl Journal {
@@ -608,7 +609,31 @@ impl Journal {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(Error::io(format!("list {}", dir.display()), e)),
         }
-        Ok(Journal { dir, names })
+        Ok(Journal {
+            dir,
+            names,
+            contents: None,
+        })
+    }
+
+    /// Reads every journal file now. Done before the branch head is read, the journal and the
+    /// head fit together: git-annex deletes a journal file only after committing it, so a
+    /// file gone by now is in that head, and a file read now is at least as new as the head.
+    fn preload(&mut self) -> Result<()> {
+        let mut contents = HashMap::with_capacity(self.names.len());
+        for name in &self.names {
+            let path = self.dir.join(name);
+            match std::fs::read(&path) {
+                Ok(content) => {
+                    contents.insert(name.clone(), content);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io(format!("read {}", path.display()), e)),
+            }
+        }
+        self.names.retain(|n| contents.contains_key(n));
+        self.contents = Some(contents);
+        Ok(())
     }
 
     fn is_empty(&self) -> bool {
@@ -626,7 +651,11 @@ impl Journal {
             return Ok(None);
         }
         let path = self.dir.join(&name);
-        match std::fs::read(&path) {
+        let read = match &self.contents {
+            Some(contents) => Ok(contents[std::ffi::OsStr::new(&name)].clone()),
+            None => std::fs::read(&path),
+        };
+        match read {
             Ok(mut content) => {
                 // Reading the journal, git-annex drops an unterminated last line (it may be an
                 // append in progress); committing it, as before a merge, keeps it.
