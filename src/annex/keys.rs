@@ -6,6 +6,7 @@ use std::sync::OnceLock;
 use unicode_normalization::UnicodeNormalization;
 
 use crate::annex::Repo;
+use crate::annex::cache::{self, Freshness};
 use crate::annex::metalog;
 use crate::annex::repo::{Blob, CatFile};
 use crate::error::{Error, Result};
@@ -40,44 +41,29 @@ impl KeyMap {
     /// Only paths for which `wanted` is true are resolved to keys (and kept).
     ///
     /// Conflicted paths (only stages 1–3 in the index) are left out, as git-annex does.
+    /// Neither reads nor writes the persistent cache; see [`KeyMap::read_with`].
     pub fn read(repo: &Repo, wanted: &dyn Fn(&RepoPath) -> bool) -> Result<KeyMap> {
-        let listing = repo.git_output(&["ls-files", "--stage", "-z"])?;
-        let mut paths = Vec::new();
-        let mut specs = Vec::new();
-        let mut plain = Vec::new();
-        for record in listing.split(|&b| b == 0).filter(|r| !r.is_empty()) {
-            let StageRecord { mode, object, path } = parse_stage_record(record)?;
-            let path = RepoPath::from_bytes(path);
-            let Some(object) = object.filter(|_| wanted(&path)) else {
-                continue;
-            };
-            match mode {
-                b"120000" | b"100644" | b"100755" => {
-                    specs.push(object.to_vec());
-                    paths.push(path);
-                }
-                _ => plain.push(path),
-            }
-        }
+        resolve(repo, wanted, &mut BlobCache::default())
+    }
 
-        let mut cat = CatFile::start(repo)?;
-        let blobs = cat.get_many(&specs, MAX_POINTER_SIZE)?;
-        cat.finish()?;
-
-        let mut entries: HashMap<RepoPath, Entry> =
-            plain.into_iter().map(|p| (p, Entry::Plain)).collect();
-        entries.reserve(paths.len());
-        for (path, blob) in paths.into_iter().zip(blobs) {
-            let entry = match blob {
-                Blob::Content(target) => classify(&target),
-                Blob::Missing | Blob::TooLarge => Entry::Plain,
-            };
-            entries.insert(path, entry);
+    /// [`KeyMap::read`] through the persistent blob cache: a symlink or pointer blob is
+    /// content-addressed, so what it resolved to once holds forever, and only blobs never seen
+    /// before go to `git cat-file`. `FromScratch` resolves every blob again and rewrites the
+    /// cache.
+    pub fn read_with(
+        repo: &Repo,
+        wanted: &dyn Fn(&RepoPath) -> bool,
+        freshness: Freshness,
+    ) -> Result<KeyMap> {
+        let mut cache = match freshness {
+            Freshness::UseCache => BlobCache::load(repo).unwrap_or_default(),
+            Freshness::FromScratch => BlobCache::default(),
+        };
+        let map = resolve(repo, wanted, &mut cache)?;
+        if cache.changed() || freshness == Freshness::FromScratch {
+            cache.store(repo);
         }
-        Ok(KeyMap {
-            entries,
-            nfc: OnceLock::new(),
-        })
+        Ok(map)
     }
 
     /// Looks up a path exactly, else by its Unicode NFC form (a file committed from macOS may
@@ -119,6 +105,146 @@ impl KeyMap {
 
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+}
+
+/// The index listing, resolved through `cache`, which learns every blob it did not know and
+/// marks which known blobs the index still uses.
+fn resolve(
+    repo: &Repo,
+    wanted: &dyn Fn(&RepoPath) -> bool,
+    cache: &mut BlobCache,
+) -> Result<KeyMap> {
+    let listing = repo.git_output(&["ls-files", "--stage", "-z"])?;
+    let mut entries: HashMap<RepoPath, Entry> = HashMap::new();
+    let mut paths = Vec::new();
+    let mut specs = Vec::new();
+    for record in listing.split(|&b| b == 0).filter(|r| !r.is_empty()) {
+        let StageRecord { mode, object, path } = parse_stage_record(record)?;
+        let Some(object) = object else {
+            continue;
+        };
+        let may_be_annexed = matches!(mode, b"120000" | b"100644" | b"100755");
+        let known = if may_be_annexed {
+            cache.lookup(object)
+        } else {
+            None
+        };
+        let path = RepoPath::from_bytes(path);
+        if !wanted(&path) {
+            continue;
+        }
+        match known {
+            Some(entry) => {
+                entries.insert(path, entry.clone());
+            }
+            None if may_be_annexed => {
+                specs.push(object.to_vec());
+                paths.push(path);
+            }
+            None => {
+                entries.insert(path, Entry::Plain);
+            }
+        }
+    }
+
+    if !specs.is_empty() {
+        let mut cat = CatFile::start(repo)?;
+        let blobs = cat.get_many(&specs, MAX_POINTER_SIZE)?;
+        cat.finish()?;
+        entries.reserve(paths.len());
+        for ((path, object), blob) in paths.into_iter().zip(specs).zip(blobs) {
+            let entry = match blob {
+                Blob::Content(target) => classify(&target),
+                Blob::TooLarge => Entry::Plain,
+                // Not a property of the content (the object may arrive later): not cached.
+                Blob::Missing => {
+                    entries.insert(path, Entry::Plain);
+                    continue;
+                }
+            };
+            cache.learn(object, entry.clone());
+            entries.insert(path, entry);
+        }
+    }
+    Ok(KeyMap {
+        entries,
+        nfc: OnceLock::new(),
+    })
+}
+
+/// Blob id (hex, as git prints it) → what the blob says, for every symlink / small-file blob
+/// resolved before. Kept to the blobs the index still uses, so it cannot grow without bound.
+#[derive(Default)]
+struct BlobCache {
+    /// The entry, and whether the current index uses the blob.
+    known: HashMap<Box<[u8]>, (Entry, bool)>,
+    used: usize,
+    learned: bool,
+}
+
+impl BlobCache {
+    fn lookup(&mut self, object: &[u8]) -> Option<&Entry> {
+        let (entry, used) = self.known.get_mut(object)?;
+        if !*used {
+            *used = true;
+            self.used += 1;
+        }
+        Some(entry)
+    }
+
+    fn learn(&mut self, object: Vec<u8>, entry: Entry) {
+        if self.known.insert(object.into(), (entry, true)).is_none() {
+            self.used += 1;
+        }
+        self.learned = true;
+    }
+
+    /// Whether the file on disk no longer matches: blobs were learned or fell out of use.
+    fn changed(&self) -> bool {
+        self.learned || self.used != self.known.len()
+    }
+
+    fn load(repo: &Repo) -> Option<BlobCache> {
+        let body = cache::load(repo, cache::Kind::KeyMap)?;
+        let mut d = cache::Decoder::new(&body);
+        let n = d.count(6)?;
+        let mut known = HashMap::with_capacity(n);
+        for _ in 0..n {
+            let object = d.bytes()?;
+            let entry = match d.u8()? {
+                0 => Entry::Plain,
+                1 => Entry::Annexed(AnnexKey::new(d.string()?)),
+                2 => Entry::NonUtf8Key(d.bytes()?.to_vec()),
+                _ => return None,
+            };
+            known.insert(object.into(), (entry, false));
+        }
+        d.is_empty().then_some(BlobCache {
+            known,
+            used: 0,
+            learned: false,
+        })
+    }
+
+    fn store(&self, repo: &Repo) {
+        let mut e = cache::Encoder::default();
+        e.len(self.used);
+        for (object, (entry, _)) in self.known.iter().filter(|(_, (_, used))| *used) {
+            e.bytes(object);
+            match entry {
+                Entry::Plain => e.u8(0),
+                Entry::Annexed(key) => {
+                    e.u8(1);
+                    e.bytes(key.as_str().as_bytes());
+                }
+                Entry::NonUtf8Key(key) => {
+                    e.u8(2);
+                    e.bytes(key);
+                }
+            }
+        }
+        cache::store(repo, cache::Kind::KeyMap, e);
     }
 }
 

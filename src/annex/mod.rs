@@ -7,6 +7,7 @@
 //! - [`writer`]: pipelined `git annex metadata --batch --json` writers with commit control.
 //! - [`state`]: the sync record stored on a made-up key in the git-annex branch.
 
+pub mod cache;
 pub mod keys;
 pub mod metalog;
 pub mod repo;

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::annex::cache::Freshness;
 use crate::annex::writer::{self, WriteOptions, WriteRequest};
 use crate::annex::{KeyMap, Repo, snapshot, state};
 use crate::error::Result;
@@ -71,6 +72,16 @@ pub fn prepare(
     selection: &Selection,
     progress: &Progress,
 ) -> Result<(Plan, Timings)> {
+    prepare_with(inputs, selection, Freshness::UseCache, progress)
+}
+
+/// [`prepare`], choosing whether the git reads may use the persistent caches.
+pub fn prepare_with(
+    inputs: &Inputs,
+    selection: &Selection,
+    freshness: Freshness,
+    progress: &Progress,
+) -> Result<(Plan, Timings)> {
     let mut timings = Timings::new();
     let mut phase = Instant::now();
     let mut lap = |name, timings: &mut Timings| {
@@ -83,7 +94,7 @@ pub fn prepare(
     lap("mixxx read", &mut timings);
 
     progress.spinner("Listing annexed files");
-    let keys = KeyMap::read(&inputs.repo, &|path| selection.contains(path))?;
+    let keys = KeyMap::read_with(&inputs.repo, &|path| selection.contains(path), freshness)?;
     lap("key map", &mut timings);
 
     let mut mapper = PathMapper::new(&inputs.repo.root, inputs.music_root.as_deref());
@@ -93,7 +104,7 @@ pub fn prepare(
 
     progress.spinner("Reading git-annex metadata");
     let wanted: Vec<AnnexKey> = targets.by_key.keys().cloned().collect();
-    let current = snapshot::read(&inputs.repo, &wanted)?;
+    let current = snapshot::read_with(&inputs.repo, &wanted, freshness)?;
     lap("metadata read", &mut timings);
 
     let plan = plan::plan(targets, &library, &current, &inputs.managed);
