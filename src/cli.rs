@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
 
+use crate::annex::cache::Freshness;
 use crate::annex::{Repo, state};
 use crate::config::{self, Loaded};
 use crate::error::{Error, Result};
@@ -102,7 +103,7 @@ pub enum MixxxCommand {
 
 #[derive(Debug, Args, Clone)]
 pub struct SyncArgs {
-    /// Re-read and report every track (the result is the same as a plain sync)
+    /// Re-read everything from scratch (no caches) and report every track; the result is the same as a plain sync
     #[arg(short, long)]
     pub all: bool,
 
@@ -321,6 +322,11 @@ fn cmd_sync(cli: &Cli, args: &SyncArgs, ui: &Ui) -> Result<ExitCode> {
         batch_size: args.batch_size.map(|n| n as usize),
         jobs: args.jobs as usize,
         selection: selection(&inputs.repo, &args.paths)?,
+        freshness: if args.all {
+            Freshness::FromScratch
+        } else {
+            Freshness::UseCache
+        },
     };
     install_sigint_handler();
     let outcome = sync::run(&inputs, &options, &ui.progress(), &CANCEL)?;
@@ -361,7 +367,12 @@ fn cmd_sync(cli: &Cli, args: &SyncArgs, ui: &Ui) -> Result<ExitCode> {
 
 fn cmd_status(cli: &Cli, json: bool, ui: &Ui) -> Result<ExitCode> {
     let inputs = inputs(cli, ui)?;
-    let (plan, _) = sync::prepare(&inputs, &Selection::default(), &ui.progress())?;
+    let (plan, _) = sync::prepare(
+        &inputs,
+        &Selection::default(),
+        Freshness::UseCache,
+        &ui.progress(),
+    )?;
     let records = state::read_all(&inputs.repo)?;
     let mut out = std::io::stdout().lock();
     if json {

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
 use crate::annex::Repo;
+use crate::annex::cache::Freshness;
 use crate::error::{Error, Result};
 use crate::exit::ExitCode;
 use crate::fixture::annex_repo;
@@ -129,6 +130,7 @@ pub fn run(dir: Option<&Path>, quiet: bool) -> Result<ExitCode> {
         batch_size: None,
         jobs: 1,
         selection: Selection::default(),
+        freshness: Freshness::UseCache,
     };
     let cancel = AtomicBool::new(false);
     let progress = Progress::new(!quiet);

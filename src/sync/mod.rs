@@ -36,6 +36,7 @@ pub struct Options {
     pub batch_size: Option<usize>,
     pub jobs: usize,
     pub selection: Selection,
+    pub freshness: Freshness,
 }
 
 /// Wall time of each phase, in order, for `-v` and the benchmark.
@@ -66,17 +67,9 @@ pub struct Outcome {
 }
 
 /// Reads both sides and computes the plan; writes nothing. Used by `sync`, `sync --dry-run`
-/// and `status`.
+/// and `status`. `freshness` says whether the git reads may use the persistent caches
+/// (`sync --all` reads everything from scratch).
 pub fn prepare(
-    inputs: &Inputs,
-    selection: &Selection,
-    progress: &Progress,
-) -> Result<(Plan, Timings)> {
-    prepare_with(inputs, selection, Freshness::UseCache, progress)
-}
-
-/// [`prepare`], choosing whether the git reads may use the persistent caches.
-pub fn prepare_with(
     inputs: &Inputs,
     selection: &Selection,
     freshness: Freshness,
@@ -121,7 +114,7 @@ pub fn run(
     cancel: &AtomicBool,
 ) -> Result<Outcome> {
     let started = Instant::now();
-    let (plan, mut timings) = prepare(inputs, &options.selection, progress)?;
+    let (plan, mut timings) = prepare(inputs, &options.selection, options.freshness, progress)?;
     let mut outcome = Outcome {
         plan,
         dry_run: options.dry_run,
