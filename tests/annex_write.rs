@@ -430,11 +430,14 @@ fn a_killed_writer_fails_its_unanswered_keys_and_is_replaced_for_the_next_batch(
             "only the first batch is affected: {i}"
         );
     }
-    // Later batches went to a new writer; whatever was accepted was committed.
+    // Later batches went to a new writer; whatever was confirmed was committed. (A request
+    // the killed process applied just before dying is reported failed but may be stored:
+    // "failed" means "not confirmed", and the next sync sees it by value.)
     let meta = read_meta(&repo, &ks);
     for (i, k) in ks.iter().enumerate() {
-        let written = report.written.iter().any(|w| w.as_str() == k);
-        assert_eq!(!meta[i].is_empty(), written, "key {i}");
+        if report.written.iter().any(|w| w.as_str() == k) {
+            assert!(!meta[i].is_empty(), "key {i} confirmed but not stored");
+        }
     }
     assert_eq!(report.commits, 2);
     assert_eq!(journal_len(&repo), 0);
