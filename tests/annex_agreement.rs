@@ -129,7 +129,8 @@ fn cli_op(rng: &mut Rng, dir: &Path, files: &[String]) {
         match rng.below(8) {
             0 => b"a\xff\xfeb".to_vec(),
             1 => b"-dash".to_vec(),
-            _ => value(rng).replace('=', "_").into_bytes(),
+            // argv cannot carry NUL: such a value can only come through the JSON batch.
+            _ => value(rng).replace(['=', '\0'], "_").into_bytes(),
         }
     };
     let mut op: Vec<OsString> = Vec::new();
