@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::{UnicodeNormalization, is_nfc};
 
 use crate::annex::Repo;
 use crate::annex::cache::{self, Freshness};
@@ -73,22 +73,36 @@ impl KeyMap {
         if let Some(found) = self.entries.get_key_value(path) {
             return Some(found);
         }
-        let wanted: String = std::str::from_utf8(path.as_bytes()).ok()?.nfc().collect();
+        let asked = std::str::from_utf8(path.as_bytes()).ok()?;
+        let wanted: String = asked.nfc().collect();
+        if wanted != asked
+            && let Some(found) = self
+                .entries
+                .get_key_value(&RepoPath::from_bytes(wanted.as_str()))
+        {
+            return Some(found);
+        }
+        // Only index paths that are not NFC themselves (rare: names committed from macOS), so
+        // a lookup miss — a track whose file is gone — costs no pass over 100,000 paths.
         let index = self.nfc.get_or_init(|| {
             let mut index: HashMap<String, RepoPath> = HashMap::new();
             for path in self.entries.keys() {
-                if let Ok(s) = std::str::from_utf8(path.as_bytes()) {
-                    // Two index paths with one NFC form: pick the smaller, so the answer does
-                    // not depend on hash order.
-                    index
-                        .entry(s.nfc().collect())
-                        .and_modify(|p| {
-                            if path < p {
-                                *p = path.clone();
-                            }
-                        })
-                        .or_insert_with(|| path.clone());
+                let Ok(s) = std::str::from_utf8(path.as_bytes()) else {
+                    continue;
+                };
+                if s.is_ascii() || is_nfc(s) {
+                    continue;
                 }
+                // Two index paths with one NFC form: pick the smaller, so the answer does
+                // not depend on hash order.
+                index
+                    .entry(s.nfc().collect())
+                    .and_modify(|p| {
+                        if path < p {
+                            *p = path.clone();
+                        }
+                    })
+                    .or_insert_with(|| path.clone());
             }
             index
         });
