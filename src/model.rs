@@ -189,11 +189,26 @@ impl FieldSet {
         }
     }
 
+    /// An empty set with room for `fields` fields.
+    pub fn with_capacity(fields: usize) -> Self {
+        FieldSet(Vec::with_capacity(fields))
+    }
+
     /// Adds one value to `field`.
     pub fn insert(&mut self, field: &str, value: impl Into<String>) {
         let name = Self::canonical(field);
         let value = value.into();
-        match self.position(&name) {
+        // Sets are mostly built in name order (desired fields, decoded caches): appending
+        // then needs one comparison instead of a search.
+        let position = match self.0.last() {
+            None => Err(0),
+            Some((last, _)) => match last.as_ref().cmp(name.as_ref()) {
+                std::cmp::Ordering::Less => Err(self.0.len()),
+                std::cmp::Ordering::Equal => Ok(self.0.len() - 1),
+                std::cmp::Ordering::Greater => self.position(&name),
+            },
+        };
+        match position {
             Ok(i) => self.0[i].1.insert(value),
             Err(i) => self.0.insert(i, (name.into(), Values::One(value))),
         }

@@ -454,8 +454,9 @@ fn decode_fields(chunk: &[u8]) -> Option<HashMap<AnnexKey, FieldSet>> {
     let mut fields = HashMap::with_capacity(n);
     for _ in 0..n {
         let key = AnnexKey::new(d.string()?);
-        let mut set = FieldSet::new();
-        for _ in 0..d.count(8)? {
+        let count = d.count(8)?;
+        let mut set = FieldSet::with_capacity(count);
+        for _ in 0..count {
             let name = d.string()?;
             for _ in 0..d.count(4)? {
                 set.insert(name, d.string()?);

@@ -87,7 +87,11 @@ pub enum KeyNotation {
 /// never read for the plan and never written.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ManagedFields {
+    /// In table order, the order changes are shown in.
     fields: Vec<(MixxxField, String)>,
+    /// Indices into `fields`, sorted by git-annex name: the order a `FieldSet` keeps, so
+    /// desired sets are built by appending and compared by one merge.
+    by_name: Vec<usize>,
     pub key_notation: KeyNotation,
 }
 
@@ -124,8 +128,11 @@ impl ManagedFields {
             }
             fields.push((field, annex_name));
         }
+        let mut by_name: Vec<usize> = (0..fields.len()).collect();
+        by_name.sort_by(|&a, &b| fields[a].1.cmp(&fields[b].1));
         Ok(ManagedFields {
             fields,
+            by_name,
             key_notation: KeyNotation::default(),
         })
     }
@@ -146,6 +153,21 @@ impl ManagedFields {
         self.fields.iter().map(|(f, n)| (*f, n.as_str()))
     }
 
+    /// (Mixxx field, git-annex name) pairs in git-annex name order.
+    pub fn iter_by_name(&self) -> impl Iterator<Item = (MixxxField, &str)> {
+        self.by_name
+            .iter()
+            .map(|&i| (self.fields[i].0, self.fields[i].1.as_str()))
+    }
+
+    /// Where a git-annex name stands in table order (for showing changes in that order).
+    pub fn table_position(&self, annex_name: &str) -> usize {
+        self.fields
+            .iter()
+            .position(|(_, n)| n == annex_name)
+            .unwrap_or(usize::MAX)
+    }
+
     /// The git-annex names, in table order.
     pub fn annex_names(&self) -> impl Iterator<Item = &str> {
         self.fields.iter().map(|(_, n)| n.as_str())
@@ -153,8 +175,8 @@ impl ManagedFields {
 
     /// The fields `track` should have in git-annex: only managed fields, only non-empty ones.
     pub fn desired(&self, track: &Track, library: &Library) -> FieldSet {
-        let mut set = FieldSet::new();
-        for (field, name) in self.iter() {
+        let mut set = FieldSet::with_capacity(self.fields.len());
+        for (field, name) in self.iter_by_name() {
             match field {
                 MixxxField::Crate => {
                     set.set(
@@ -167,12 +189,11 @@ impl ManagedFields {
                 }
                 _ => {
                     if let Some(value) = self.scalar(field, track) {
-                        set.set(name, [value]);
+                        set.insert(name, value);
                     }
                 }
             }
         }
-        set.shrink_to_fit();
         set
     }
 

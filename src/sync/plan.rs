@@ -1,7 +1,7 @@
 //! The plan: which files get which field changes. Pure: Mixxx tracks, the key map and the
 //! current metadata go in, a [`Plan`] comes out. Nothing here touches a process or a file.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use crate::annex::{Entry, KeyMap};
 use crate::mixxx::Library;
@@ -117,7 +117,9 @@ impl Selection {
 #[derive(Debug, Default)]
 pub struct Targets {
     pub tracks: usize,
-    pub by_key: BTreeMap<AnnexKey, Target>,
+    /// A hash map: with 100,000 keys sharing long prefixes (`SHA256E-s…`), ordered lookups
+    /// spent their time comparing strings; the plan sorts what it reports.
+    pub by_key: HashMap<AnnexKey, Target>,
     pub skipped: Vec<Skipped>,
 }
 
@@ -250,24 +252,39 @@ pub fn plan(
         }
     }
     plan.changes.sort_by(|a, b| a.paths.cmp(&b.paths));
+    plan.conflicts.sort_by(|a, b| a.paths.cmp(&b.paths));
     plan
 }
 
 /// The managed fields whose value sets differ. Any difference counts, including a field that
 /// holds several values after a merge of concurrent edits in two clones.
 pub fn diff(desired: &FieldSet, current: &FieldSet, managed: &ManagedFields) -> Vec<FieldChange> {
-    let values = |set: &FieldSet, name: &str| -> Vec<String> {
-        set.get(name).map(|v| v.to_vec()).unwrap_or_default()
-    };
-    managed
-        .annex_names()
-        .filter(|name| desired.get(name) != current.get(name))
-        .map(|name| FieldChange {
-            field: name.to_string(),
-            before: values(current, name),
-            after: values(desired, name),
-        })
-        .collect()
+    // One merge over three name-sorted sequences instead of two searches per field: this
+    // runs for every file of every sync.
+    let mut desired = desired.iter().peekable();
+    let mut current = current.iter().peekable();
+    let mut changes = Vec::new();
+    for (_, name) in managed.iter_by_name() {
+        let take = |fields: &mut std::iter::Peekable<_>| -> &[String] {
+            while fields
+                .next_if(|(n, _): &(&str, &[String])| *n < name)
+                .is_some()
+            {}
+            fields
+                .next_if(|(n, _): &(&str, &[String])| *n == name)
+                .map_or(&[][..], |(_, v)| v)
+        };
+        let (after, before) = (take(&mut desired), take(&mut current));
+        if after != before {
+            changes.push(FieldChange {
+                field: name.to_string(),
+                before: before.to_vec(),
+                after: after.to_vec(),
+            });
+        }
+    }
+    changes.sort_by_key(|c| managed.table_position(&c.field));
+    changes
 }
 
 #[cfg(test)]
