@@ -281,22 +281,22 @@ pub fn render_outcome(outcome: &Outcome, detail: &Detail) -> String {
     } else {
         ("Wrote", outcome.written)
     };
-    if detail.preview == 0 {
-        let _ = writeln!(out, "{verb} {n} files.");
-    } else {
-        let _ = writeln!(out, "{verb} {n} files:");
+    // Counts first: with thousands of files the list is the part to skim, not to scroll past.
+    let _ = writeln!(out, "{verb} {n} files.");
+    out.push_str(&render_summary(outcome));
+    if detail.preview > 0 && !plan.changes.is_empty() {
+        let _ = writeln!(out, "Changes:");
+        out.push_str(&render_changes(
+            plan,
+            detail.preview,
+            detail.multi_valued_field.as_deref(),
+        ));
     }
-    out.push_str(&render_changes(
-        plan,
-        detail.preview,
-        detail.multi_valued_field.as_deref(),
-    ));
     if detail.list_all {
         for s in &plan.skipped {
             let _ = writeln!(out, "  skipped: {} ({})", s.location, s.reason.describe());
         }
     }
-    out.push_str(&render_summary(outcome));
     if detail.timings {
         out.push_str(&render_timings(&outcome.timings));
     }

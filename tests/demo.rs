@@ -17,7 +17,7 @@ fn demo_syncs_a_sample_library_and_queries_it() {
         .stdout
         .clone();
     let out = String::from_utf8(out).unwrap();
-    assert!(out.contains("Would write 30 files:"), "{out}");
+    assert!(out.contains("Would write 30 files.\n"), "{out}");
     assert!(out.contains("Wrote 30 files."), "{out}");
     assert!(
         out.contains("removed from the Mixxx library               1"),

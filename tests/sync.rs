@@ -243,7 +243,7 @@ fn dry_run_prints_the_plan_and_changes_nothing() {
 
     let (code, out, _) = sb.sync(&["--dry-run"]);
     assert_eq!(code, 0);
-    assert!(out.contains("Would write 2 files:"), "{out}");
+    assert!(out.contains("Would write 2 files.\n"), "{out}");
     assert!(out.contains("rating: 2 → 3"), "{out}");
     assert!(out.contains("crate: +Festival −Deep/Dub"), "{out}");
     assert!(out.contains("comment: removed"), "{out}");
