@@ -83,15 +83,22 @@ struct Row {
     tracks: usize,
     wall: Duration,
     cpu: Duration,
+    /// Peak RSS of the process tree (git children included).
     rss_mib: f64,
+    /// Peak RSS of music-commander itself, as it reports with `--json`.
+    own_mib: f64,
     phases: Vec<(String, f64)>,
 }
 
 fn summarize(name: &str, tracks: usize, samples: &[Sample]) -> Row {
     // Per-phase timings from the JSON of each run (median per phase).
     let mut phases: Vec<(String, Vec<f64>)> = Vec::new();
+    let mut own: Vec<f64> = Vec::new();
     for s in samples {
         if let Ok(doc) = serde_json::from_str::<serde_json::Value>(&s.stdout) {
+            if let Some(mib) = doc["peak_memory_mib"].as_f64() {
+                own.push(mib);
+            }
             for t in doc["timings"].as_array().into_iter().flatten() {
                 let phase = t["phase"].as_str().unwrap_or("?").to_string();
                 let secs = t["seconds"].as_f64().unwrap_or(0.0);
@@ -108,6 +115,7 @@ fn summarize(name: &str, tracks: usize, samples: &[Sample]) -> Row {
         wall: median(samples.iter().map(|s| s.wall).collect()),
         cpu: median(samples.iter().map(|s| s.cpu).collect()),
         rss_mib: median(samples.iter().map(|s| s.max_rss_kib).collect()) as f64 / 1024.0,
+        own_mib: if own.is_empty() { 0.0 } else { median(own) },
         phases: phases.into_iter().map(|(p, v)| (p, median(v))).collect(),
     }
 }
@@ -419,8 +427,9 @@ fn main() {
         if quick { "—" } else { "0.3 s" }
     );
     println!(
-        "  no-op {large:>6}: {:>6.3}s, {:.0} MiB  (target ≤ {})",
+        "  no-op {large:>6}: {:>6.3}s, {:.0} MiB own / {:.0} MiB with git  (target ≤ {})",
         noop_large.wall.as_secs_f64(),
+        noop_large.own_mib,
         noop_large.rss_mib,
         if quick { "—" } else { "2 s, 200 MB" }
     );

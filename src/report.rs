@@ -307,9 +307,20 @@ pub fn render_outcome(outcome: &Outcome, detail: &Detail) -> String {
 pub fn render_timings(timings: &[(&'static str, Duration)]) -> String {
     let mut out = String::from("timings:\n");
     for (name, d) in timings {
-        let _ = writeln!(out, "  {name:<16}{:>9.3}s", d.as_secs_f64());
+        let _ = writeln!(out, "  {name:<20}{:>9.3}s", d.as_secs_f64());
     }
+    let _ = writeln!(out, "  {:<20}{:>9.1} MiB", "peak memory", peak_rss_mib());
     out
+}
+
+/// This process's peak resident memory so far (git and git-annex children not included).
+pub fn peak_rss_mib() -> f64 {
+    // SAFETY: getrusage only writes the struct we hand it.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
+        return 0.0;
+    }
+    usage.ru_maxrss as f64 / 1024.0
 }
 
 fn change_json(change: &FileChange) -> Value {
@@ -366,6 +377,7 @@ pub fn outcome_json(outcome: &Outcome) -> Value {
         "conflicts": plan.conflicts,
         "failed": outcome.failed,
         "timings": outcome.timings.iter().map(|(n, d)| json!({"phase": n, "seconds": d.as_secs_f64()})).collect::<Vec<_>>(),
+        "peak_memory_mib": peak_rss_mib(),
     })
 }
 
