@@ -5,6 +5,9 @@
 //!
 //! Seeded and reproducible: the seed is printed; `MC_AGREEMENT_SEED=<n>` replays a run.
 
+mod common;
+
+use common::Rng;
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
@@ -13,28 +16,6 @@ use std::path::{Path, PathBuf};
 use music_commander::annex::{Entry, KeyMap, Repo, snapshot};
 use music_commander::fixture::annex_repo::{self, git, git_bytes, git_with_input};
 use music_commander::model::{AnnexKey, FieldSet};
-
-/// SplitMix64: tiny, seedable, and stable across crate versions (so a seed replays forever).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-}
 
 const FILES: usize = 240;
 const FIELDS: &[&str] = &[
@@ -195,7 +176,7 @@ fn snapshot_agrees_with_git_annex() {
                 .as_nanos() as u64
         });
     eprintln!("agreement seed = {seed} (replay: MC_AGREEMENT_SEED={seed})");
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let started = std::time::Instant::now();
 
     let tmp = tempfile::tempdir().unwrap();

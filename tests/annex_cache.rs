@@ -4,6 +4,9 @@
 //!
 //! Seeded and reproducible: the seed is printed; `MC_CACHE_SEED=<n>` replays a run.
 
+mod common;
+
+use common::Rng;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -18,28 +21,6 @@ static SERIAL: Mutex<()> = Mutex::new(());
 
 fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// SplitMix64: tiny, seedable, and stable across crate versions (so a seed replays forever).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
 }
 
 fn seed() -> u64 {
@@ -268,7 +249,7 @@ fn cached_reads_equal_uncached_reads() {
     let _serial = serial();
     let seed = seed();
     eprintln!("cache seed = {seed} (replay: MC_CACHE_SEED={seed})");
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let started = std::time::Instant::now();
     let tmp = tempfile::tempdir().unwrap();
     let main = tmp.path().join("main");
@@ -545,7 +526,7 @@ fn warm_reads_skip_the_object_reads() {
         .iter()
         .map(|(p, _)| Target::File(p.to_string_lossy().into()))
         .collect();
-    let mut rng = Rng(7);
+    let mut rng = Rng::new(7);
     batch_set(&mut rng, &dir, &[], &targets, 100);
     let repo = Repo::discover(&dir).unwrap();
     let keys: Vec<AnnexKey> = pairs
@@ -617,7 +598,7 @@ fn hash_level_change_means_full_read() {
     init(&dir, 2);
     let keys: Vec<AnnexKey> = (0..20).map(|i| AnnexKey::new(key_for(i))).collect();
     let targets: Vec<Target> = keys.iter().map(|k| Target::Key(k.to_string())).collect();
-    batch_set(&mut Rng(3), &dir, &[], &targets, 100);
+    batch_set(&mut Rng::new(3), &dir, &[], &targets, 100);
     let repo = Repo::discover(&dir).unwrap();
     let before = snapshot::read_with(&repo, &keys, Freshness::UseCache).unwrap();
     assert_eq!(before, snapshot::read(&repo, &keys).unwrap());
@@ -655,7 +636,7 @@ fn caches_of_unknown_commits_are_not_trusted() {
     let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
     for (dir, seed) in [(&a, 1), (&b, 2)] {
         init(dir, 2);
-        batch_set(&mut Rng(seed), dir, &[], &targets, 100);
+        batch_set(&mut Rng::new(seed), dir, &[], &targets, 100);
         let repo = Repo::discover(dir).unwrap();
         snapshot::read_with(&repo, &keys, Freshness::UseCache).unwrap();
     }
@@ -673,11 +654,11 @@ fn caches_of_unknown_commits_are_not_trusted() {
     );
 
     // Cache at the current head, then the history it names disappears.
-    batch_set(&mut Rng(3), &a, &[], &targets, 50);
+    batch_set(&mut Rng::new(3), &a, &[], &targets, 50);
     let before = snapshot::read_with(&repo, &keys, Freshness::UseCache).unwrap();
     assert_eq!(before, snapshot::read(&repo, &keys).unwrap());
     git(&a, &["annex", "forget", "--force", "-q"]).unwrap();
-    batch_set(&mut Rng(4), &a, &[], &targets, 50);
+    batch_set(&mut Rng::new(4), &a, &[], &targets, 50);
     git(&a, &["reflog", "expire", "--expire=now", "--all"]).unwrap();
     git(&a, &["gc", "-q", "--prune=now"]).unwrap();
     assert_eq!(

@@ -250,3 +250,29 @@ impl Sandbox {
             .unwrap();
     }
 }
+
+/// The seeded generator of the random tests: the fixtures' SplitMix64 (stable across crate
+/// versions, so a seed replays forever) with the helpers the tests want.
+pub struct Rng(music_commander::fixture::library::Rng);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(music_commander::fixture::library::Rng::new(seed))
+    }
+
+    pub fn next(&mut self) -> u64 {
+        self.0.next_u64()
+    }
+
+    pub fn below(&mut self, n: usize) -> usize {
+        self.0.below(n as u64) as usize
+    }
+
+    pub fn chance(&mut self, percent: u64) -> bool {
+        self.0.below(100) < percent
+    }
+
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
+    }
+}
