@@ -166,15 +166,7 @@ fn annex_view(dir: &Path) -> HashMap<AnnexKey, FieldSet> {
 
 #[test]
 fn snapshot_agrees_with_git_annex() {
-    let seed = std::env::var("MC_AGREEMENT_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-        });
+    let seed = common::seed("MC_AGREEMENT_SEED");
     eprintln!("agreement seed = {seed} (replay: MC_AGREEMENT_SEED={seed})");
     let mut rng = Rng::new(seed);
     let started = std::time::Instant::now();

@@ -23,18 +23,6 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn seed() -> u64 {
-    std::env::var("MC_CACHE_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-        })
-}
-
 /// `git init` + `git annex init`, with one hash level in the branch when `levels` is 1.
 fn init(dir: &Path, levels: usize) {
     std::fs::create_dir_all(dir).unwrap();
@@ -247,7 +235,7 @@ fn check(rng: &mut Rng, dir: &Path, all_keys: &[AnnexKey], step: &str, seed: u64
 #[test]
 fn cached_reads_equal_uncached_reads() {
     let _serial = serial();
-    let seed = seed();
+    let seed = common::seed("MC_CACHE_SEED");
     eprintln!("cache seed = {seed} (replay: MC_CACHE_SEED={seed})");
     let mut rng = Rng::new(seed);
     let started = std::time::Instant::now();

@@ -3,15 +3,14 @@
 
 mod common;
 
-use std::collections::BTreeMap;
+use common::metadata;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use music_commander::fixture::annex_repo;
 use music_commander::fixture::library::{self, Generated, Rng, Shape};
-
-type Metadata = BTreeMap<String, BTreeMap<String, Vec<String>>>;
 
 fn binary() -> PathBuf {
     assert_cmd::cargo::cargo_bin("music-commander")
@@ -33,44 +32,6 @@ fn sync_cmd(lib: &Generated, home: &Path) -> Command {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     cmd
-}
-
-fn metadata(repo: &Path) -> Metadata {
-    let out = annex_repo::git(
-        repo,
-        &[
-            "-c",
-            "annex.alwayscommit=false",
-            "annex",
-            "metadata",
-            "--json",
-            ".",
-        ],
-    )
-    .unwrap();
-    out.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|line| {
-            let v: serde_json::Value = serde_json::from_str(line).unwrap();
-            let fields = v["fields"]
-                .as_object()
-                .unwrap()
-                .iter()
-                .filter(|(k, _)| !k.ends_with("lastchanged"))
-                .map(|(k, vals)| {
-                    let mut vals: Vec<String> = vals
-                        .as_array()
-                        .unwrap()
-                        .iter()
-                        .map(|x| x.as_str().unwrap().to_string())
-                        .collect();
-                    vals.sort();
-                    (k.clone(), vals)
-                })
-                .collect();
-            (v["file"].as_str().unwrap().to_string(), fields)
-        })
-        .collect()
 }
 
 /// How many files a complete sync writes (from a dry run), so the tests don't hard-code how

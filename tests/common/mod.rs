@@ -153,36 +153,8 @@ impl Sandbox {
     }
 
     /// Every file's metadata as git-annex reports it (one process), without `*lastchanged`.
-    pub fn metadata(&self) -> BTreeMap<String, BTreeMap<String, Vec<String>>> {
-        let out = self.git(&[
-            "-c",
-            "annex.alwayscommit=false",
-            "annex",
-            "metadata",
-            "--json",
-            ".",
-        ]);
-        let mut all = BTreeMap::new();
-        for line in out.lines().filter(|l| !l.trim().is_empty()) {
-            let v: Value = serde_json::from_str(line).unwrap();
-            let file = v["file"].as_str().unwrap().to_string();
-            let mut fields = BTreeMap::new();
-            for (name, values) in v["fields"].as_object().unwrap() {
-                if name.ends_with("lastchanged") {
-                    continue;
-                }
-                let mut vals: Vec<String> = values
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|x| x.as_str().unwrap().to_string())
-                    .collect();
-                vals.sort();
-                fields.insert(name.clone(), vals);
-            }
-            all.insert(file, fields);
-        }
-        all
+    pub fn metadata(&self) -> Metadata {
+        metadata(&self.repo)
     }
 
     /// `git annex find --metadata QUERY` (sorted file list).
@@ -275,4 +247,58 @@ impl Rng {
     pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
         &items[self.below(items.len())]
     }
+}
+
+/// File → field → sorted values.
+pub type Metadata = BTreeMap<String, BTreeMap<String, Vec<String>>>;
+
+/// Every file's metadata in `repo` as git-annex reports it (one process, committing nothing),
+/// without the derived `*lastchanged` fields.
+pub fn metadata(repo: &Path) -> Metadata {
+    let out = annex_repo::git(
+        repo,
+        &[
+            "-c",
+            "annex.alwayscommit=false",
+            "annex",
+            "metadata",
+            "--json",
+            ".",
+        ],
+    )
+    .unwrap();
+    let mut all = BTreeMap::new();
+    for line in out.lines().filter(|l| !l.trim().is_empty()) {
+        let v: Value = serde_json::from_str(line).unwrap();
+        let file = v["file"].as_str().unwrap().to_string();
+        let mut fields = BTreeMap::new();
+        for (name, values) in v["fields"].as_object().unwrap() {
+            if name.ends_with("lastchanged") {
+                continue;
+            }
+            let mut vals: Vec<String> = values
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_str().unwrap().to_string())
+                .collect();
+            vals.sort();
+            fields.insert(name.clone(), vals);
+        }
+        all.insert(file, fields);
+    }
+    all
+}
+
+/// The seed of a random test: `$var` when set (to replay a run), else a new one each run.
+pub fn seed(var: &str) -> u64 {
+    std::env::var(var)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+        })
 }
