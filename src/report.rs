@@ -29,10 +29,6 @@ impl Progress {
         }
     }
 
-    pub fn hidden() -> Progress {
-        Progress::new(false)
-    }
-
     fn replace(&self, bar: ProgressBar) -> ProgressBar {
         let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(old) = current.replace(bar.clone()) {
