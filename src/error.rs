@@ -46,9 +46,14 @@ pub enum Error {
     #[error("git-annex {found} is too old; music-commander needs {needed} or newer")]
     AnnexTooOld { found: String, needed: String },
 
-    /// A git or git-annex process failed in a way that is not per-file.
-    #[error("{context}: {detail}")]
-    Git { context: String, detail: String },
+    /// A git or git-annex process failed in a way that is not per-file. The message says
+    /// what music-commander was doing and why it failed; the command line is in the source.
+    #[error("{context}: {}", source.reason())]
+    Git {
+        context: String,
+        #[source]
+        source: crate::annex::git::CommandError,
+    },
 
     #[error("{context}: {source}")]
     Io {
@@ -76,10 +81,10 @@ impl Error {
         }
     }
 
-    pub fn git(context: impl Into<String>, detail: impl Into<String>) -> Self {
+    pub fn git(context: impl Into<String>, source: crate::annex::git::CommandError) -> Self {
         Error::Git {
             context: context.into(),
-            detail: detail.into(),
+            source,
         }
     }
 

@@ -91,19 +91,14 @@ fn batch_set(rng: &mut Rng, dir: &Path, config: &[&str], targets: &[Target], per
 fn craft_annex_commit(dir: &Path, files: &[(String, Vec<u8>)]) {
     let index = dir.join(".git/mc-cache-test-index");
     let run = |args: &[&str], input: &[u8]| -> String {
-        let mut cmd = std::process::Command::new("git");
-        cmd.args(args)
-            .current_dir(dir)
+        music_commander::annex::Git::in_dir(dir)
+            .args(args)
             .env("GIT_INDEX_FILE", &index)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped());
-        let mut child = cmd.spawn().unwrap();
-        let mut stdin = child.stdin.take().unwrap();
-        std::io::Write::write_all(&mut stdin, input).unwrap();
-        drop(stdin);
-        let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "git {args:?}");
-        String::from_utf8(out.stdout).unwrap().trim().to_string()
+            .stdin(input)
+            .stdout_text()
+            .unwrap()
+            .trim()
+            .to_string()
     };
     run(&["read-tree", "git-annex"], b"");
     for (path, content) in files {

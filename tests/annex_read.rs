@@ -509,19 +509,14 @@ fn throughput_10k() {
 fn commit_on_annex_branch(dir: &Path, ref_name: &str, files: &[(String, &[u8])]) {
     let index = dir.join(".git/mc-test-index");
     let git_env = |args: &[&str], input: Option<&[u8]>| -> String {
-        let mut cmd = std::process::Command::new("git");
-        cmd.args(args)
-            .current_dir(dir)
+        music_commander::annex::Git::in_dir(dir)
+            .args(args)
             .env("GIT_INDEX_FILE", &index)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped());
-        let mut child = cmd.spawn().unwrap();
-        let mut stdin = child.stdin.take().unwrap();
-        std::io::Write::write_all(&mut stdin, input.unwrap_or_default()).unwrap();
-        drop(stdin);
-        let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "git {args:?}");
-        String::from_utf8(out.stdout).unwrap().trim().to_string()
+            .stdin(input.unwrap_or_default())
+            .stdout_text()
+            .unwrap()
+            .trim()
+            .to_string()
     };
     git_env(&["read-tree", "git-annex"], None);
     for (path, content) in files {

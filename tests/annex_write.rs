@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
@@ -60,7 +60,8 @@ fn write(repo: &Repo, requests: Vec<WriteRequest>, o: &WriteOptions) -> WriteRep
 /// Current metadata of `keys` without `*lastchanged`, via one read-only batch process that
 /// neither commits nor merges, so it cannot hide what the writer left uncommitted.
 fn read_meta(repo: &Repo, keys: &[String]) -> Vec<Fields> {
-    let mut child = Command::new("git")
+    let mut child = repo
+        .git()
         .args([
             "-c",
             "annex.alwayscommit=false",
@@ -68,10 +69,7 @@ fn read_meta(repo: &Repo, keys: &[String]) -> Vec<Fields> {
             "annex.merge-annex-branches=false",
         ])
         .args(["annex", "metadata", "--batch", "--json"])
-        .current_dir(&repo.root)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
+        .spawn(Stdio::piped(), Stdio::piped(), Stdio::inherit())
         .unwrap();
     let mut stdin = child.stdin.take().unwrap();
     let input: String = keys
@@ -581,12 +579,10 @@ fn measure_throughput() {
                 )
             })
             .collect();
-        let mut child = Command::new("git")
-            .args(["annex", "metadata", "--batch", "--json"])
-            .current_dir(&repo.root)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
+        let mut child = repo
+            .annex()
+            .args(["metadata", "--batch", "--json"])
+            .spawn(Stdio::piped(), Stdio::piped(), Stdio::inherit())
             .unwrap();
         let mut stdin = child.stdin.take().unwrap();
         let feeder = std::thread::spawn(move || stdin.write_all(input.as_bytes()).unwrap());

@@ -175,9 +175,8 @@ fn repository_problems() {
     std::fs::write(sb.repo.join("notes.txt"), "main\n").unwrap();
     annex_repo::git(&sb.repo, &["add", "notes.txt"]).unwrap();
     annex_repo::git(&sb.repo, &["commit", "-qm", "main", "--no-verify"]).unwrap();
-    let merge = std::process::Command::new("git")
+    let merge = music_commander::annex::Git::in_dir(&sb.repo)
         .args(["merge", "-q", "side"])
-        .current_dir(&sb.repo)
         .output()
         .unwrap();
     assert!(!merge.status.success(), "the merge should conflict");

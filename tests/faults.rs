@@ -305,12 +305,9 @@ fn another_git_annex_writer_at_the_same_time_loses_nothing() {
             )
         })
         .collect();
-    let mut other = Command::new("git")
+    let mut other = music_commander::annex::Git::in_dir(&lib.repo)
         .args(["annex", "metadata", "--batch", "--json"])
-        .current_dir(&lib.repo)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
+        .spawn(Stdio::piped(), Stdio::null(), Stdio::inherit())
         .unwrap();
     let mut stdin = other.stdin.take().unwrap();
     let feeder =
@@ -329,4 +326,29 @@ fn another_git_annex_writer_at_the_same_time_loses_nothing() {
         1000
     );
     assert_eq!(synced_files(&lib.repo), want);
+}
+
+/// An outer git (a hook, a shell that exported `GIT_DIR`) must not redirect a sync to another
+/// repository: music-commander addresses the repository by its work tree.
+#[test]
+fn an_inherited_git_dir_does_not_redirect_the_sync() {
+    let (tmp, lib) = library(20);
+    let home = tmp.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let other = tmp.path().join("other");
+    annex_repo::init(&other).unwrap();
+    let want = files_to_write(&lib, &home);
+    let out = sync_cmd(&lib, &home)
+        .env("GIT_DIR", other.join(".git"))
+        .env("GIT_WORK_TREE", &other)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(synced_files(&lib.repo), want);
+    let other_branch = annex_repo::git(&other, &["ls-tree", "-r", "--name-only", "git-annex"]);
+    assert!(!other_branch.unwrap().contains(".log.met"));
 }

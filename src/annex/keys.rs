@@ -273,8 +273,13 @@ struct StageRecord<'a> {
 fn parse_stage_record(record: &[u8]) -> Result<StageRecord<'_>> {
     let bad = || {
         Error::git(
-            "git ls-files --stage",
-            format!("unexpected line {:?}", String::from_utf8_lossy(record)),
+            "cannot list the work tree",
+            crate::annex::Git::new()
+                .args(["ls-files", "--stage", "-z"])
+                .protocol(format!(
+                    "unexpected line {:?}",
+                    String::from_utf8_lossy(record)
+                )),
         )
     };
     let tab = record.iter().position(|&b| b == b'\t').ok_or_else(bad)?;

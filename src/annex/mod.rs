@@ -1,6 +1,7 @@
 //! Everything music-commander needs from git and git-annex.
 //!
-//! - [`repo`]: find and check the repository, run git / git-annex commands.
+//! - [`git`]: the builder every git and git-annex process is started with.
+//! - [`repo`]: find and check the repository.
 //! - [`keys`]: map work-tree files to annex keys in one bulk pass.
 //! - [`metalog`]: parse `.log.met` files with git-annex's semantics.
 //! - [`snapshot`]: current metadata of many keys, read from the git-annex branch + journal.
@@ -8,6 +9,7 @@
 //! - [`state`]: the sync record stored on a made-up key in the git-annex branch.
 
 pub mod cache;
+pub mod git;
 pub mod keys;
 pub mod metalog;
 pub mod repo;
@@ -15,5 +17,6 @@ pub mod snapshot;
 pub mod state;
 pub mod writer;
 
+pub use git::{CommandError, Git};
 pub use keys::{Entry, KeyMap};
 pub use repo::Repo;

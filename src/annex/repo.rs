@@ -1,11 +1,12 @@
-//! OWNER: helper "annex-read".
+//! The checked repository (work tree, git directory, UUID, git-annex version) and the
+//! long-running `git cat-file --batch` reader shared by the key map and the snapshot.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Stdio};
 
+use crate::annex::git::Git;
 use crate::error::{Error, Result};
 
 /// The minimum git-annex version: Debian stable's.
@@ -41,21 +42,17 @@ impl Repo {
             Some(parent) if start.is_file() => parent,
             _ => start,
         };
-        let out = Command::new("git")
-            .arg("-C")
-            .arg(dir)
-            .args([
-                "rev-parse",
-                "--is-bare-repository",
-                "--absolute-git-dir",
-                "--path-format=absolute",
-                "--git-common-dir",
-                "--show-toplevel",
-            ])
-            .stdin(Stdio::null())
-            .process_group(0)
+        let rev_parse = Git::new().arg("-C").arg(dir).args([
+            "rev-parse",
+            "--is-bare-repository",
+            "--absolute-git-dir",
+            "--path-format=absolute",
+            "--git-common-dir",
+            "--show-toplevel",
+        ]);
+        let out = rev_parse
             .output()
-            .map_err(|e| Error::io("cannot run git", e))?;
+            .map_err(|e| Error::git("cannot run git", e))?;
         let stdout = String::from_utf8_lossy(&out.stdout);
         let mut lines = stdout.lines();
         let (Some(bare), Some(git_dir), Some(common_dir)) =
@@ -73,7 +70,9 @@ impl Repo {
         let Some(toplevel) = lines.next().filter(|_| out.status.success()) else {
             return Err(Error::git(
                 format!("cannot find the work tree of {}", start.display()),
-                "the path is inside the .git directory; point at the work tree instead",
+                rev_parse.protocol(
+                    "the path is inside the .git directory; point at the work tree instead",
+                ),
             ));
         };
         let root = std::fs::canonicalize(toplevel)
@@ -89,9 +88,8 @@ impl Repo {
         let out = repo
             .annex()
             .args(["version", "--raw"])
-            .stdin(Stdio::null())
             .output()
-            .map_err(|e| Error::io("cannot run git", e))?;
+            .map_err(|e| Error::git("cannot run git", e))?;
         if !out.status.success() {
             return Err(Error::AnnexMissing);
         }
@@ -108,9 +106,8 @@ impl Repo {
         let out = repo
             .git()
             .args(["config", "--get", "annex.uuid"])
-            .stdin(Stdio::null())
             .output()
-            .map_err(|e| Error::io("cannot run git", e))?;
+            .map_err(|e| Error::git("cannot run git", e))?;
         repo.uuid = String::from_utf8_lossy(&out.stdout).trim().to_string();
         if repo.uuid.is_empty() {
             return Err(Error::NotAnnexRepo { path: repo.root });
@@ -118,39 +115,24 @@ impl Repo {
         Ok(repo)
     }
 
-    /// `git` with cwd = root and no pager / no quoting surprises.
-    pub fn git(&self) -> Command {
-        let mut cmd = Command::new("git");
-        cmd.current_dir(&self.root)
-            .args(["--no-pager", "-c", "core.quotepath=off"])
-            // Own process group: Ctrl-C in the terminal reaches only us, so we decide when a
-            // child stops instead of it dying halfway through a write.
-            .process_group(0);
-        cmd
+    /// `git` at the work-tree root.
+    pub fn git(&self) -> Git {
+        Git::in_dir(&self.root)
     }
 
-    /// `git annex` with cwd = root.
-    pub fn annex(&self) -> Command {
-        let mut cmd = self.git();
-        cmd.arg("annex");
-        cmd
+    /// `git annex` at the work-tree root.
+    pub fn annex(&self) -> Git {
+        self.git().arg("annex")
     }
 
-    /// `git <args>`, returning stdout; a non-zero exit is an error carrying stderr.
+    /// `git <args>`, returning stdout; a failed exit is an error carrying stderr.
     pub(crate) fn git_output(&self, args: &[&str]) -> Result<Vec<u8>> {
-        let out = self
-            .git()
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| Error::io("cannot run git", e))?;
-        if !out.status.success() {
-            return Err(Error::git(
-                format!("git {}", args.join(" ")),
-                String::from_utf8_lossy(&out.stderr).trim().to_string(),
-            ));
-        }
-        Ok(out.stdout)
+        self.git().args(args).stdout_bytes().map_err(|e| {
+            Error::git(
+                format!("cannot read the repository {}", self.root.display()),
+                e,
+            )
+        })
     }
 }
 
@@ -187,6 +169,7 @@ pub(crate) enum Blob {
 /// A running `git cat-file --batch`, shared by the key map and the metadata snapshot so each
 /// needs one process for any number of objects.
 pub(crate) struct CatFile {
+    command: Git,
     child: Child,
     stdin: Option<ChildStdin>,
     stdout: BufReader<ChildStdout>,
@@ -194,17 +177,14 @@ pub(crate) struct CatFile {
 
 impl CatFile {
     pub(crate) fn start(repo: &Repo) -> Result<CatFile> {
-        let mut child = repo
-            .git()
-            .args(["cat-file", "--batch"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .map_err(|e| Error::io("cannot run git cat-file", e))?;
+        let command = repo.git().args(["cat-file", "--batch"]);
+        let mut child = command
+            .spawn(Stdio::piped(), Stdio::piped(), Stdio::inherit())
+            .map_err(|e| Error::git("cannot read the repository", e))?;
         let stdin = child.stdin.take();
         let stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
         Ok(CatFile {
+            command,
             child,
             stdin,
             stdout,
@@ -213,22 +193,23 @@ impl CatFile {
 
     /// Asks for one object and waits for the answer: for lookups that decide what to ask next.
     pub(crate) fn get(&mut self, spec: &[u8], limit: u64) -> Result<Blob> {
-        check_spec(spec)?;
+        self.check_spec(spec)?;
         let stdin = self.stdin.as_mut().expect("cat-file stdin open");
         stdin
             .write_all(spec)
             .and_then(|()| stdin.write_all(b"\n"))
             .and_then(|()| stdin.flush())
             .map_err(|e| Error::io("write to git cat-file", e))?;
-        read_answer(&mut self.stdout, limit)
+        read_answer(&mut self.stdout, limit).map_err(|e| self.broken(e))
     }
 
     /// Asks for many objects, in order. A writer thread feeds the requests while this thread
     /// reads the answers: writing everything first would deadlock once both pipes are full.
     pub(crate) fn get_many(&mut self, specs: &[Vec<u8>], limit: u64) -> Result<Vec<Blob>> {
         for spec in specs {
-            check_spec(spec)?;
+            self.check_spec(spec)?;
         }
+        let command = &self.command;
         let stdin = self.stdin.as_mut().expect("cat-file stdin open");
         let stdout = &mut self.stdout;
         std::thread::scope(|scope| {
@@ -240,8 +221,10 @@ impl CatFile {
                 }
                 w.flush()
             });
-            let answers: Result<Vec<Blob>> =
-                specs.iter().map(|_| read_answer(stdout, limit)).collect();
+            let answers: Result<Vec<Blob>> = specs
+                .iter()
+                .map(|_| read_answer(stdout, limit).map_err(|e| broken(command, e)))
+                .collect();
             let written = writer.join().expect("cat-file writer thread panicked");
             let answers = answers?;
             written.map_err(|e| Error::io("write to git cat-file", e))?;
@@ -257,11 +240,43 @@ impl CatFile {
             .map_err(|e| Error::io("wait for git cat-file", e))?;
         if !status.success() {
             return Err(Error::git(
-                "git cat-file --batch",
-                format!("exited with {status}"),
+                "cannot read the repository",
+                self.command.failed(status, b""),
             ));
         }
         Ok(())
+    }
+
+    fn check_spec(&self, spec: &[u8]) -> Result<()> {
+        if spec.contains(&b'\n') {
+            return Err(Error::git(
+                "cannot read the repository",
+                self.command.protocol(format!(
+                    "object name contains a newline: {:?}",
+                    std::ffi::OsStr::from_bytes(spec)
+                )),
+            ));
+        }
+        Ok(())
+    }
+
+    fn broken(&self, e: Broken) -> Error {
+        broken(&self.command, e)
+    }
+}
+
+/// How an answer of `git cat-file --batch` went wrong.
+enum Broken {
+    Io(std::io::Error),
+    Protocol(&'static str),
+}
+
+fn broken(command: &Git, e: Broken) -> Error {
+    match e {
+        Broken::Io(e) => Error::io("read from git cat-file", e),
+        Broken::Protocol(detail) => {
+            Error::git("cannot read the repository", command.protocol(detail))
+        }
     }
 }
 
@@ -273,25 +288,12 @@ impl Drop for CatFile {
     }
 }
 
-fn check_spec(spec: &[u8]) -> Result<()> {
-    if spec.contains(&b'\n') {
-        return Err(Error::git(
-            "git cat-file --batch",
-            format!(
-                "object name contains a newline: {:?}",
-                std::ffi::OsStr::from_bytes(spec)
-            ),
-        ));
-    }
-    Ok(())
-}
-
-fn read_answer(r: &mut impl BufRead, limit: u64) -> Result<Blob> {
-    let broken = |e| Error::io("read from git cat-file", e);
+fn read_answer(r: &mut impl BufRead, limit: u64) -> Result<Blob, Broken> {
+    let broken = Broken::Io;
     let mut header = Vec::new();
     r.read_until(b'\n', &mut header).map_err(broken)?;
     if header.pop() != Some(b'\n') {
-        return Err(Error::git("git cat-file --batch", "ended early"));
+        return Err(Broken::Protocol("ended early"));
     }
     // `<oid> <type> <size>` when found, `<name> missing|ambiguous` otherwise; the name may
     // contain spaces, so only the last word is trustworthy.
@@ -309,7 +311,7 @@ fn read_answer(r: &mut impl BufRead, limit: u64) -> Result<Blob> {
         let mut data = Vec::with_capacity(size as usize);
         r.take(size).read_to_end(&mut data).map_err(broken)?;
         if data.len() as u64 != size {
-            return Err(Error::git("git cat-file --batch", "ended inside an object"));
+            return Err(Broken::Protocol("ended inside an object"));
         }
         Blob::Content(data)
     };

@@ -283,8 +283,14 @@ struct Tip {
 /// `refs/heads/git-annex` and its siblings, with their commits, in one call.
 fn annex_tips(repo: &Repo) -> Result<Vec<Tip>> {
     let listed = repo.git_output(&["for-each-ref", "--format=%(objectname) %(refname)"])?;
-    let listed = String::from_utf8(listed)
-        .map_err(|_| Error::git("git for-each-ref", "a ref name is not UTF-8"))?;
+    let listed = String::from_utf8(listed).map_err(|_| {
+        Error::git(
+            "cannot list git-annex branches",
+            crate::annex::Git::new()
+                .arg("for-each-ref")
+                .protocol("a ref name is not UTF-8"),
+        )
+    })?;
     Ok(listed
         .lines()
         .filter_map(|line| line.split_once(' '))
@@ -527,8 +533,14 @@ fn annex_refs(repo: &Repo) -> Result<AnnexRefs> {
             repo.git_output(&["for-each-ref", "--format=%(refname)"])?,
         ),
     };
-    let listed = String::from_utf8(listed)
-        .map_err(|_| Error::git("git for-each-ref", "a ref name is not UTF-8"))?;
+    let listed = String::from_utf8(listed).map_err(|_| {
+        Error::git(
+            "cannot list git-annex branches",
+            crate::annex::Git::new()
+                .arg("for-each-ref")
+                .protocol("a ref name is not UTF-8"),
+        )
+    })?;
     let mut refs: Vec<String> = Vec::new();
     if branch_exists {
         refs.push(BRANCH.to_string());

@@ -11,7 +11,7 @@ use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, ChildStdin, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread::JoinHandle;
@@ -261,24 +261,17 @@ pub fn write(
     report.commits = commits_since(repo, before.as_deref())?;
     if report.written.len() > GC_THRESHOLD {
         // Hygiene only: a failed gc must not turn a successful write into an error.
-        let _ = command(repo, &["gc", "--auto", "--quiet"]).status();
+        let _ = repo.git().args(["gc", "--auto", "--quiet"]).output();
     }
     Ok(report)
 }
 
-/// `git args…` in the repository (in its own process group, via `Repo::git`, so a terminal
-/// Ctrl-C reaches only music-commander, which then stops feeding and commits what was
-/// accepted), with no stdin.
-fn command(repo: &Repo, args: &[&str]) -> Command {
-    let mut cmd = repo.git();
-    cmd.args(args).stdin(Stdio::null());
-    cmd
-}
-
-/// Runs `git args…` and returns its stdout, or an error quoting its stderr.
-fn run(repo: &Repo, args: &[&str]) -> Result<String> {
-    repo.git_output(args)
-        .map(|out| String::from_utf8_lossy(&out).into_owned())
+/// Runs `git args…` and returns its stdout; `doing` says what for, in the error.
+fn run(repo: &Repo, doing: &str, args: &[&str]) -> Result<String> {
+    repo.git()
+        .args(args)
+        .stdout_text()
+        .map_err(|e| Error::git(doing, e))
 }
 
 /// Commits git-annex's journal to the git-annex branch, and nothing else.
@@ -293,23 +286,26 @@ fn run(repo: &Repo, args: &[&str]) -> Result<String> {
 /// a value from an unmerged clone would survive the write as a second value (tested in
 /// tests/clones.rs). A plain (non-batch) git-annex read merges them, with no work-tree effect.
 fn merge_other_annex_branches(repo: &Repo) -> Result<()> {
-    let out = command(
-        repo,
-        &[
+    let out = repo
+        .git()
+        .args([
             "for-each-ref",
             "--no-merged=refs/heads/git-annex",
             "--format=%(refname)",
             "refs/remotes",
             "refs/heads/synced",
-        ],
-    )
-    .output()
-    .map_err(|e| Error::io("cannot run git for-each-ref", e))?;
+        ])
+        .output()
+        .map_err(|e| Error::git("cannot list git-annex branches", e))?;
     let unmerged = String::from_utf8_lossy(&out.stdout)
         .lines()
         .any(|r| r.ends_with("/git-annex"));
     if unmerged {
-        run(repo, &["annex", "metadata", "--json", "--key", STATE_KEY])?;
+        run(
+            repo,
+            "cannot merge the git-annex branches of other clones",
+            &["annex", "metadata", "--json", "--key", STATE_KEY],
+        )?;
     }
     Ok(())
 }
@@ -318,6 +314,7 @@ fn commit_journal(repo: &Repo, message: &str) -> Result<()> {
     let message = format!("annex.commitmessage={message}");
     run(
         repo,
+        "cannot commit the git-annex branch",
         &[
             "-c",
             "annex.alwayscommit=true",
@@ -336,17 +333,16 @@ fn commit_journal(repo: &Repo, message: &str) -> Result<()> {
 }
 
 fn branch_head(repo: &Repo) -> Result<Option<String>> {
-    let out = command(
-        repo,
-        &[
+    let out = repo
+        .git()
+        .args([
             "rev-parse",
             "--verify",
             "-q",
             "refs/heads/git-annex^{commit}",
-        ],
-    )
-    .output()
-    .map_err(|e| Error::io("cannot run git", e))?;
+        ])
+        .output()
+        .map_err(|e| Error::git("cannot read the git-annex branch", e))?;
     let head = String::from_utf8_lossy(&out.stdout).trim().to_string();
     Ok((out.status.success() && !head.is_empty()).then_some(head))
 }
@@ -359,11 +355,13 @@ fn commits_since(repo: &Repo, before: Option<&str>) -> Result<usize> {
         Some(before) => format!("{before}..{after}"),
         None => after,
     };
-    let count = run(repo, &["rev-list", "--count", &range])?;
+    let rev_list = repo.git().args(["rev-list", "--count", &range]);
+    let doing = "cannot count the git-annex branch commits";
+    let count = rev_list.stdout_text().map_err(|e| Error::git(doing, e))?;
     count.trim().parse().map_err(|_| {
         Error::git(
-            "git rev-list --count",
-            format!("unexpected output {count:?}"),
+            doing,
+            rev_list.protocol(format!("unexpected output {count:?}")),
         )
     })
 }
@@ -504,9 +502,10 @@ impl<'r> Pool<'r> {
     }
 
     fn spawn(&mut self) -> Result<Writer> {
-        let mut child = command(
-            self.repo,
-            &[
+        let mut child = self
+            .repo
+            .git()
+            .args([
                 "-c",
                 "annex.alwayscommit=false",
                 "annex",
@@ -514,13 +513,9 @@ impl<'r> Pool<'r> {
                 "--batch",
                 "--json",
                 "--json-error-messages",
-            ],
-        )
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| Error::io("cannot start git annex metadata --batch", e))?;
+            ])
+            .spawn(Stdio::piped(), Stdio::piped(), Stdio::piped())
+            .map_err(|e| Error::git("cannot start writing metadata", e))?;
         let id = self.next_id;
         self.next_id += 1;
         let stdout = child.stdout.take().expect("stdout is piped");
