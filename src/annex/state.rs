@@ -1,5 +1,5 @@
 //! The sync record, stored as metadata of a made-up key in the git-annex branch: it travels
-//! with `git annex sync` and never puts a file in the work tree. OWNER: helper "annex-write".
+//! with `git annex sync` and never puts a file in the work tree.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -100,8 +100,11 @@ fn descriptions(uuid_log: &str) -> HashMap<String, String> {
             continue;
         };
         let (description, stamp) = match rest.rsplit_once(' ') {
-            Some((d, t)) if t.starts_with("timestamp=") => (d, parse_timestamp(&t[10..])),
-            _ => (rest, (0, 0)),
+            Some((d, t)) => match t.strip_prefix("timestamp=") {
+                Some(t) => (d, parse_timestamp(t)),
+                None => (rest, (0, 0)),
+            },
+            None => (rest, (0, 0)),
         };
         let entry = newest
             .entry(uuid.to_string())
@@ -114,11 +117,21 @@ fn descriptions(uuid_log: &str) -> HashMap<String, String> {
 }
 
 /// `1795756589.679617906s` → (seconds, nanoseconds), compared exactly; garbage sorts oldest.
+/// Works on bytes: the text comes from any clone, and a non-ASCII fraction must not split a
+/// character.
 fn parse_timestamp(t: &str) -> (u64, u32) {
     let t = t.trim_end_matches('s');
     let (secs, frac) = t.split_once('.').unwrap_or((t, ""));
-    let nanos = format!("{:0<9}", &frac[..frac.len().min(9)]);
-    (secs.parse().unwrap_or(0), nanos.parse().unwrap_or(0))
+    let frac = &frac.as_bytes()[..frac.len().min(9)];
+    let nanos = if frac.iter().all(u8::is_ascii_digit) {
+        frac.iter()
+            .chain(std::iter::repeat(&b'0'))
+            .take(9)
+            .fold(0u32, |n, d| n * 10 + u32::from(d - b'0'))
+    } else {
+        0
+    };
+    (secs.parse().unwrap_or(0), nanos)
 }
 
 fn assemble(
@@ -261,5 +274,34 @@ mod tests {
         assert_eq!(d["u1"], "newest name");
         assert_eq!(d["u2"], "legacy line without timestamp");
         assert!(parse_timestamp("100.5s") > parse_timestamp("100.25s"));
+    }
+
+    /// Any clone can push a uuid.log line; a malformed one sorts oldest instead of panicking.
+    #[test]
+    fn malformed_timestamps_sort_oldest() {
+        assert_eq!(parse_timestamp("1.ééééés"), (1, 0));
+        assert_eq!(parse_timestamp("x.5s"), (0, 500_000_000));
+        let d = descriptions("u1 name timestamp=1.ééééés\nu1 later timestamp=1.1s\n");
+        assert_eq!(d["u1"], "later");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn uuid_log_parser_never_panics(log in "(\\PC{0,20}( timestamp=[0-9]{0,3}\\.?\\PC{0,12}s?)?\n){0,8}") {
+            let _ = descriptions(&log);
+        }
+
+        #[test]
+        fn sync_record_parser_never_panics(
+            fields in proptest::collection::btree_map(
+                "\\PC{0,20}",
+                proptest::collection::vec("\\PC{0,12}", 0..3),
+                0..8,
+            )
+        ) {
+            for record in assemble(&fields, &HashMap::new()) {
+                proptest::prop_assert!(fields.keys().any(|k| k.to_ascii_lowercase().starts_with(&record.uuid)));
+            }
+        }
     }
 }
