@@ -462,6 +462,13 @@ fn a_file_git_annex_refuses_is_listed_and_the_others_are_written() {
     );
     assert!(out.contains("failed: too long.flac: "), "{out}");
     assert_eq!(sb.metadata()[&sample_path(2)]["rating"], vec!["2"]);
+    // The sync record counts what really happened, not what was planned.
+    let repo = music_commander::annex::Repo::discover(&sb.repo).unwrap();
+    let records = music_commander::annex::state::read_all(&repo).unwrap();
+    assert_eq!(
+        (records.len(), records[0].written, records[0].failed),
+        (1, 3, 1)
+    );
     // The sync record was still written, and a rerun retries only the refused file.
     let doc = sb.sync(&["--json"]);
     assert_eq!(doc.0, 1);

@@ -29,8 +29,56 @@ pub struct WriteRequest {
     pub fields: BTreeMap<String, Vec<String>>,
 }
 
-/// The failure reason of requests never sent because the run was cancelled.
-pub const INTERRUPTED: &str = "interrupted";
+/// Why a request was not written. `Display` gives the text the report shows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FailureKind {
+    /// git-annex answered with `success: false`; its messages, joined.
+    Refused(String),
+    /// Never sent: the key or a field name would break the batch protocol.
+    Invalid(String),
+    /// git-annex answered with an empty line: the key is not in the annex.
+    NotAnnexed,
+    /// git-annex answered something that is not a reply.
+    UnexpectedReply(String),
+    /// The writer process ended before answering.
+    ProcessDied { status: String, stderr: String },
+    /// Never sent because the run was cancelled.
+    Interrupted,
+}
+
+impl std::fmt::Display for FailureKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FailureKind::Refused(m) if m.is_empty() => f.write_str("git-annex refused the change"),
+            FailureKind::Refused(m) | FailureKind::Invalid(m) => f.write_str(m),
+            FailureKind::NotAnnexed => f.write_str("not annexed"),
+            FailureKind::UnexpectedReply(line) => {
+                write!(f, "unexpected reply from git-annex: {line}")
+            }
+            FailureKind::ProcessDied { status, stderr } => {
+                write!(f, "git-annex stopped ({status}): {stderr}")
+            }
+            FailureKind::Interrupted => f.write_str("interrupted"),
+        }
+    }
+}
+
+/// What became of the last request (the sync record).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum RecordOutcome {
+    /// No last request, or the run was interrupted or left requests unanswered.
+    #[default]
+    NotSent,
+    Written,
+    Failed(FailureKind),
+}
+
+/// The outcome of every request but the last, handed to the builder of the last one.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub written: usize,
+    pub failed: usize,
+}
 
 #[derive(Clone, Debug)]
 pub struct WriteOptions {
@@ -44,11 +92,12 @@ pub struct WriteOptions {
 
 #[derive(Debug, Default)]
 pub struct WriteReport {
-    /// Keys git-annex confirmed, in no particular order.
+    /// Keys git-annex confirmed, in no particular order (the last request not included).
     pub written: Vec<AnnexKey>,
-    /// Keys that were not written, with the reason: git-annex's message, a validation error,
-    /// "not annexed", "git-annex stopped (<status>): <stderr tail>", or "interrupted".
-    pub failed: Vec<(AnnexKey, String)>,
+    /// Keys that were not written, with the reason (the last request not included).
+    pub failed: Vec<(AnnexKey, FailureKind)>,
+    /// The last request's fate.
+    pub record: RecordOutcome,
     /// Commits added to the git-annex branch by this write.
     pub commits: usize,
     /// True when `cancel` stopped the run early.
@@ -157,7 +206,11 @@ fn ascii_json(json: &str) -> String {
 }
 
 /// The request line for `req`, or why it must not be sent.
-fn encode(req: &WriteRequest) -> std::result::Result<String, String> {
+fn encode(req: &WriteRequest) -> std::result::Result<String, FailureKind> {
+    encode_valid(req).map_err(FailureKind::Invalid)
+}
+
+fn encode_valid(req: &WriteRequest) -> std::result::Result<String, String> {
     validate_key(req.key.as_str())?;
     let mut folded = HashSet::new();
     for name in req.fields.keys() {
@@ -172,8 +225,8 @@ fn encode(req: &WriteRequest) -> std::result::Result<String, String> {
     Ok(ascii_json(&line.to_string()))
 }
 
-/// Applies `requests` (then `last`, which lands in the final commit — used for the sync
-/// record). Requests are validated first; an invalid one becomes a failure, never a dead
+/// Applies `requests`, then the request `last` builds from their tally, which lands in the
+/// final commit (the sync record, with the real counts). Requests are validated first; an invalid one becomes a failure, never a dead
 /// batch process. `progress` is called with the number of replies received so far.
 /// When `cancel` becomes true, no new requests are sent; replies already due are collected
 /// and committed.
@@ -185,7 +238,7 @@ fn encode(req: &WriteRequest) -> std::result::Result<String, String> {
 pub fn write(
     repo: &Repo,
     requests: Vec<WriteRequest>,
-    last: Option<WriteRequest>,
+    last: Option<&dyn Fn(&Tally) -> WriteRequest>,
     opts: &WriteOptions,
     progress: &(dyn Fn(usize) + Sync),
     cancel: &AtomicBool,
@@ -199,20 +252,14 @@ pub fn write(
         }
     }
     let n_requests = items.len();
-    if let Some(req) = last {
-        match encode(&req) {
-            Ok(line) => items.push(Item { key: req.key, line }),
-            Err(why) => report.failed.push((req.key, why)),
-        }
-    }
-    if items.is_empty() {
+    if items.is_empty() && last.is_none() {
         return Ok(report);
     }
 
     let before = branch_head(repo)?;
     merge_other_annex_branches(repo)?;
     let chunk = opts.batch_size.unwrap_or(usize::MAX).max(1);
-    let jobs = opts.jobs.max(1).min(chunk).min(items.len());
+    let jobs = opts.jobs.max(1).min(chunk).min(items.len().max(1));
     let mut outcomes = vec![Outcome::Pending; items.len()];
     let mut pool = Pool::new(repo, jobs);
     let mut replies = 0;
@@ -233,8 +280,39 @@ pub fn write(
         // `last` joins the final commit rather than costing one of its own, and is sent only
         // once every other request has been answered: with several writers, sending it
         // alongside could record a sync that a cancel then cut short.
-        if last_chunk && !outcomes[..n_requests].iter().any(Outcome::is_pending) {
-            send(n_requests..items.len(), &mut outcomes)?;
+        if last_chunk
+            && !outcomes.iter().any(Outcome::is_pending)
+            && let Some(last) = last
+        {
+            let mut tally = Tally {
+                written: 0,
+                failed: report.failed.len(),
+            };
+            for outcome in &outcomes {
+                match outcome {
+                    Outcome::Written => tally.written += 1,
+                    _ => tally.failed += 1,
+                }
+            }
+            let req = last(&tally);
+            report.record = match encode(&req) {
+                Err(why) => RecordOutcome::Failed(why),
+                Ok(line) => {
+                    let mut outcome = [Outcome::Pending];
+                    pool.send(
+                        &[Item { key: req.key, line }],
+                        &mut outcome,
+                        &mut replies,
+                        progress,
+                        cancel,
+                    )?;
+                    match outcome {
+                        [Outcome::Written] => RecordOutcome::Written,
+                        [Outcome::Failed(why)] => RecordOutcome::Failed(why),
+                        [Outcome::Pending] => RecordOutcome::NotSent,
+                    }
+                }
+            };
         }
         if last_chunk {
             // No writer may be alive while the last commit is made.
@@ -254,7 +332,7 @@ pub fn write(
             Outcome::Failed(why) => report.failed.push((item.key, why)),
             Outcome::Pending => {
                 report.interrupted = true;
-                report.failed.push((item.key, "interrupted".into()));
+                report.failed.push((item.key, FailureKind::Interrupted));
             }
         }
     }
@@ -376,7 +454,7 @@ enum Outcome {
     /// Not sent (cancelled), or not yet answered.
     Pending,
     Written,
-    Failed(String),
+    Failed(FailureKind),
 }
 
 impl Outcome {
@@ -395,23 +473,19 @@ struct Reply {
 fn parse_reply(line: &str) -> Outcome {
     let line = line.trim_end_matches(['\n', '\r']);
     if line.is_empty() {
-        return Outcome::Failed("not annexed".into());
+        return Outcome::Failed(FailureKind::NotAnnexed);
     }
     match serde_json::from_str::<Reply>(line) {
         Ok(Reply { success: true, .. }) => Outcome::Written,
-        Ok(Reply { error_messages, .. }) if error_messages.is_empty() => {
-            Outcome::Failed("git-annex refused the change".into())
-        }
-        Ok(Reply { error_messages, .. }) => Outcome::Failed(
+        Ok(Reply { error_messages, .. }) => Outcome::Failed(FailureKind::Refused(
             error_messages
                 .iter()
                 .map(|m| m.trim())
                 .collect::<Vec<_>>()
                 .join("; "),
-        ),
-        Err(_) => Outcome::Failed(format!(
-            "unexpected reply from git-annex: {}",
-            line.chars().take(200).collect::<String>()
+        )),
+        Err(_) => Outcome::Failed(FailureKind::UnexpectedReply(
+            line.chars().take(200).collect(),
         )),
     }
 }
@@ -442,7 +516,7 @@ struct Writer {
 
 impl Writer {
     /// Waits for the process to end and returns its exit status and the tail of its stderr.
-    fn reap(mut self) -> String {
+    fn reap(mut self) -> FailureKind {
         drop(self.stdin.take());
         let status = match self.child.wait() {
             Ok(status) => status.to_string(),
@@ -453,7 +527,10 @@ impl Writer {
             .take()
             .and_then(|h| h.join().ok())
             .unwrap_or_default();
-        format!("git-annex stopped ({status}): {}", tail.trim())
+        FailureKind::ProcessDied {
+            status,
+            stderr: tail.trim().to_string(),
+        }
     }
 }
 
@@ -820,14 +897,17 @@ mod tests {
 
     #[test]
     fn replies() {
-        assert!(matches!(parse_reply("\n"), Outcome::Failed(m) if m == "not annexed"));
+        assert!(matches!(
+            parse_reply("\n"),
+            Outcome::Failed(FailureKind::NotAnnexed)
+        ));
         assert!(matches!(
             parse_reply(r#"{"success":true,"error-messages":[]}"#),
             Outcome::Written
         ));
         assert!(matches!(
             parse_reply(r#"{"success":false,"error-messages":["git-annex: boom "]}"#),
-            Outcome::Failed(m) if m == "git-annex: boom"
+            Outcome::Failed(FailureKind::Refused(m)) if m == "git-annex: boom"
         ));
         assert!(matches!(parse_reply("garbage"), Outcome::Failed(_)));
     }

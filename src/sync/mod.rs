@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::annex::cache::Freshness;
-use crate::annex::writer::{self, WriteOptions, WriteRequest};
+use crate::annex::writer::{self, FailureKind, Tally, WriteOptions, WriteRequest};
 use crate::annex::{KeyMap, Repo, snapshot, state};
 use crate::error::Result;
 use crate::mixxx::MixxxDb;
@@ -47,7 +47,16 @@ pub type Timings = Vec<(&'static str, Duration)>;
 pub struct Failure {
     pub key: AnnexKey,
     pub paths: Vec<RepoPath>,
-    pub reason: String,
+    /// Serialized as its `Display` text.
+    #[serde(serialize_with = "serialize_display")]
+    pub reason: FailureKind,
+}
+
+fn serialize_display<S: serde::Serializer>(
+    value: &FailureKind,
+    serializer: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    serializer.collect_str(value)
 }
 
 /// Everything a sync did, for the report.
@@ -175,15 +184,18 @@ fn apply(
                 .collect(),
         })
         .collect();
-    let record = state::SyncRecord {
-        uuid: inputs.repo.uuid.clone(),
-        description: None,
-        time: state::now_rfc3339(),
-        mixxx_db: inputs.mixxx_db.display().to_string(),
-        tool_version: env!("CARGO_PKG_VERSION").to_string(),
-        tracks: plan.tracks as u64,
-        written: plan.changes.len() as u64,
-        failed: 0,
+    let time = state::now_rfc3339();
+    let record = |tally: &Tally| {
+        state::request(&state::SyncRecord {
+            uuid: inputs.repo.uuid.clone(),
+            description: None,
+            time: time.clone(),
+            mixxx_db: inputs.mixxx_db.display().to_string(),
+            tool_version: env!("CARGO_PKG_VERSION").to_string(),
+            tracks: plan.tracks as u64,
+            written: tally.written as u64,
+            failed: tally.failed as u64,
+        })
     };
     let write_options = WriteOptions {
         jobs: options.jobs.max(1),
@@ -194,7 +206,7 @@ fn apply(
     let report = writer::write(
         &inputs.repo,
         requests,
-        Some(state::request(&record)),
+        Some(&record),
         &write_options,
         &|n| bar.set_position(n as u64),
         cancel,
@@ -203,17 +215,16 @@ fn apply(
 
     let paths: HashMap<&AnnexKey, &Vec<RepoPath>> =
         plan.changes.iter().map(|c| (&c.key, &c.paths)).collect();
-    let state_key = AnnexKey::new(state::STATE_KEY);
-    outcome.written = report.written.iter().filter(|k| **k != state_key).count();
-    for (key, reason) in report.failed.iter().filter(|(k, _)| *k != state_key) {
-        if reason == writer::INTERRUPTED {
+    outcome.written = report.written.len();
+    for (key, reason) in report.failed {
+        if reason == FailureKind::Interrupted {
             outcome.not_written += 1;
             continue;
         }
         outcome.failed.push(Failure {
-            key: key.clone(),
-            paths: paths.get(key).map(|p| p.to_vec()).unwrap_or_default(),
-            reason: reason.clone(),
+            paths: paths.get(&key).map(|p| p.to_vec()).unwrap_or_default(),
+            key,
+            reason,
         });
     }
     outcome.failed.sort_by(|a, b| a.paths.cmp(&b.paths));
