@@ -5,14 +5,18 @@
 //! - [`keys`]: map work-tree files to annex keys in one bulk pass.
 //! - [`metalog`]: parse `.log.met` files with git-annex's semantics.
 //! - [`snapshot`]: current metadata of many keys, read from the git-annex branch + journal.
+//! - [`request`]: one metadata change for one key.
+//! - [`branch`]: git-annex branch plumbing (head, journal commit, merging other clones).
 //! - [`writer`]: pipelined `git annex metadata --batch --json` writers with commit control.
 //! - [`state`]: the sync record stored on a made-up key in the git-annex branch.
 
+pub mod branch;
 pub mod cache;
 pub mod git;
 pub mod keys;
 pub mod metalog;
 pub mod repo;
+pub mod request;
 pub mod snapshot;
 pub mod state;
 pub mod writer;

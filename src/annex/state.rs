@@ -4,13 +4,12 @@
 use std::collections::{BTreeMap, HashMap};
 
 use crate::annex::Repo;
+use crate::annex::request::WriteRequest;
 use crate::annex::snapshot;
-use crate::annex::writer::WriteRequest;
 use crate::error::{Error, Result};
 use crate::model::AnnexKey;
 
-/// The made-up key; no file points to it.
-pub const STATE_KEY: &str = "WORM-s0-m0--music-commander-sync-state";
+pub use crate::annex::branch::STATE_KEY;
 
 /// One clone's most recent completed sync. Each clone writes only fields prefixed with its own
 /// UUID, so concurrent syncs in different clones never produce multi-valued fields.

@@ -1,14 +1,14 @@
-//! Writing metadata through git-annex. OWNER: helper "annex-write".
+//! Writing metadata through git-annex.
 //!
 //! Writers are long-running `git annex metadata --batch --json` processes started with
 //! `annex.alwayscommit=false`, so nothing they write is committed by them: their changes
 //! collect in git-annex's journal. After each chunk of requests has been answered, one short
 //! git-annex command run with `annex.alwayscommit=true` commits the journal (see
-//! [`commit_journal`]). That gives exactly one git-annex branch commit per chunk without
+//! [`branch::commit_journal`]). That gives exactly one git-annex branch commit per chunk without
 //! `git annex merge` / `git annex sync`, which can touch the user's branches.
 
+use std::collections::HashSet;
 use std::collections::hash_map::DefaultHasher;
-use std::collections::{BTreeMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, ChildStdin, Stdio};
@@ -17,17 +17,11 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread::JoinHandle;
 
 use crate::annex::Repo;
-use crate::annex::state::STATE_KEY;
+use crate::annex::branch;
 use crate::error::{Error, Result};
 use crate::model::AnnexKey;
 
-/// One metadata change for one key: each named field is replaced by exactly these values;
-/// an empty list removes the field. Fields not named are left untouched by git-annex.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct WriteRequest {
-    pub key: AnnexKey,
-    pub fields: BTreeMap<String, Vec<String>>,
-}
+pub use crate::annex::request::WriteRequest;
 
 /// Why a request was not written. `Display` gives the text the report shows.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -256,8 +250,8 @@ pub fn write(
         return Ok(report);
     }
 
-    let before = branch_head(repo)?;
-    merge_other_annex_branches(repo)?;
+    let before = branch::branch_head(repo)?;
+    branch::merge_other_annex_branches(repo)?;
     let chunk = opts.batch_size.unwrap_or(usize::MAX).max(1);
     let jobs = opts.jobs.max(1).min(chunk).min(items.len().max(1));
     let mut outcomes = vec![Outcome::Pending; items.len()];
@@ -318,7 +312,7 @@ pub fn write(
             // No writer may be alive while the last commit is made.
             pool.shutdown();
         }
-        commit_journal(repo, &opts.commit_message)?;
+        branch::commit_journal(repo, &opts.commit_message)?;
         if last_chunk {
             break;
         }
@@ -336,112 +330,12 @@ pub fn write(
             }
         }
     }
-    report.commits = commits_since(repo, before.as_deref())?;
+    report.commits = branch::commits_since(repo, before.as_deref())?;
     if report.written.len() > GC_THRESHOLD {
         // Hygiene only: a failed gc must not turn a successful write into an error.
         let _ = repo.git().args(["gc", "--auto", "--quiet"]).output();
     }
     Ok(report)
-}
-
-/// Runs `git args…` and returns its stdout; `doing` says what for, in the error.
-fn run(repo: &Repo, doing: &str, args: &[&str]) -> Result<String> {
-    repo.git()
-        .args(args)
-        .stdout_text()
-        .map_err(|e| Error::git(doing, e))
-}
-
-/// Commits git-annex's journal to the git-annex branch, and nothing else.
-///
-/// There is no `git annex commit` in 10.20230126. A metadata read of the state key run with
-/// `annex.alwayscommit=true` commits the journal when it exits (measured: +1 commit with the
-/// configured message when the journal is non-empty, +0 when it is empty), and with
-/// `annex.merge-annex-branches=false` it merges nothing; unlike `git annex merge` it never
-/// touches the checked-out branch.
-/// Merges git-annex branches fetched from other clones but not merged yet. A batch writer does
-/// not merge them, and "set field to exactly these values" only unsets the values it knows:
-/// a value from an unmerged clone would survive the write as a second value (tested in
-/// tests/clones.rs). A plain (non-batch) git-annex read merges them, with no work-tree effect.
-fn merge_other_annex_branches(repo: &Repo) -> Result<()> {
-    let out = repo
-        .git()
-        .args([
-            "for-each-ref",
-            "--no-merged=refs/heads/git-annex",
-            "--format=%(refname)",
-            "refs/remotes",
-            "refs/heads/synced",
-        ])
-        .output()
-        .map_err(|e| Error::git("cannot list git-annex branches", e))?;
-    let unmerged = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .any(|r| r.ends_with("/git-annex"));
-    if unmerged {
-        run(
-            repo,
-            "cannot merge the git-annex branches of other clones",
-            &["annex", "metadata", "--json", "--key", STATE_KEY],
-        )?;
-    }
-    Ok(())
-}
-
-fn commit_journal(repo: &Repo, message: &str) -> Result<()> {
-    let message = format!("annex.commitmessage={message}");
-    run(
-        repo,
-        "cannot commit the git-annex branch",
-        &[
-            "-c",
-            "annex.alwayscommit=true",
-            "-c",
-            &message,
-            "-c",
-            "annex.merge-annex-branches=false",
-            "annex",
-            "metadata",
-            "--json",
-            "--key",
-            STATE_KEY,
-        ],
-    )
-    .map(drop)
-}
-
-fn branch_head(repo: &Repo) -> Result<Option<String>> {
-    let out = repo
-        .git()
-        .args([
-            "rev-parse",
-            "--verify",
-            "-q",
-            "refs/heads/git-annex^{commit}",
-        ])
-        .output()
-        .map_err(|e| Error::git("cannot read the git-annex branch", e))?;
-    let head = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    Ok((out.status.success() && !head.is_empty()).then_some(head))
-}
-
-fn commits_since(repo: &Repo, before: Option<&str>) -> Result<usize> {
-    let Some(after) = branch_head(repo)? else {
-        return Ok(0);
-    };
-    let range = match before {
-        Some(before) => format!("{before}..{after}"),
-        None => after,
-    };
-    let rev_list = repo.git().args(["rev-list", "--count", &range]);
-    let doing = "cannot count the git-annex branch commits";
-    let count = rev_list.stdout_text().map_err(|e| Error::git(doing, e))?;
-    count.trim().parse().map_err(|_| {
-        Error::git(
-            doing,
-            rev_list.protocol(format!("unexpected output {count:?}")),
-        )
-    })
 }
 
 struct Item {

@@ -1,0 +1,109 @@
+//! Plumbing on the git-annex branch: its head, the commits a write added, committing
+//! git-annex's journal, and merging the git-annex branches fetched from other clones.
+
+use crate::annex::Repo;
+use crate::error::{Error, Result};
+
+/// The made-up key music-commander keeps its sync record on (see `state`); no file points to
+/// it. Reading it is also how the journal is committed (see [`commit_journal`]).
+pub const STATE_KEY: &str = "WORM-s0-m0--music-commander-sync-state";
+
+/// Runs `git args…` and returns its stdout; `doing` says what for, in the error.
+fn run(repo: &Repo, doing: &str, args: &[&str]) -> Result<String> {
+    repo.git()
+        .args(args)
+        .stdout_text()
+        .map_err(|e| Error::git(doing, e))
+}
+
+/// Commits git-annex's journal to the git-annex branch, and nothing else.
+///
+/// There is no `git annex commit` in 10.20230126. A metadata read of the state key run with
+/// `annex.alwayscommit=true` commits the journal when it exits (measured: +1 commit with the
+/// configured message when the journal is non-empty, +0 when it is empty), and with
+/// `annex.merge-annex-branches=false` it merges nothing; unlike `git annex merge` it never
+/// touches the checked-out branch.
+/// Merges git-annex branches fetched from other clones but not merged yet. A batch writer does
+/// not merge them, and "set field to exactly these values" only unsets the values it knows:
+/// a value from an unmerged clone would survive the write as a second value (tested in
+/// tests/clones.rs). A plain (non-batch) git-annex read merges them, with no work-tree effect.
+pub(crate) fn merge_other_annex_branches(repo: &Repo) -> Result<()> {
+    let out = repo
+        .git()
+        .args([
+            "for-each-ref",
+            "--no-merged=refs/heads/git-annex",
+            "--format=%(refname)",
+            "refs/remotes",
+            "refs/heads/synced",
+        ])
+        .output()
+        .map_err(|e| Error::git("cannot list git-annex branches", e))?;
+    let unmerged = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .any(|r| r.ends_with("/git-annex"));
+    if unmerged {
+        run(
+            repo,
+            "cannot merge the git-annex branches of other clones",
+            &["annex", "metadata", "--json", "--key", STATE_KEY],
+        )?;
+    }
+    Ok(())
+}
+
+pub(crate) fn commit_journal(repo: &Repo, message: &str) -> Result<()> {
+    let message = format!("annex.commitmessage={message}");
+    run(
+        repo,
+        "cannot commit the git-annex branch",
+        &[
+            "-c",
+            "annex.alwayscommit=true",
+            "-c",
+            &message,
+            "-c",
+            "annex.merge-annex-branches=false",
+            "annex",
+            "metadata",
+            "--json",
+            "--key",
+            STATE_KEY,
+        ],
+    )
+    .map(drop)
+}
+
+pub(crate) fn branch_head(repo: &Repo) -> Result<Option<String>> {
+    let out = repo
+        .git()
+        .args([
+            "rev-parse",
+            "--verify",
+            "-q",
+            "refs/heads/git-annex^{commit}",
+        ])
+        .output()
+        .map_err(|e| Error::git("cannot read the git-annex branch", e))?;
+    let head = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    Ok((out.status.success() && !head.is_empty()).then_some(head))
+}
+
+pub(crate) fn commits_since(repo: &Repo, before: Option<&str>) -> Result<usize> {
+    let Some(after) = branch_head(repo)? else {
+        return Ok(0);
+    };
+    let range = match before {
+        Some(before) => format!("{before}..{after}"),
+        None => after,
+    };
+    let rev_list = repo.git().args(["rev-list", "--count", &range]);
+    let doing = "cannot count the git-annex branch commits";
+    let count = rev_list.stdout_text().map_err(|e| Error::git(doing, e))?;
+    count.trim().parse().map_err(|_| {
+        Error::git(
+            doing,
+            rev_list.protocol(format!("unexpected output {count:?}")),
+        )
+    })
+}
