@@ -1,4 +1,6 @@
-//! OWNER: helper "annex-read".
+//! A git-annex repository on disk: discovery (work tree, git dir, this clone's uuid), the
+//! version check, and the git processes the readers and writers start. Invariant: a `Repo`
+//! always names a non-bare, git-annex-initialized work tree.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::ffi::OsStrExt;

@@ -1,5 +1,5 @@
 //! The sync record, stored as metadata of a made-up key in the git-annex branch: it travels
-//! with `git annex sync` and never puts a file in the work tree. OWNER: helper "annex-write".
+//! with `git annex sync` and never puts a file in the work tree.
 
 use std::collections::{BTreeMap, HashMap};
 

@@ -1,4 +1,4 @@
-//! Writing metadata through git-annex. OWNER: helper "annex-write".
+//! Writing metadata through git-annex.
 //!
 //! Writers are long-running `git annex metadata --batch --json` processes started with
 //! `annex.alwayscommit=false`, so nothing they write is committed by them: their changes
