@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::path::Path;
-
 use common::Sandbox;
 use music_commander::fixture::annex_repo;
 use music_commander::fixture::mixxx_db::SchemaEra;
@@ -386,4 +384,15 @@ fn bad_config_names_line_and_column() {
 error: config file [TMP]/home/bad.toml: line 2, column 25: invalid basic string, expected `"`
 hint: fix the file, or run `music-commander init-config --force -o [TMP]/home/bad.toml` for a fresh commented one
 "#);
+}
+
+#[test]
+fn a_config_that_cannot_be_written_is_exit_2_and_says_why_once() {
+    let sb = Sandbox::new(0, SchemaEra::Newest);
+    let blocker = sb.home.join("file");
+    std::fs::write(&blocker, "").unwrap();
+    let mut cmd = sb.cmd();
+    cmd.args(["-v", "init-config", "-o"])
+        .arg(blocker.join("config.toml"));
+    snap!(stderr(&sb, &mut cmd, 2), @"error: cannot create [TMP]/home/file: File exists (os error 17)");
 }

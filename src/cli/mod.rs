@@ -88,17 +88,27 @@ impl Ui {
 
     /// `error: …`, then `hint: …`; with `-v` also every cause below it, as jj prints them.
     fn error(&self, error: &Error) {
-        eprintln!("{}: {error}", self.paint("error", "31"));
+        let message = error.to_string();
+        eprintln!("{}: {message}", self.paint("error", "31"));
         if self.verbose > 0 {
+            // A message that already ends with its cause's text does not repeat it.
+            let mut causes = Vec::new();
             let mut cause = std::error::Error::source(error);
-            if cause.is_some() {
+            while let Some(c) = cause {
+                causes.push(c.to_string());
+                cause = c.source();
+            }
+            if causes
+                .first()
+                .is_some_and(|c| message.ends_with(c.as_str()))
+            {
+                causes.remove(0);
+            }
+            if !causes.is_empty() {
                 eprintln!("Caused by:");
             }
-            let mut n = 1;
-            while let Some(c) = cause {
-                eprintln!("{n}: {c}");
-                cause = c.source();
-                n += 1;
+            for (n, c) in causes.iter().enumerate() {
+                eprintln!("{}: {c}", n + 1);
             }
         }
         if let Some(hint) = error.hint() {
