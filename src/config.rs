@@ -1,7 +1,9 @@
-//! Configuration: a TOML file plus command-line flags and environment variables.
+//! Configuration: the TOML file, and the one declaration of every setting ([`SETTINGS`]:
+//! key, environment variable, default, documentation) that the flag help, the `init-config`
+//! template and the known-key check are all derived from.
 //!
-//! Precedence is flag > environment > file > default. clap resolves flag > environment (each
-//! path flag has an `env`), this module supplies file > default.
+//! Precedence is flag > environment > file > default, applied in one place
+//! (`cli::resolve`); this module only reads the file.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -11,8 +13,138 @@ use serde::Deserialize;
 use crate::error::{Error, Result};
 use crate::sync::fields::{KeyNotation, ManagedFields, MixxxField};
 
-/// The environment variable that names the config file (below `--config`).
-pub const CONFIG_ENV: &str = "MUSIC_COMMANDER_CONFIG";
+/// One setting: where it lives in the file, which environment variable and flag (if any)
+/// override it, and how it is documented.
+pub struct Setting {
+    /// `[section]` in the file; empty for the config path itself (not a file key).
+    pub section: &'static str,
+    pub key: &'static str,
+    pub env: Option<&'static str>,
+    /// The flag help's first words.
+    pub summary: &'static str,
+    /// How the default reads in help and template.
+    pub default: &'static str,
+    /// The template's comment above the key (lines without `# `).
+    pub doc: &'static [&'static str],
+    /// The template's example line(s).
+    pub example: fn() -> String,
+}
+
+impl Setting {
+    /// `--flag` help: summary, default and environment variable.
+    pub fn flag_help(&self) -> String {
+        let mut help = format!("{} [default: {}]", self.summary, self.default);
+        if let Some(env) = self.env {
+            help.push_str(&format!(" [env: {env}=]"));
+        }
+        help
+    }
+
+    /// The environment's value, an empty variable counting as unset.
+    pub fn from_env(&self) -> Option<PathBuf> {
+        self.env
+            .and_then(std::env::var_os)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    }
+}
+
+pub const CONFIG: Setting = Setting {
+    section: "",
+    key: "config",
+    env: Some("MUSIC_COMMANDER_CONFIG"),
+    summary: "Config file",
+    default: "$XDG_CONFIG_HOME/music-commander/config.toml",
+    doc: &[],
+    example: String::new,
+};
+
+pub const MIXXX_DB: Setting = Setting {
+    section: "paths",
+    key: "mixxx_db",
+    env: Some("MUSIC_COMMANDER_MIXXX_DB"),
+    summary: "Mixxx's library database",
+    default: "~/.mixxx/mixxxdb.sqlite",
+    doc: &[
+        "Mixxx's library database (Mixxx's location for this OS; Linux: ~/.mixxx/mixxxdb.sqlite).",
+    ],
+    example: || "# mixxx_db = \"~/.mixxx/mixxxdb.sqlite\"".into(),
+};
+
+pub const REPO: Setting = Setting {
+    section: "paths",
+    key: "music_repo",
+    env: Some("MUSIC_COMMANDER_REPO"),
+    summary: "The git-annex repository holding the music",
+    default: "the one containing the current directory",
+    doc: &["The git-annex repository holding the music."],
+    example: || "# music_repo = \"~/Music\"".into(),
+};
+
+pub const MUSIC_ROOT: Setting = Setting {
+    section: "paths",
+    key: "mixxx_music_root",
+    env: Some("MUSIC_COMMANDER_MUSIC_ROOT"),
+    summary: "The folder that, in Mixxx's paths, is the repository root",
+    default: "the repository root",
+    doc: &[
+        "The folder that, in the paths Mixxx stored, corresponds to the repository root. Set it when",
+        "Mixxx on this machine saw the collection under another path than the repository's",
+        "(e.g. \"/media/usb/Music\" while the repository is ~/Music).",
+    ],
+    example: || "# mixxx_music_root = \"/media/usb/Music\"".into(),
+};
+
+pub const FIELDS: Setting = Setting {
+    section: "sync",
+    key: "fields",
+    env: None,
+    summary: "Which Mixxx fields to sync",
+    default: "all of them",
+    doc: &["Which Mixxx fields to sync. Fields left out are never touched."],
+    example: || {
+        let names = MixxxField::ALL.map(|f| format!("\"{}\"", f.name()));
+        format!("# fields = [{}]", names.join(", "))
+    },
+};
+
+pub const KEY_NOTATION: Setting = Setting {
+    section: "sync",
+    key: "key_notation",
+    env: None,
+    summary: "Key notation for the `key` field",
+    default: "\"traditional\"",
+    doc: &[
+        "Key notation for the `key` field: \"traditional\" (C, F#m, Bb), \"openkey\" (1d, 4m),",
+        "\"lancelot\" (8B, 11A), or \"as-stored\" (the text Mixxx saved, which may mix notations).",
+    ],
+    example: || "key_notation = \"traditional\"".into(),
+};
+
+pub const NAMES: Setting = Setting {
+    section: "sync",
+    key: "names",
+    env: None,
+    summary: "Rename git-annex fields",
+    default: "no renames",
+    doc: &[
+        "Rename git-annex fields, e.g. to avoid git-annex's own `year`/`month` fields that",
+        "annex.genmetadata sets. Names must start with a letter or digit and use only",
+        "letters, digits, '_', '-', '.'.",
+    ],
+    example: || "[sync.names]\n# year = \"mixxx-year\"".into(),
+};
+
+/// Every setting, in template order. A table-valued key (`names`) comes last in its section.
+pub const SETTINGS: &[Setting] = &[
+    CONFIG,
+    MIXXX_DB,
+    REPO,
+    MUSIC_ROOT,
+    FIELDS,
+    KEY_NOTATION,
+    NAMES,
+];
 
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(default)]
@@ -48,13 +180,6 @@ impl Default for SyncConfig {
         }
     }
 }
-
-/// Every key a config file may hold; anything else earns a warning (typos should not pass
-/// silently, but an old binary reading a newer config should still run).
-const KNOWN_KEYS: &[(&str, &[&str])] = &[
-    ("paths", &["mixxx_db", "music_repo", "mixxx_music_root"]),
-    ("sync", &["fields", "names", "key_notation"]),
-];
 
 /// A loaded config and the warnings it produced.
 #[derive(Debug, Default)]
@@ -137,10 +262,18 @@ fn one_line(text: &str, e: &toml::de::Error) -> String {
 fn unknown_keys(table: &toml::Table) -> Vec<String> {
     let mut warnings = Vec::new();
     for (section, value) in table {
-        let Some((_, keys)) = KNOWN_KEYS.iter().find(|(name, _)| name == section) else {
+        // Every key a config file may hold; anything else earns a warning (typos should not
+        // pass silently, but an old binary reading a newer config should still run).
+        let mut keys = SETTINGS
+            .iter()
+            .filter(|s| !s.section.is_empty() && s.section == section)
+            .map(|s| s.key)
+            .peekable();
+        if keys.peek().is_none() {
             warnings.push(format!("unknown config section [{section}] (ignored)"));
             continue;
-        };
+        }
+        let keys: Vec<&str> = keys.collect();
         if let Some(inner) = value.as_table() {
             for key in inner.keys() {
                 if !keys.contains(&key.as_str()) {
@@ -213,45 +346,32 @@ pub fn default_mixxx_db() -> Option<PathBuf> {
     }
 }
 
-/// The commented file `init-config` writes: every key, with its default.
+/// The commented file `init-config` writes: every key, with its default and environment
+/// variable, from [`SETTINGS`].
 pub fn template() -> String {
-    let fields = MixxxField::ALL
-        .map(|f| format!("\"{}\"", f.name()))
-        .join(", ");
-    format!(
-        r#"# music-commander configuration.
-# Precedence: command-line flag > environment variable > this file > default.
-
-[paths]
-# Mixxx's library database. Default: Mixxx's location for this OS
-# (Linux: ~/.mixxx/mixxxdb.sqlite). Environment: MUSIC_COMMANDER_MIXXX_DB.
-# mixxx_db = "~/.mixxx/mixxxdb.sqlite"
-
-# The git-annex repository holding the music. Default: the git work tree containing the
-# current directory. Environment: MUSIC_COMMANDER_REPO.
-# music_repo = "~/Music"
-
-# The folder that, in the paths Mixxx stored, corresponds to the repository root. Set it when
-# Mixxx on this machine saw the collection under another path than the repository's
-# (e.g. "/media/usb/Music" while the repository is ~/Music). Default: the repository root.
-# Environment: MUSIC_COMMANDER_MUSIC_ROOT.
-# mixxx_music_root = "/media/usb/Music"
-
-[sync]
-# Which Mixxx fields to sync. Default: all of them. Fields left out are never touched.
-# fields = [{fields}]
-
-# Key notation for the `key` field: "traditional" (C, F#m, Bb), "openkey" (1d, 4m),
-# "lancelot" (8B, 11A), or "as-stored" (the text Mixxx saved, which may mix notations).
-key_notation = "traditional"
-
-# Rename git-annex fields, e.g. to avoid git-annex's own `year`/`month` fields that
-# annex.genmetadata sets. Names must start with a letter or digit and use only
-# letters, digits, '_', '-', '.'.
-[sync.names]
-# year = "mixxx-year"
-"#
-    )
+    let mut out = String::from(
+        "# music-commander configuration.\n# Precedence: command-line flag > environment variable > this file > default.\n",
+    );
+    let mut section = "";
+    for s in SETTINGS.iter().filter(|s| !s.section.is_empty()) {
+        if s.section != section {
+            section = s.section;
+            out.push_str(&format!("\n[{section}]\n"));
+        } else {
+            out.push('\n');
+        }
+        for line in s.doc {
+            out.push_str(&format!("# {line}\n"));
+        }
+        let env = s
+            .env
+            .map(|e| format!(" Environment: {e}."))
+            .unwrap_or_default();
+        out.push_str(&format!("# Default: {}.{env}\n", s.default));
+        out.push_str(&(s.example)());
+        out.push('\n');
+    }
+    out
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::exit::ExitCode;
 use crate::fixture::annex_repo;
 use crate::fixture::mixxx_db::{FixtureTrack, MixxxDbBuilder, SchemaEra};
-use crate::report::{self, Detail, Progress};
+use crate::report::{self, Detail, TerminalProgress};
 use crate::sync::fields::ManagedFields;
 use crate::sync::plan::Selection;
 use crate::sync::{self, Inputs, Options};
@@ -133,7 +133,7 @@ pub fn run(dir: Option<&Path>, quiet: bool) -> Result<ExitCode> {
         freshness: Freshness::UseCache,
     };
     let cancel = AtomicBool::new(false);
-    let progress = Progress::new(!quiet);
+    let progress = TerminalProgress::new(!quiet);
 
     say("$ music-commander sync --dry-run");
     let outcome = sync::run(&inputs, &options, &progress, &cancel)?;

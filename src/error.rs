@@ -7,6 +7,18 @@ use crate::exit::ExitCode;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// What an I/O operation was about, so that its failure maps to the exit code of that thing
+/// rather than to "some files failed".
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IoSubject {
+    /// Reading the repository or running git and git-annex on it (exit 3).
+    Repository,
+    /// Reading or writing the config file (exit 2).
+    Config,
+    /// Paths and directories named on the command line, the current directory (exit 2).
+    Arguments,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// Bad command-line arguments or values that clap could not catch.
@@ -58,6 +70,8 @@ pub enum Error {
     #[error("{context}: {source}")]
     Io {
         context: String,
+        /// What the failed I/O was for; decides the exit code.
+        subject: IoSubject,
         #[source]
         source: std::io::Error,
     },
@@ -74,9 +88,19 @@ impl Error {
         }
     }
 
+    /// I/O on the repository or its git processes, the library's usual I/O.
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Error::io_about(IoSubject::Repository, context, source)
+    }
+
+    pub fn io_about(
+        subject: IoSubject,
+        context: impl Into<String>,
+        source: std::io::Error,
+    ) -> Self {
         Error::Io {
             context: context.into(),
+            subject,
             source,
         }
     }
@@ -123,14 +147,30 @@ impl Error {
                 "upgrade git-annex (Debian: `sudo apt-get install -t bookworm-backports git-annex`, or the standalone build)"
                     .into(),
             ),
+            Error::Io {
+                subject: IoSubject::Repository,
+                context,
+                source,
+            } if source.kind() == std::io::ErrorKind::NotFound
+                && context.starts_with("cannot run git") =>
+            {
+                Some("install git (and git-annex) and make sure it is on PATH".into())
+            }
             Error::Git { .. } | Error::Io { .. } | Error::Interrupted => None,
         }
     }
 
+    /// The one mapping from an error to the exit codes the README documents: 2 for what the
+    /// user named (arguments, config, Mixxx database), 3 for the repository and the git tools,
+    /// 130 for Ctrl-C. Exit 1 is never an error: it is a finished run with failed files.
     pub fn exit_code(&self) -> ExitCode {
         match self {
             Error::Usage { .. }
             | Error::Config { .. }
+            | Error::Io {
+                subject: IoSubject::Config | IoSubject::Arguments,
+                ..
+            }
             | Error::MixxxDbMissing { .. }
             | Error::MixxxDbNotMixxx { .. }
             | Error::MixxxDbLocked { .. }
@@ -140,8 +180,11 @@ impl Error {
             | Error::NotAnnexRepo { .. }
             | Error::AnnexMissing
             | Error::AnnexTooOld { .. }
-            | Error::Git { .. } => ExitCode::Repository,
-            Error::Io { .. } => ExitCode::Failure,
+            | Error::Git { .. }
+            | Error::Io {
+                subject: IoSubject::Repository,
+                ..
+            } => ExitCode::Repository,
             Error::Interrupted => ExitCode::Interrupted,
         }
     }

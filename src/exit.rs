@@ -6,9 +6,11 @@ pub enum ExitCode {
     Success = 0,
     /// The run finished but some files could not be synced (listed in the summary).
     Failure = 1,
-    /// Bad invocation, bad config, or an unusable Mixxx database.
+    /// Bad invocation (including paths that cannot be read or written), bad config (also a
+    /// failed config write), or an unusable Mixxx database.
     Usage = 2,
-    /// Repository problem: not git, not git-annex, git-annex missing or too old.
+    /// Repository problem: not git, not git-annex, git or git-annex missing or too old, a git
+    /// process or repository read failing.
     Repository = 3,
     /// Stopped by Ctrl-C after committing what git-annex had accepted.
     Interrupted = 130,

@@ -5,36 +5,43 @@ use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use std::collections::BTreeMap;
+use std::path::Path;
+
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use crate::annex::state::SyncRecord;
-use crate::sync::Outcome;
-use crate::sync::plan::{FieldChange, FileChange, Plan, SkipReason};
+use crate::model::{AnnexKey, RepoPath};
+use crate::sync::plan::{Conflict, FieldChange, FileChange, Plan, SkipReason, Skipped};
+use crate::sync::{self, Failure, Outcome};
 
 /// Files listed in a human plan before it says "… and N more" (all of them with `-v`).
 pub const PLAN_PREVIEW: usize = 20;
 
-/// Progress on stderr; draws nothing when stderr is not a terminal or with `--quiet`.
-pub struct Progress {
+/// Progress on stderr with indicatif; draws nothing when stderr is not a terminal or with
+/// `--quiet`. One bar at a time: a new phase clears the previous one.
+pub struct TerminalProgress {
     enabled: bool,
     current: Mutex<Option<ProgressBar>>,
 }
 
-impl Progress {
-    pub fn new(enabled: bool) -> Progress {
-        Progress {
+impl TerminalProgress {
+    pub fn new(enabled: bool) -> TerminalProgress {
+        TerminalProgress {
             enabled,
             current: Mutex::new(None),
         }
     }
 
-    fn replace(&self, bar: ProgressBar) -> ProgressBar {
-        let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(old) = current.replace(bar.clone()) {
+    fn current(&self) -> std::sync::MutexGuard<'_, Option<ProgressBar>> {
+        self.current.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn replace(&self, bar: ProgressBar) {
+        if let Some(old) = self.current().replace(bar) {
             old.finish_and_clear();
         }
-        bar
     }
 
     fn target(&self) -> ProgressDrawTarget {
@@ -45,36 +52,47 @@ impl Progress {
             ProgressDrawTarget::hidden()
         }
     }
+}
 
-    /// An indeterminate phase.
-    pub fn spinner(&self, message: &'static str) -> ProgressBar {
+impl sync::Progress for TerminalProgress {
+    fn phase(&self, name: &'static str) {
         let bar = ProgressBar::with_draw_target(None, self.target());
         bar.set_style(
             ProgressStyle::with_template("{spinner} {msg} {elapsed}").expect("valid template"),
         );
-        bar.set_message(message);
+        bar.set_message(name);
         bar.enable_steady_tick(Duration::from_millis(120));
-        self.replace(bar)
+        self.replace(bar);
     }
 
-    /// A phase with `len` steps.
-    pub fn bar(&self, message: &'static str, len: u64) -> ProgressBar {
+    fn start_bar(&self, name: &'static str, len: u64) {
         let bar = ProgressBar::with_draw_target(Some(len), self.target());
         bar.set_style(
             ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} ({eta} left)")
                 .expect("valid template")
                 .progress_chars("=> "),
         );
-        bar.set_message(message);
-        self.replace(bar)
+        bar.set_message(name);
+        self.replace(bar);
     }
 
-    pub fn finish(&self) {
-        let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(bar) = current.take() {
+    fn set_position(&self, done: u64) {
+        if let Some(bar) = self.current().as_ref() {
+            bar.set_position(done);
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = self.current().take() {
             bar.finish_and_clear();
         }
     }
+}
+
+/// The name a field change is shown and keyed under, in the table and in JSON. Every report
+/// lookup of a field's name goes through here.
+pub fn field_name(change: &FieldChange) -> &str {
+    &change.field
 }
 
 /// How a change of one field reads: `rating: 3 → 5`, `crate: +Festival −Warmup`,
@@ -87,7 +105,7 @@ pub fn describe_change(change: &FieldChange, multi_valued: bool) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let field = &change.field;
+    let field = field_name(change);
     if change.after.is_empty() {
         return format!("{field}: removed");
     }
@@ -135,7 +153,7 @@ pub fn render_changes(plan: &Plan, limit: usize, multi_valued_field: Option<&str
     for change in plan.changes.iter().take(limit) {
         let _ = writeln!(out, "  {}", file_label(change));
         for c in &change.changes {
-            let multi = multi_valued_field == Some(c.field.as_str());
+            let multi = multi_valued_field == Some(field_name(c));
             let _ = writeln!(out, "      {}", describe_change(c, multi));
         }
     }
@@ -316,65 +334,189 @@ pub fn peak_rss_mib() -> f64 {
     if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
         return 0.0;
     }
-    usage.ru_maxrss as f64 / 1024.0
+    // ru_maxrss is in KiB on Linux and the BSDs, in bytes on macOS.
+    let bytes = if cfg!(target_os = "macos") {
+        usage.ru_maxrss as f64
+    } else {
+        usage.ru_maxrss as f64 * 1024.0
+    };
+    bytes / (1024.0 * 1024.0)
 }
 
-fn change_json(change: &FileChange) -> Value {
-    let mut set = serde_json::Map::new();
-    let mut removed = Vec::new();
-    let mut before = serde_json::Map::new();
-    for c in &change.changes {
-        if c.after.is_empty() {
-            removed.push(Value::from(c.field.clone()));
-        } else {
-            set.insert(c.field.clone(), json!(c.after));
+/// One file's planned change, as `sync --json` (`changes`) and `status --json` (`pending`)
+/// show it.
+#[derive(Serialize)]
+pub struct ChangeJson<'a> {
+    pub paths: &'a [RepoPath],
+    pub key: &'a AnnexKey,
+    /// Every changed field, in plan order.
+    pub fields: Vec<&'a str>,
+    /// Field → its new values (fields that keep at least one value).
+    pub set: BTreeMap<&'a str, &'a [String]>,
+    /// Fields whose values all go.
+    pub removed: Vec<&'a str>,
+    /// Field → its values before the change.
+    pub before: BTreeMap<&'a str, &'a [String]>,
+}
+
+impl<'a> ChangeJson<'a> {
+    pub fn new(change: &'a FileChange) -> ChangeJson<'a> {
+        let mut json = ChangeJson {
+            paths: &change.paths,
+            key: &change.key,
+            fields: Vec::new(),
+            set: BTreeMap::new(),
+            removed: Vec::new(),
+            before: BTreeMap::new(),
+        };
+        for c in &change.changes {
+            let name = field_name(c);
+            json.fields.push(name);
+            if c.after.is_empty() {
+                json.removed.push(name);
+            } else {
+                json.set.insert(name, &c.after);
+            }
+            json.before.insert(name, &c.before);
         }
-        before.insert(c.field.clone(), json!(c.before));
+        json
     }
-    json!({
-        "paths": change.paths,
-        "key": change.key,
-        "set": set,
-        "removed": removed,
-        "before": before,
-    })
+
+    pub fn all(plan: &'a Plan) -> Vec<ChangeJson<'a>> {
+        plan.changes.iter().map(ChangeJson::new).collect()
+    }
+}
+
+/// Skipped tracks counted by reason (every reason, zeros included).
+#[derive(Serialize)]
+#[serde(transparent)]
+pub struct SkipCounts(BTreeMap<SkipReason, usize>);
+
+impl SkipCounts {
+    pub fn new(plan: &Plan) -> SkipCounts {
+        SkipCounts(
+            SkipReason::ALL
+                .into_iter()
+                .map(|r| (r, plan.skipped_count(r)))
+                .collect(),
+        )
+    }
+}
+
+/// File counts of a sync (`files` in `sync --json`).
+#[derive(Serialize)]
+pub struct FileCounts {
+    pub to_write: usize,
+    pub written: usize,
+    pub unchanged: usize,
+    pub failed: usize,
+    pub not_written: usize,
+    pub conflicts: usize,
+}
+
+#[derive(Serialize)]
+pub struct TimingJson {
+    pub phase: &'static str,
+    pub seconds: f64,
 }
 
 /// The `--json` document of a sync or dry run.
-pub fn outcome_json(outcome: &Outcome) -> Value {
-    let plan = &outcome.plan;
-    let mut skipped = serde_json::Map::new();
-    for reason in SkipReason::ALL {
-        skipped.insert(
-            serde_json::to_value(reason)
-                .ok()
-                .and_then(|v| v.as_str().map(String::from))
-                .unwrap_or_default(),
-            json!(plan.skipped_count(reason)),
-        );
+#[derive(Serialize)]
+pub struct OutcomeJson<'a> {
+    pub dry_run: bool,
+    pub interrupted: bool,
+    pub tracks: usize,
+    pub files: FileCounts,
+    pub skipped: SkipCounts,
+    pub skipped_tracks: &'a [Skipped],
+    pub commits: usize,
+    pub elapsed_seconds: f64,
+    pub changes: Vec<ChangeJson<'a>>,
+    pub conflicts: &'a [Conflict],
+    pub failed: &'a [Failure],
+    pub timings: Vec<TimingJson>,
+    pub peak_memory_mib: f64,
+}
+
+impl<'a> OutcomeJson<'a> {
+    pub fn new(outcome: &'a Outcome) -> OutcomeJson<'a> {
+        let plan = &outcome.plan;
+        OutcomeJson {
+            dry_run: outcome.dry_run,
+            interrupted: outcome.interrupted,
+            tracks: plan.tracks,
+            files: FileCounts {
+                to_write: plan.changes.len(),
+                written: outcome.written,
+                unchanged: plan.unchanged,
+                failed: outcome.failed.len(),
+                not_written: outcome.not_written,
+                conflicts: plan.conflicts.len(),
+            },
+            skipped: SkipCounts::new(plan),
+            skipped_tracks: &plan.skipped,
+            commits: outcome.commits,
+            elapsed_seconds: outcome.elapsed.as_secs_f64(),
+            changes: ChangeJson::all(plan),
+            conflicts: &plan.conflicts,
+            failed: &outcome.failed,
+            timings: outcome
+                .timings
+                .iter()
+                .map(|&(phase, d)| TimingJson {
+                    phase,
+                    seconds: d.as_secs_f64(),
+                })
+                .collect(),
+            peak_memory_mib: peak_rss_mib(),
+        }
     }
-    json!({
-        "dry_run": outcome.dry_run,
-        "interrupted": outcome.interrupted,
-        "tracks": plan.tracks,
-        "files": {
-            "to_write": plan.changes.len(),
-            "written": outcome.written,
-            "unchanged": plan.unchanged,
-            "failed": outcome.failed.len(),
-            "not_written": outcome.not_written,
-            "conflicts": plan.conflicts.len(),
-        },
-        "skipped": skipped,
-        "skipped_tracks": plan.skipped,
-        "commits": outcome.commits,
-        "elapsed_seconds": outcome.elapsed.as_secs_f64(),
-        "changes": plan.changes.iter().map(change_json).collect::<Vec<_>>(),
-        "conflicts": plan.conflicts,
-        "failed": outcome.failed,
-        "timings": outcome.timings.iter().map(|(n, d)| json!({"phase": n, "seconds": d.as_secs_f64()})).collect::<Vec<_>>(),
-        "peak_memory_mib": peak_rss_mib(),
-    })
+}
+
+/// The `status --json` document: the pending plan (in the shapes `sync --json` uses) and the
+/// recorded syncs.
+#[derive(Serialize)]
+pub struct StatusJson<'a> {
+    pub repository: &'a Path,
+    pub uuid: &'a str,
+    pub mixxx_db: &'a Path,
+    pub tracks: usize,
+    pub files_to_write: usize,
+    pub files_unchanged: usize,
+    pub tracks_skipped: usize,
+    pub skipped: SkipCounts,
+    pub conflicts: usize,
+    pub pending: Vec<ChangeJson<'a>>,
+    pub syncs: &'a [SyncRecord],
+}
+
+impl<'a> StatusJson<'a> {
+    pub fn new(
+        repository: &'a Path,
+        uuid: &'a str,
+        mixxx_db: &'a Path,
+        plan: &'a Plan,
+        syncs: &'a [SyncRecord],
+    ) -> StatusJson<'a> {
+        StatusJson {
+            repository,
+            uuid,
+            mixxx_db,
+            tracks: plan.tracks,
+            files_to_write: plan.changes.len(),
+            files_unchanged: plan.unchanged,
+            tracks_skipped: plan.skipped.len(),
+            skipped: SkipCounts::new(plan),
+            conflicts: plan.conflicts.len(),
+            pending: ChangeJson::all(plan),
+            syncs,
+        }
+    }
+}
+
+/// Pretty JSON of a report document (serializing these structs cannot fail).
+pub fn to_json(doc: &impl Serialize) -> String {
+    serde_json::to_string_pretty(doc).unwrap_or_default()
 }
 
 /// The recorded syncs of every clone, as a table.

@@ -1,4 +1,5 @@
-//! OWNER: helper "annex-read".
+//! Which annex key each file in the work tree points at, read from the git index (locked and
+//! unlocked files alike). Paths are compared in NFC, as Mixxx and the filesystem may differ.
 
 use std::collections::HashMap;
 use std::sync::OnceLock;

@@ -1,4 +1,4 @@
-//! Parsing git-annex `.log.met` files. OWNER: helper "annex-read".
+//! Parsing git-annex `.log.met` files.
 //!
 //! Mirrors git-annex 10.20230126 (`Logs/Line.hs`, `Logs/SingleValue/Pure.hs`,
 //! `Types/MetaData.hs`, `Logs/MetaData.hs`), including its quirks, because the point of

@@ -1,5 +1,6 @@
-//! The checked repository (work tree, git directory, UUID, git-annex version) and the
-//! long-running `git cat-file --batch` reader shared by the key map and the snapshot.
+//! A git-annex repository on disk: discovery (work tree, git dir, this clone's uuid), the
+//! version check, and the long-running `git cat-file --batch` reader shared by the key map and
+//! the snapshot. Invariant: a `Repo` always names a non-bare, git-annex-initialized work tree.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::ffi::OsStrExt;

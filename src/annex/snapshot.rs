@@ -1,4 +1,6 @@
-//! OWNER: helper "annex-read".
+//! The current git-annex metadata of a set of keys, read from the git-annex branch (its
+//! `.log.met` files plus the journal) without starting git-annex. The result is what
+//! `git annex metadata` would report for each key, minus the derived `lastchanged` fields.
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;

@@ -1,7 +1,5 @@
 //! Reading the Mixxx library database — strictly read-only.
 //!
-//! OWNER: helper "mixxx".
-//!
 //! Mixxx keeps its database open and writes to it while it runs, so the reader opens the file
 //! read-only (never creating a journal, never taking a write lock), waits a bounded time for a
 //! busy database and reads everything inside one read transaction for a consistent snapshot.

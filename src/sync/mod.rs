@@ -16,9 +16,31 @@ use crate::error::Result;
 use crate::mixxx::MixxxDb;
 use crate::mixxx::paths::PathMapper;
 use crate::model::{AnnexKey, RepoPath};
-use crate::report::Progress;
 use fields::ManagedFields;
 use plan::{Plan, Selection};
+
+/// Where a sync reports what it is doing. The sync only calls these; how (or whether) they
+/// show is the caller's business, so `sync` never depends on the terminal code in `report`.
+pub trait Progress: Sync {
+    /// An indeterminate phase begins (ends the previous one).
+    fn phase(&self, name: &'static str);
+    /// A phase of `len` steps begins (ends the previous one).
+    fn start_bar(&self, name: &'static str, len: u64);
+    /// `done` of the current bar's steps are complete (a position, not an increment).
+    fn set_position(&self, done: u64);
+    /// The current phase is over.
+    fn finish(&self);
+}
+
+/// Shows nothing: for tests, `--quiet` callers and anything without a terminal.
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn phase(&self, _: &'static str) {}
+    fn start_bar(&self, _: &'static str, _: u64) {}
+    fn set_position(&self, _: u64) {}
+    fn finish(&self) {}
+}
 
 /// Where the data comes from and which fields are managed: everything resolved from flags,
 /// environment and config before the sync starts.
@@ -82,12 +104,12 @@ pub fn prepare(
     inputs: &Inputs,
     selection: &Selection,
     freshness: Freshness,
-    progress: &Progress,
+    progress: &dyn Progress,
 ) -> Result<(Plan, Timings)> {
     let mut timings = Timings::new();
     // The Mixxx database and the git index are independent: read them side by side (SQLite
     // in a thread, git in child processes), so the slower one sets the pace.
-    progress.spinner("Reading the Mixxx library and the repository");
+    progress.phase("Reading the Mixxx library and the repository");
     let (library, keys) = std::thread::scope(|scope| {
         let mixxx = scope.spawn(|| {
             let started = Instant::now();
@@ -117,7 +139,7 @@ pub fn prepare(
     drop(keys);
     lap("resolve", &mut timings);
 
-    progress.spinner("Reading git-annex metadata");
+    progress.phase("Reading git-annex metadata");
     let wanted: Vec<AnnexKey> = targets.by_key.keys().cloned().collect();
     let current = snapshot::read_with(&inputs.repo, &wanted, freshness)?;
     lap("metadata read", &mut timings);
@@ -135,7 +157,7 @@ pub fn prepare(
 pub fn run(
     inputs: &Inputs,
     options: &Options,
-    progress: &Progress,
+    progress: &dyn Progress,
     cancel: &AtomicBool,
 ) -> Result<Outcome> {
     let started = Instant::now();
@@ -168,7 +190,7 @@ fn apply(
     inputs: &Inputs,
     options: &Options,
     outcome: &mut Outcome,
-    progress: &Progress,
+    progress: &dyn Progress,
     cancel: &AtomicBool,
 ) -> Result<()> {
     let plan = &outcome.plan;
@@ -202,13 +224,13 @@ fn apply(
         batch_size: options.batch_size,
         commit_message: format!("music-commander sync: {} files", plan.changes.len()),
     };
-    let bar = progress.bar("Writing metadata", requests.len() as u64);
+    progress.start_bar("Writing metadata", requests.len() as u64);
     let report = writer::write(
         &inputs.repo,
         requests,
         Some(&record),
         &write_options,
-        &|n| bar.set_position(n as u64),
+        &|n| progress.set_position(n as u64),
         cancel,
     )?;
     progress.finish();

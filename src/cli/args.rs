@@ -1,0 +1,110 @@
+//! The command line's shape: every flag and subcommand, as clap derives them. Values are only
+//! parsed here; what they mean after environment and config are consulted is `resolve`'s job.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use super::resolve::{CONFIG, MIXXX_DB, REPO};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "music-commander",
+    version,
+    about = "Store your Mixxx curation (ratings, BPM, key, color, tags, crates) as git-annex metadata",
+    long_about = None,
+    propagate_version = true,
+    args_override_self = true
+)]
+pub struct Cli {
+    #[arg(long, global = true, value_name = "FILE", help = CONFIG.flag_help())]
+    pub config: Option<PathBuf>,
+
+    #[arg(long, global = true, value_name = "DIR", help = REPO.flag_help())]
+    pub repo: Option<PathBuf>,
+
+    #[arg(long, global = true, value_name = "FILE", help = MIXXX_DB.flag_help())]
+    pub mixxx_db: Option<PathBuf>,
+
+    /// More detail: every planned file, per-phase timings
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+
+    /// Print only errors and failures
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
+    /// Never color output (also: NO_COLOR)
+    #[arg(long, global = true)]
+    pub no_color: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Copy Mixxx's ratings, BPM, key, color, tags and crates into git-annex metadata
+    #[command(visible_alias = "sync-metadata")]
+    Sync(SyncArgs),
+    /// Mixxx commands (`mixxx sync` is `sync`)
+    Mixxx {
+        #[command(subcommand)]
+        command: MixxxCommand,
+    },
+    /// What a sync would do now, and when each clone last synced
+    Status {
+        /// One JSON document instead of the table
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a commented config file with every key
+    InitConfig {
+        /// Overwrite an existing file
+        #[arg(long)]
+        force: bool,
+        /// Where to write [default: the default config path]
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Build a sample Mixxx library and git-annex repository in DIR and sync it
+    Demo {
+        /// Where to build it [default: a new temporary directory]
+        dir: Option<PathBuf>,
+    },
+    /// Print a shell completion script
+    Completions { shell: clap_complete::Shell },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MixxxCommand {
+    /// Same as `music-commander sync`
+    Sync(SyncArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct SyncArgs {
+    /// Re-read everything from scratch (no caches) and report every track; the result is the same as a plain sync
+    #[arg(short, long)]
+    pub all: bool,
+
+    /// Show the plan, write nothing
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+
+    /// Commit the git-annex branch after every N files [default: one commit per sync]
+    #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub batch_size: Option<u64>,
+
+    /// Parallel git-annex writers
+    #[arg(short, long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub jobs: u64,
+
+    /// One JSON document instead of the table
+    #[arg(long)]
+    pub json: bool,
+
+    /// Only files in these files or folders (relative to the current directory, or absolute)
+    #[arg(value_name = "PATHS")]
+    pub paths: Vec<PathBuf>,
+}

@@ -1,0 +1,8 @@
+//! One module per subcommand; each takes its arguments and the [`super::Ui`] and returns the
+//! exit code (or an error, which `cli::main` reports and maps).
+
+pub mod completions;
+pub mod demo;
+pub mod init_config;
+pub mod status;
+pub mod sync;

@@ -1,0 +1,116 @@
+//! Turns flags, environment and the config file into the library's inputs. Every setting is
+//! resolved the same way, here: flag > environment > file > default (the settings themselves
+//! are declared once, in [`crate::config::SETTINGS`]).
+
+use std::path::{Path, PathBuf};
+
+use super::Ui;
+use super::args::Cli;
+use crate::annex::Repo;
+use crate::config::{self, Loaded};
+pub use crate::config::{CONFIG, MIXXX_DB, MUSIC_ROOT, REPO, Setting};
+use crate::error::{Error, IoSubject, Result};
+use crate::model::RepoPath;
+use crate::sync::Inputs;
+use crate::sync::plan::Selection;
+
+/// A path setting's value without its default: the flag, else the environment, else the file.
+/// `~` is expanded.
+pub fn path(setting: &Setting, flag: Option<&Path>, file: Option<&Path>) -> Option<PathBuf> {
+    flag.map(Path::to_path_buf)
+        .or_else(|| setting.from_env())
+        .or_else(|| file.map(Path::to_path_buf))
+        .map(|p| config::expand_tilde(&p))
+}
+
+fn current_dir() -> Result<PathBuf> {
+    std::env::current_dir()
+        .map_err(|e| Error::io_about(IoSubject::Arguments, "cannot read the current directory", e))
+}
+
+/// Resolves repository, database, music root and fields.
+pub fn inputs(cli: &Cli, ui: &Ui) -> Result<Inputs> {
+    let explicit = path(&CONFIG, cli.config.as_deref(), None);
+    let Loaded {
+        config,
+        path: config_path,
+        warnings,
+    } = config::load(explicit.as_deref())?;
+    for w in &warnings {
+        ui.warn(w);
+    }
+    let config_path = config_path.unwrap_or_else(|| PathBuf::from("(defaults)"));
+    let managed = config
+        .managed_fields(&config_path)?
+        .with_key_notation(config.sync.key_notation);
+
+    let cwd = current_dir()?;
+    let files = &config.paths;
+    let repo_dir = path(&REPO, cli.repo.as_deref(), files.music_repo.as_deref())
+        .map(|p| cwd.join(p))
+        .unwrap_or(cwd);
+    let repo = Repo::discover(&repo_dir)?;
+
+    let mixxx_db = path(
+        &MIXXX_DB,
+        cli.mixxx_db.as_deref(),
+        files.mixxx_db.as_deref(),
+    )
+    .or_else(config::default_mixxx_db)
+    .ok_or_else(|| Error::MixxxDbMissing {
+        path: PathBuf::from(MIXXX_DB.default),
+    })?;
+    let music_root = path(&MUSIC_ROOT, None, files.mixxx_music_root.as_deref());
+    Ok(Inputs {
+        repo,
+        mixxx_db,
+        music_root,
+        managed,
+    })
+}
+
+/// Turns `sync PATHS...` into repository paths. A path outside the repository is a usage
+/// error naming it.
+pub fn selection(repo: &Repo, paths: &[PathBuf]) -> Result<Selection> {
+    let cwd = current_dir()?;
+    let mut out = Vec::new();
+    for arg in paths {
+        let absolute = cwd.join(arg);
+        let outside = || Error::Usage {
+            message: format!(
+                "{} is not inside the repository {}",
+                arg.display(),
+                repo.root.display()
+            ),
+            hint: Some("give files or folders inside the repository, or pass --repo DIR".into()),
+        };
+        let meta = std::fs::symlink_metadata(&absolute).map_err(|_| Error::Usage {
+            message: format!("{}: no such file or folder", arg.display()),
+            hint: None,
+        })?;
+        // Resolve the folder, never the file: a locked annexed file is a symlink into
+        // .git/annex/objects.
+        let resolved = if meta.is_dir() {
+            absolute.canonicalize()
+        } else {
+            let parent = absolute.parent().unwrap_or(Path::new("/"));
+            parent
+                .canonicalize()
+                .map(|p| p.join(absolute.file_name().unwrap_or_default()))
+        }
+        .map_err(|e| {
+            Error::io_about(
+                IoSubject::Arguments,
+                format!("cannot resolve {}", arg.display()),
+                e,
+            )
+        })?;
+        let relative = resolved.strip_prefix(&repo.root).map_err(|_| outside())?;
+        if relative.starts_with(".git") {
+            return Err(outside());
+        }
+        use std::os::unix::ffi::OsStrExt;
+        out.push(RepoPath::from_bytes(relative.as_os_str().as_bytes()));
+    }
+    Ok(Selection::new(out))
+}
