@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
-use crate::sync::fields::{KeyNotation, ManagedFields, MixxxField};
+use crate::sync::fields::{FieldId, KeyNotation, ManagedFields};
 
 /// One setting: where it lives in the file, which environment variable and flag (if any)
 /// override it, and how it is documented.
@@ -103,7 +103,7 @@ pub const FIELDS: Setting = Setting {
     default: "all of them",
     doc: &["Which Mixxx fields to sync. Fields left out are never touched."],
     example: || {
-        let names = MixxxField::ALL.map(|f| format!("\"{}\"", f.name()));
+        let names = FieldId::ALL.map(|f| format!("\"{}\"", f.name()));
         format!("# fields = [{}]", names.join(", "))
     },
 };
@@ -293,22 +293,22 @@ impl Config {
             path: source.to_path_buf(),
             message,
         };
-        let selected: Vec<MixxxField> = match &self.sync.fields {
-            None => MixxxField::ALL.to_vec(),
+        let selected: Vec<FieldId> = match &self.sync.fields {
+            None => FieldId::ALL.to_vec(),
             Some(names) => names
                 .iter()
                 .map(|n| {
-                    MixxxField::from_name(n).ok_or_else(|| {
+                    FieldId::from_name(n).ok_or_else(|| {
                         bad(format!(
                             "sync.fields: unknown field {n:?} (known: {})",
-                            MixxxField::ALL.map(MixxxField::name).join(", ")
+                            FieldId::ALL.map(FieldId::name).join(", ")
                         ))
                     })
                 })
                 .collect::<Result<_>>()?,
         };
         for from in self.sync.names.keys() {
-            if MixxxField::from_name(from).is_none() {
+            if FieldId::from_name(from).is_none() {
                 return Err(bad(format!("sync.names: unknown field {from:?}")));
             }
         }

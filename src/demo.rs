@@ -122,7 +122,6 @@ pub fn run(dir: Option<&Path>, quiet: bool) -> Result<ExitCode> {
     };
     let detail = Detail {
         quiet,
-        multi_valued_field: Some("crate".into()),
         ..Detail::default()
     };
     let mut options = Options {

@@ -13,7 +13,9 @@ use serde::Serialize;
 
 use crate::annex::state::SyncRecord;
 use crate::model::{AnnexKey, RepoPath};
-use crate::sync::plan::{Conflict, FieldChange, FileChange, Plan, SkipReason, Skipped};
+use crate::sync::fields::ManagedFields;
+use crate::sync::merge::Arity;
+use crate::sync::plan::{FieldChange, FileChange, Plan, SkipReason, Skipped};
 use crate::sync::{self, Failure, Outcome};
 
 /// Files listed in a human plan before it says "… and N more" (all of them with `-v`).
@@ -89,15 +91,10 @@ impl sync::Progress for TerminalProgress {
     }
 }
 
-/// The name a field change is shown and keyed under, in the table and in JSON. Every report
-/// lookup of a field's name goes through here.
-pub fn field_name(change: &FieldChange) -> &str {
-    &change.field
-}
-
 /// How a change of one field reads: `rating: 3 → 5`, `crate: +Festival −Warmup`,
-/// `comment: removed`.
-pub fn describe_change(change: &FieldChange, multi_valued: bool) -> String {
+/// `comment: removed`. `field` is the git-annex name it is shown under.
+pub fn describe_change(change: &FieldChange, field: &str) -> String {
+    let multi_valued = change.field.arity() == Arity::Multi;
     let shown = |values: &[String]| {
         values
             .iter()
@@ -105,16 +102,15 @@ pub fn describe_change(change: &FieldChange, multi_valued: bool) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let field = field_name(change);
     if change.after.is_empty() {
         return format!("{field}: removed");
     }
     if multi_valued || change.before.len() > 1 || change.after.len() > 1 {
         let mut parts = Vec::new();
-        for v in change.after.iter().filter(|v| !change.before.contains(v)) {
+        for v in change.added() {
             parts.push(format!("+{}", shorten(v, 60)));
         }
-        for v in change.before.iter().filter(|v| !change.after.contains(v)) {
+        for v in change.removed() {
             parts.push(format!("−{}", shorten(v, 60)));
         }
         return format!("{field}: {}", parts.join(" "));
@@ -148,13 +144,13 @@ fn file_label(change: &FileChange) -> String {
 }
 
 /// The per-file plan, the first `limit` files.
-pub fn render_changes(plan: &Plan, limit: usize, multi_valued_field: Option<&str>) -> String {
+pub fn render_changes(plan: &Plan, limit: usize) -> String {
     let mut out = String::new();
     for change in plan.changes.iter().take(limit) {
         let _ = writeln!(out, "  {}", file_label(change));
         for c in &change.changes {
-            let multi = multi_valued_field == Some(field_name(c));
-            let _ = writeln!(out, "      {}", describe_change(c, multi));
+            let name = plan.managed.annex_name(c.field);
+            let _ = writeln!(out, "      {}", describe_change(c, name));
         }
     }
     if plan.changes.len() > limit && limit > 0 {
@@ -219,7 +215,11 @@ pub fn render_summary(outcome: &Outcome) -> String {
             out,
             "conflict: {} share one file content but differ in {} — not written",
             paths.join(", "),
-            c.fields.join(", ")
+            c.fields
+                .iter()
+                .map(|&f| plan.managed.annex_name(f))
+                .collect::<Vec<_>>()
+                .join(", ")
         );
     }
     for f in outcome.failed.iter().take(PLAN_PREVIEW) {
@@ -252,8 +252,6 @@ pub struct Detail {
     /// List every skipped track with its reason, and say "nothing to sync" only in the table.
     pub list_all: bool,
     pub timings: bool,
-    /// The git-annex name of the crate field (shown as `+added −removed`).
-    pub multi_valued_field: Option<String>,
 }
 
 impl Default for Detail {
@@ -263,7 +261,6 @@ impl Default for Detail {
             preview: PLAN_PREVIEW,
             list_all: false,
             timings: false,
-            multi_valued_field: None,
         }
     }
 }
@@ -300,11 +297,7 @@ pub fn render_outcome(outcome: &Outcome, detail: &Detail) -> String {
     out.push_str(&render_summary(outcome));
     if detail.preview > 0 && !plan.changes.is_empty() {
         let _ = writeln!(out, "Changes:");
-        out.push_str(&render_changes(
-            plan,
-            detail.preview,
-            detail.multi_valued_field.as_deref(),
-        ));
+        out.push_str(&render_changes(plan, detail.preview));
     }
     if detail.list_all {
         for s in &plan.skipped {
@@ -360,7 +353,7 @@ pub struct ChangeJson<'a> {
 }
 
 impl<'a> ChangeJson<'a> {
-    pub fn new(change: &'a FileChange) -> ChangeJson<'a> {
+    pub fn new(change: &'a FileChange, managed: &'a ManagedFields) -> ChangeJson<'a> {
         let mut json = ChangeJson {
             paths: &change.paths,
             key: &change.key,
@@ -370,7 +363,7 @@ impl<'a> ChangeJson<'a> {
             before: BTreeMap::new(),
         };
         for c in &change.changes {
-            let name = field_name(c);
+            let name = managed.annex_name(c.field);
             json.fields.push(name);
             if c.after.is_empty() {
                 json.removed.push(name);
@@ -383,7 +376,35 @@ impl<'a> ChangeJson<'a> {
     }
 
     pub fn all(plan: &'a Plan) -> Vec<ChangeJson<'a>> {
-        plan.changes.iter().map(ChangeJson::new).collect()
+        plan.changes
+            .iter()
+            .map(|c| ChangeJson::new(c, &plan.managed))
+            .collect()
+    }
+}
+
+/// Tracks whose files share one key but want different values.
+#[derive(Serialize)]
+pub struct ConflictJson<'a> {
+    pub key: &'a AnnexKey,
+    pub paths: &'a [RepoPath],
+    pub fields: Vec<&'a str>,
+}
+
+impl<'a> ConflictJson<'a> {
+    pub fn all(plan: &'a Plan) -> Vec<ConflictJson<'a>> {
+        plan.conflicts
+            .iter()
+            .map(|c| ConflictJson {
+                key: &c.key,
+                paths: &c.paths,
+                fields: c
+                    .fields
+                    .iter()
+                    .map(|&f| plan.managed.annex_name(f))
+                    .collect(),
+            })
+            .collect()
     }
 }
 
@@ -432,7 +453,7 @@ pub struct OutcomeJson<'a> {
     pub commits: usize,
     pub elapsed_seconds: f64,
     pub changes: Vec<ChangeJson<'a>>,
-    pub conflicts: &'a [Conflict],
+    pub conflicts: Vec<ConflictJson<'a>>,
     pub failed: &'a [Failure],
     pub timings: Vec<TimingJson>,
     pub peak_memory_mib: f64,
@@ -458,7 +479,7 @@ impl<'a> OutcomeJson<'a> {
             commits: outcome.commits,
             elapsed_seconds: outcome.elapsed.as_secs_f64(),
             changes: ChangeJson::all(plan),
-            conflicts: &plan.conflicts,
+            conflicts: ConflictJson::all(plan),
             failed: &outcome.failed,
             timings: outcome
                 .timings
@@ -552,7 +573,7 @@ mod tests {
 
     fn change(field: &str, before: &[&str], after: &[&str]) -> FieldChange {
         FieldChange {
-            field: field.into(),
+            field: crate::sync::fields::FieldId::from_name(field).unwrap(),
             before: before.iter().map(|s| s.to_string()).collect(),
             after: after.iter().map(|s| s.to_string()).collect(),
         }
@@ -561,29 +582,29 @@ mod tests {
     #[test]
     fn change_descriptions() {
         assert_eq!(
-            describe_change(&change("rating", &["3"], &["5"]), false),
+            describe_change(&change("rating", &["3"], &["5"]), "rating"),
             "rating: 3 → 5"
         );
         assert_eq!(
-            describe_change(&change("rating", &[], &["5"]), false),
+            describe_change(&change("rating", &[], &["5"]), "rating"),
             "rating: 5"
         );
         assert_eq!(
-            describe_change(&change("comment", &["x"], &[]), false),
+            describe_change(&change("comment", &["x"], &[]), "comment"),
             "comment: removed"
         );
         assert_eq!(
             describe_change(
                 &change("crate", &["Warmup", "Keep"], &["Festival", "Keep"]),
-                true
+                "crate"
             ),
             "crate: +Festival −Warmup"
         );
         assert_eq!(
-            describe_change(&change("rating", &["4", "5"], &["5"]), false),
+            describe_change(&change("rating", &["4", "5"], &["5"]), "rating"),
             "rating: −4"
         );
         let long = "x".repeat(100);
-        assert!(describe_change(&change("comment", &[], &[&long]), false).ends_with('…'));
+        assert!(describe_change(&change("comment", &[], &[&long]), "comment").ends_with('…'));
     }
 }

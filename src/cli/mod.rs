@@ -17,8 +17,6 @@ use clap::Parser;
 use crate::error::Error;
 use crate::exit::ExitCode;
 use crate::report::{self, TerminalProgress};
-use crate::sync::Inputs;
-use crate::sync::fields::MixxxField;
 use args::{Cli, Command, MixxxCommand};
 
 /// Set by the first Ctrl-C; writers stop sending when they see it.
@@ -61,15 +59,6 @@ impl Ui {
         } else {
             report::PLAN_PREVIEW
         }
-    }
-
-    /// The git-annex name of the multi-valued crate field, if it is managed.
-    fn multi_valued_field(&self, inputs: &Inputs) -> Option<String> {
-        inputs
-            .managed
-            .iter()
-            .find(|(f, _)| *f == MixxxField::Crate)
-            .map(|(_, n)| n.to_string())
     }
 
     pub fn warn(&self, message: &str) {

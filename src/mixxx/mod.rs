@@ -31,25 +31,145 @@ pub struct SchemaInfo {
     pub has_key_id: bool,
 }
 
-/// One row of `library` joined with its `track_locations` row.
+/// How a column's values are decoded (leniently: see `decode`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ColumnKind {
+    Text,
+    Integer,
+    Real,
+}
+
+/// A column of Mixxx's `library` table, as the field table names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Column {
+    /// Lower-case, as the schema probe folds names.
+    pub name: &'static str,
+    pub kind: ColumnKind,
+}
+
+impl Column {
+    pub const fn text(name: &'static str) -> Column {
+        Column {
+            name,
+            kind: ColumnKind::Text,
+        }
+    }
+
+    pub const fn integer(name: &'static str) -> Column {
+        Column {
+            name,
+            kind: ColumnKind::Integer,
+        }
+    }
+
+    pub const fn real(name: &'static str) -> Column {
+        Column {
+            name,
+            kind: ColumnKind::Real,
+        }
+    }
+}
+
+/// What to read besides each track's id, location and deletion flags: the reader knows no
+/// field, the sync's field table says which columns it needs.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Request {
+    /// `library` columns; a column listed twice is read once.
+    pub columns: Vec<Column>,
+    /// Crate memberships (`crates`, `crate_tracks`).
+    pub crates: bool,
+}
+
+/// One decoded value, borrowed from a [`Library`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Raw<'a> {
+    /// NULL, unreadable as the column's kind, or a column this database lacks.
+    Null,
+    Text(&'a str),
+    Integer(i64),
+    Real(f64),
+}
+
+impl<'a> Raw<'a> {
+    pub fn as_text(self) -> Option<&'a str> {
+        match self {
+            Raw::Text(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn as_integer(self) -> Option<i64> {
+        match self {
+            Raw::Integer(i) => Some(i),
+            _ => None,
+        }
+    }
+
+    pub fn as_real(self) -> Option<f64> {
+        match self {
+            Raw::Real(f) => Some(f),
+            _ => None,
+        }
+    }
+}
+
+/// A value to store in a column: what a field's inverse codec produces.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    Null,
+    Text(String),
+    Integer(i64),
+    Real(f64),
+}
+
+impl Value {
+    pub fn as_raw(&self) -> Raw<'_> {
+        match self {
+            Value::Null => Raw::Null,
+            Value::Text(s) => Raw::Text(s),
+            Value::Integer(i) => Raw::Integer(*i),
+            Value::Real(f) => Raw::Real(*f),
+        }
+    }
+}
+
+/// A stored value. `Text` holds a boxed slice: 100,000 tracks × a dozen columns, and a
+/// `String`'s spare capacity would be a third of the library's memory.
+#[derive(Clone, Debug, PartialEq)]
+enum Cell {
+    Null,
+    Text(Box<str>),
+    Integer(i64),
+    Real(f64),
+}
+
+impl Cell {
+    fn decode(kind: ColumnKind, value: rusqlite::types::ValueRef<'_>) -> Cell {
+        let cell = match kind {
+            ColumnKind::Text => decode::text(value).map(|t| Cell::Text(t.into_boxed_str())),
+            ColumnKind::Integer => decode::integer(value).map(Cell::Integer),
+            ColumnKind::Real => decode::real(value).map(Cell::Real),
+        };
+        cell.unwrap_or(Cell::Null)
+    }
+
+    fn as_raw(&self) -> Raw<'_> {
+        match self {
+            Cell::Null => Raw::Null,
+            Cell::Text(t) => Raw::Text(t),
+            Cell::Integer(i) => Raw::Integer(*i),
+            Cell::Real(f) => Raw::Real(*f),
+        }
+    }
+}
+
+/// One row of `library` joined with its `track_locations` row. The requested columns' values
+/// are in the [`Library`] ([`Library::value`]).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Track {
     pub id: i64,
     /// `track_locations.location`, as raw bytes (SQLite text need not be UTF-8).
     pub location: Vec<u8>,
-    pub artist: Option<String>,
-    pub title: Option<String>,
-    pub album: Option<String>,
-    pub genre: Option<String>,
-    pub year: Option<String>,
-    pub tracknumber: Option<String>,
-    pub comment: Option<String>,
-    pub rating: Option<i64>,
-    pub bpm: Option<f64>,
-    /// 0xRRGGBB, `None` when NULL or the column does not exist (before rev 31).
-    pub color: Option<i64>,
-    pub key: Option<String>,
-    pub key_id: Option<i64>,
     /// Sorted by crate name.
     pub crates: Vec<CrateId>,
     /// `library.mixxx_deleted = 1` (NULL counts as not deleted).
@@ -58,16 +178,73 @@ pub struct Track {
     pub fs_deleted: bool,
 }
 
-/// All tracks of a database plus the crate-name table they refer to.
+/// All tracks of a database, the requested columns' values, and the crate-name table the
+/// tracks refer to.
 #[derive(Clone, Debug, Default)]
 pub struct Library {
     pub tracks: Vec<Track>,
     pub crate_names: Vec<String>,
+    /// The requested columns this database has, in the order of each row's cells.
+    columns: Vec<Column>,
+    /// Row-major: `columns.len()` cells per track.
+    cells: Vec<Cell>,
+    /// Requested columns this database does not have (an older Mixxx).
+    pub missing_columns: Vec<&'static str>,
+    /// Whether crate memberships were read (asked for, and the tables exist).
+    pub has_crates: bool,
 }
 
 impl Library {
     pub fn crate_name(&self, id: CrateId) -> &str {
         &self.crate_names[id as usize]
+    }
+
+    /// Where column `name` is in each row, if it was read: resolve once, then use
+    /// [`Library::value`] per track.
+    pub fn position(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c.name == name)
+    }
+
+    /// The value of the column at `position` for the track at `track` (an index into
+    /// `tracks`); `Null` for a column that was not read.
+    pub fn value(&self, track: usize, position: Option<usize>) -> Raw<'_> {
+        match position {
+            Some(p) => self.cells[track * self.columns.len() + p].as_raw(),
+            None => Raw::Null,
+        }
+    }
+
+    /// A library built in memory, column by column (`values[i]` for `tracks[i]`): for tests
+    /// of what consumes a library.
+    pub fn from_values(
+        tracks: Vec<Track>,
+        crate_names: Vec<String>,
+        columns: Vec<(Column, Vec<Value>)>,
+    ) -> Library {
+        let mut cells = Vec::with_capacity(tracks.len() * columns.len());
+        for t in 0..tracks.len() {
+            for (_, values) in &columns {
+                cells.push(match &values[t] {
+                    Value::Null => Cell::Null,
+                    Value::Text(s) => Cell::Text(s.clone().into_boxed_str()),
+                    Value::Integer(i) => Cell::Integer(*i),
+                    Value::Real(f) => Cell::Real(*f),
+                });
+            }
+        }
+        Library {
+            tracks,
+            crate_names,
+            columns: columns.into_iter().map(|(c, _)| c).collect(),
+            cells,
+            missing_columns: Vec::new(),
+            has_crates: true,
+        }
+    }
+
+    /// The value of column `name` for track `track`: for tests and one-off lookups.
+    pub fn get(&self, track: usize, name: &str) -> Raw<'_> {
+        self.value(track, self.position(name))
     }
 }
 
@@ -145,13 +322,14 @@ impl MixxxDb {
         &self.layout.schema
     }
 
-    /// Reads every track in one pass (tracks without a location row are skipped).
+    /// Reads every track and the columns `request` names in one pass (tracks without a
+    /// location row are skipped).
     ///
-    /// Text columns come back as stored: `''` stays `Some("")`, distinct from NULL (`None`).
-    pub fn read_library(&self) -> Result<Library> {
+    /// Text columns come back as stored: `''` stays `Text("")`, distinct from NULL.
+    pub fn read_library(&self, request: &Request) -> Result<Library> {
         with_retry(&self.path, self.busy_timeout, || {
             self.conn.execute_batch("BEGIN DEFERRED")?;
-            let result = self.read_snapshot();
+            let result = self.read_snapshot(request);
             // Ending a read transaction cannot lose anything; its error is not worth
             // reporting over the read's own result.
             let _ = self.conn.execute_batch("COMMIT");
@@ -159,9 +337,24 @@ impl MixxxDb {
         })
     }
 
-    fn read_snapshot(&self) -> rusqlite::Result<Library> {
-        let mut tracks = self.read_tracks()?;
-        let crate_names = if self.layout.has_crates {
+    fn read_snapshot(&self, request: &Request) -> rusqlite::Result<Library> {
+        let mut columns: Vec<Column> = Vec::with_capacity(request.columns.len());
+        let mut missing_columns = Vec::new();
+        for column in &request.columns {
+            if columns.iter().any(|c| c.name == column.name)
+                || missing_columns.contains(&column.name)
+            {
+                continue;
+            }
+            if self.layout.library_columns.contains(column.name) {
+                columns.push(*column);
+            } else {
+                missing_columns.push(column.name);
+            }
+        }
+        let (mut tracks, cells) = self.read_tracks(&columns)?;
+        let has_crates = request.crates && self.layout.has_crates;
+        let crate_names = if has_crates {
             self.read_crates(&mut tracks)?
         } else {
             Vec::new()
@@ -169,35 +362,33 @@ impl MixxxDb {
         Ok(Library {
             tracks,
             crate_names,
+            columns,
+            cells,
+            missing_columns,
+            has_crates,
         })
     }
 
-    fn read_tracks(&self) -> rusqlite::Result<Vec<Track>> {
-        // Columns a revision lacks are selected as NULL, so one query shape serves all.
-        let library = |name: &str| column_or_null("l", name, &self.layout.library_columns);
-        let location = |name: &str| column_or_null("tl", name, &self.layout.location_columns);
-        let sql = format!(
-            "SELECT l.id, tl.location, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}
-             FROM library AS l JOIN track_locations AS tl ON tl.id = l.location
-             ORDER BY l.id",
-            library("artist"),
-            library("title"),
-            library("album"),
-            library("genre"),
-            library("year"),
-            library("tracknumber"),
-            library("comment"),
-            library("rating"),
-            library("bpm"),
-            library("color"),
-            library("key"),
-            library("key_id"),
-            library("mixxx_deleted"),
-            location("fs_deleted"),
+    /// The tracks and, row-major, the cells of `columns` (all of which exist).
+    fn read_tracks(&self, columns: &[Column]) -> rusqlite::Result<(Vec<Track>, Vec<Cell>)> {
+        // Flags a revision lacks are selected as NULL, so one query shape serves all.
+        let flag = |alias, name: &str, have: &HashSet<String>| column_or_null(alias, name, have);
+        let mut sql = format!(
+            "SELECT l.id, tl.location, {}, {}",
+            flag("l", "mixxx_deleted", &self.layout.library_columns),
+            flag("tl", "fs_deleted", &self.layout.location_columns),
+        );
+        for column in columns {
+            // Names come from the field table, never from the database: quoting is enough.
+            sql.push_str(&format!(", l.\"{}\"", column.name));
+        }
+        sql.push_str(
+            " FROM library AS l JOIN track_locations AS tl ON tl.id = l.location ORDER BY l.id",
         );
         let mut stmt = self.conn.prepare(&sql)?;
         let mut rows = stmt.query([])?;
         let mut tracks = Vec::new();
+        let mut cells = Vec::new();
         while let Some(row) = rows.next()? {
             let value = |i: usize| row.get_ref(i);
             let (Some(id), Some(location)) = (decode::integer(value(0)?), decode::bytes(value(1)?))
@@ -207,24 +398,16 @@ impl MixxxDb {
             tracks.push(Track {
                 id,
                 location,
-                artist: decode::text(value(2)?),
-                title: decode::text(value(3)?),
-                album: decode::text(value(4)?),
-                genre: decode::text(value(5)?),
-                year: decode::text(value(6)?),
-                tracknumber: decode::text(value(7)?),
-                comment: decode::text(value(8)?),
-                rating: decode::integer(value(9)?),
-                bpm: decode::real(value(10)?),
-                color: decode::integer(value(11)?),
-                key: decode::text(value(12)?),
-                key_id: decode::integer(value(13)?),
                 crates: Vec::new(),
-                mixxx_deleted: decode::flag(value(14)?),
-                fs_deleted: decode::flag(value(15)?),
+                mixxx_deleted: decode::flag(value(2)?),
+                fs_deleted: decode::flag(value(3)?),
             });
+            for (i, column) in columns.iter().enumerate() {
+                cells.push(Cell::decode(column.kind, value(4 + i)?));
+            }
         }
-        Ok(tracks)
+        cells.shrink_to_fit();
+        Ok((tracks, cells))
     }
 
     /// Fills in each track's crates and returns the crate names, sorted, which the

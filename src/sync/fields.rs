@@ -1,19 +1,23 @@
-//! From a Mixxx track to the git-annex fields it should have: pure functions.
+//! The managed fields: one table, [`FIELDS`], declares each field once — its name, where it
+//! comes from in Mixxx, whether it holds one value or a set, the codecs both ways and how a
+//! change reads. Everything else (the reader's columns, the plan, the report, the config)
+//! asks the table.
 //!
-//! The mapping is the README's field table. Every value is normalised to one canonical string
-//! so that comparing desired against current metadata is exact: git-annex compares values as
-//! byte strings (`128` ≠ `128.00`), and a changed spelling would otherwise rewrite every file.
+//! Every value is normalised to one canonical string so that comparing desired against current
+//! metadata is exact: git-annex compares values as byte strings (`128` ≠ `128.00`), and a
+//! changed spelling would otherwise rewrite every file.
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::mixxx::{Library, Track};
+use crate::mixxx::{Column, Library, Raw, Request};
 use crate::model::FieldSet;
+use crate::sync::merge::Arity;
 
-/// A Mixxx field we know how to sync.
+/// A field we know how to sync; indexes [`FIELDS`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum MixxxField {
+pub enum FieldId {
     Rating,
     Bpm,
     Color,
@@ -28,46 +32,222 @@ pub enum MixxxField {
     Crate,
 }
 
-impl MixxxField {
-    pub const ALL: [MixxxField; 12] = [
-        MixxxField::Rating,
-        MixxxField::Bpm,
-        MixxxField::Color,
-        MixxxField::Key,
-        MixxxField::Artist,
-        MixxxField::Title,
-        MixxxField::Album,
-        MixxxField::Genre,
-        MixxxField::Year,
-        MixxxField::TrackNumber,
-        MixxxField::Comment,
-        MixxxField::Crate,
+/// Where a field's Mixxx value lives.
+#[derive(Clone, Copy, Debug)]
+pub enum Source {
+    /// Columns of `library`, handed to the codecs in this order.
+    Columns(&'static [Column]),
+    /// Crate membership (`crates` + `crate_tracks`).
+    Crates,
+}
+
+/// A value the repository holds that cannot be written into Mixxx, and why.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Unrepresentable {
+    #[error("{0} values, Mixxx holds one")]
+    Several(usize),
+    #[error("{0:?} is not a value Mixxx can store here")]
+    Invalid(String),
+}
+
+/// How a field converts. Single-valued fields convert column values to at most one git-annex
+/// value and back; crates are names, taken as they are.
+#[derive(Clone, Copy)]
+pub enum Codec {
+    Single {
+        /// Mixxx columns → the git-annex value (`None`: the field is absent).
+        forward: fn(&[Raw<'_>], &Options) -> Option<String>,
+        /// The git-annex value (`None`: absent) → one value per column.
+        inverse: fn(Option<&str>, &Options) -> Result<Vec<crate::mixxx::Value>, Unrepresentable>,
+    },
+    Crates,
+}
+
+/// One managed field.
+pub struct FieldDef {
+    pub id: FieldId,
+    /// The config name and, unless renamed, the git-annex field name.
+    pub name: &'static str,
+    /// Other names the config accepts.
+    pub aliases: &'static [&'static str],
+    pub source: Source,
+    /// One value or a set: decides how it merges and how a change reads (`3 → 5` or
+    /// `+Festival −Warmup`).
+    pub arity: Arity,
+    pub codec: Codec,
+}
+
+/// What the codecs need besides the values.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Options {
+    pub key_notation: KeyNotation,
+}
+
+const fn text_field(id: FieldId, name: &'static str, column: &'static [Column]) -> FieldDef {
+    FieldDef {
+        id,
+        name,
+        aliases: &[],
+        source: Source::Columns(column),
+        arity: Arity::Single,
+        codec: Codec::Single {
+            forward: |raw, _| raw[0].as_text().and_then(clean_text),
+            inverse: |value, _| {
+                Ok(vec![crate::mixxx::Value::Text(
+                    value.unwrap_or("").to_string(),
+                )])
+            },
+        },
+    }
+}
+
+/// The table. Order is the order changes are shown in, and must follow [`FieldId`].
+pub static FIELDS: [FieldDef; 12] = [
+    FieldDef {
+        id: FieldId::Rating,
+        name: "rating",
+        aliases: &[],
+        source: Source::Columns(&[Column::integer("rating")]),
+        arity: Arity::Single,
+        codec: Codec::Single {
+            forward: |raw, _| rating(raw[0].as_integer()),
+            inverse: |value, _| {
+                use crate::mixxx::Value;
+                match value {
+                    None => Ok(vec![Value::Integer(0)]),
+                    Some(v) => match v.parse::<i64>() {
+                        Ok(r) if (1..=5).contains(&r) && rating(Some(r)).as_deref() == Some(v) => {
+                            Ok(vec![Value::Integer(r)])
+                        }
+                        _ => Err(Unrepresentable::Invalid(v.to_string())),
+                    },
+                }
+            },
+        },
+    },
+    FieldDef {
+        id: FieldId::Bpm,
+        name: "bpm",
+        aliases: &[],
+        source: Source::Columns(&[Column::real("bpm")]),
+        arity: Arity::Single,
+        codec: Codec::Single {
+            forward: |raw, _| bpm(raw[0].as_real()),
+            inverse: |value, _| {
+                use crate::mixxx::Value;
+                match value {
+                    None => Ok(vec![Value::Real(0.0)]),
+                    Some(v) => match v.parse::<f64>() {
+                        Ok(b) if bpm(Some(b)).as_deref() == Some(v) => Ok(vec![Value::Real(b)]),
+                        _ => Err(Unrepresentable::Invalid(v.to_string())),
+                    },
+                }
+            },
+        },
+    },
+    FieldDef {
+        id: FieldId::Color,
+        name: "color",
+        aliases: &[],
+        source: Source::Columns(&[Column::integer("color")]),
+        arity: Arity::Single,
+        codec: Codec::Single {
+            forward: |raw, _| color(raw[0].as_integer()),
+            inverse: |value, _| {
+                use crate::mixxx::Value;
+                match value {
+                    None => Ok(vec![Value::Null]),
+                    Some(v) => v
+                        .strip_prefix('#')
+                        .filter(|hex| hex.len() == 6)
+                        .and_then(|hex| i64::from_str_radix(hex, 16).ok())
+                        .filter(|&c| color(Some(c)).as_deref() == Some(v))
+                        .map(|c| vec![Value::Integer(c)])
+                        .ok_or_else(|| Unrepresentable::Invalid(v.to_string())),
+                }
+            },
+        },
+    },
+    FieldDef {
+        id: FieldId::Key,
+        name: "key",
+        aliases: &[],
+        source: Source::Columns(&[Column::text("key"), Column::integer("key_id")]),
+        arity: Arity::Single,
+        codec: Codec::Single {
+            forward: |raw, o| key(raw[1].as_integer(), raw[0].as_text(), o.key_notation),
+            inverse: |value, o| {
+                use crate::mixxx::Value;
+                match value {
+                    None => Ok(vec![Value::Text(String::new()), Value::Integer(0)]),
+                    Some(v) => {
+                        // The key id is what Mixxx trusts; text that names no key in this
+                        // notation keeps id 0 ("no key id"), as Mixxx stores such text.
+                        let id = (1..=24)
+                            .find(|&id| key(Some(id), None, o.key_notation).as_deref() == Some(v))
+                            .unwrap_or(0);
+                        Ok(vec![Value::Text(v.to_string()), Value::Integer(id)])
+                    }
+                }
+            },
+        },
+    },
+    text_field(FieldId::Artist, "artist", &[Column::text("artist")]),
+    text_field(FieldId::Title, "title", &[Column::text("title")]),
+    text_field(FieldId::Album, "album", &[Column::text("album")]),
+    text_field(FieldId::Genre, "genre", &[Column::text("genre")]),
+    text_field(FieldId::Year, "year", &[Column::text("year")]),
+    text_field(
+        FieldId::TrackNumber,
+        "tracknumber",
+        &[Column::text("tracknumber")],
+    ),
+    text_field(FieldId::Comment, "comment", &[Column::text("comment")]),
+    FieldDef {
+        id: FieldId::Crate,
+        name: "crate",
+        aliases: &["crates"],
+        source: Source::Crates,
+        arity: Arity::Multi,
+        codec: Codec::Crates,
+    },
+];
+
+impl FieldId {
+    pub const ALL: [FieldId; 12] = [
+        FieldId::Rating,
+        FieldId::Bpm,
+        FieldId::Color,
+        FieldId::Key,
+        FieldId::Artist,
+        FieldId::Title,
+        FieldId::Album,
+        FieldId::Genre,
+        FieldId::Year,
+        FieldId::TrackNumber,
+        FieldId::Comment,
+        FieldId::Crate,
     ];
+
+    pub fn def(self) -> &'static FieldDef {
+        &FIELDS[self as usize]
+    }
 
     /// The name used in the config and, unless renamed, as the git-annex field name.
     pub fn name(self) -> &'static str {
-        match self {
-            MixxxField::Rating => "rating",
-            MixxxField::Bpm => "bpm",
-            MixxxField::Color => "color",
-            MixxxField::Key => "key",
-            MixxxField::Artist => "artist",
-            MixxxField::Title => "title",
-            MixxxField::Album => "album",
-            MixxxField::Genre => "genre",
-            MixxxField::Year => "year",
-            MixxxField::TrackNumber => "tracknumber",
-            MixxxField::Comment => "comment",
-            MixxxField::Crate => "crate",
-        }
+        self.def().name
     }
 
-    pub fn from_name(name: &str) -> Option<MixxxField> {
+    pub fn arity(self) -> Arity {
+        self.def().arity
+    }
+
+    pub fn from_name(name: &str) -> Option<FieldId> {
         let name = name.trim().to_ascii_lowercase();
-        if name == "crates" {
-            return Some(MixxxField::Crate);
-        }
-        MixxxField::ALL.into_iter().find(|f| f.name() == name)
+        FIELDS
+            .iter()
+            .find(|f| f.name == name || f.aliases.contains(&name.as_str()))
+            .map(|f| f.id)
     }
 }
 
@@ -85,14 +265,14 @@ pub enum KeyNotation {
 
 /// The fields this run manages and the git-annex name of each. Fields outside this set are
 /// never read for the plan and never written.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ManagedFields {
     /// In table order, the order changes are shown in.
-    fields: Vec<(MixxxField, String)>,
+    fields: Vec<(FieldId, String)>,
     /// Indices into `fields`, sorted by git-annex name: the order a `FieldSet` keeps, so
     /// desired sets are built by appending and compared by one merge.
     by_name: Vec<usize>,
-    pub key_notation: KeyNotation,
+    pub options: Options,
 }
 
 impl ManagedFields {
@@ -100,17 +280,17 @@ impl ManagedFields {
     /// mid-run) and rejects two fields sharing one git-annex name (names are case-insensitive
     /// in git-annex, so `Rating` and `rating` are one field).
     pub fn new(
-        selected: &[MixxxField],
+        selected: &[FieldId],
         names: &BTreeMap<String, String>,
     ) -> Result<ManagedFields, String> {
-        let mut fields: Vec<(MixxxField, String)> = Vec::new();
-        for &field in selected {
-            if fields.iter().any(|(f, _)| *f == field) {
-                continue;
-            }
+        let mut fields: Vec<(FieldId, String)> = Vec::new();
+        let mut selected = selected.to_vec();
+        selected.sort();
+        selected.dedup();
+        for field in selected {
             let renamed = names
                 .iter()
-                .find(|(from, _)| MixxxField::from_name(from) == Some(field))
+                .find(|(from, _)| FieldId::from_name(from) == Some(field))
                 .map(|(_, to)| to.trim().to_string());
             let annex_name = FieldSet::canonical_name(&renamed.unwrap_or(field.name().into()));
             crate::annex::writer::validate_field_name(&annex_name).map_err(|why| {
@@ -133,39 +313,42 @@ impl ManagedFields {
         Ok(ManagedFields {
             fields,
             by_name,
-            key_notation: KeyNotation::default(),
+            options: Options::default(),
         })
     }
 
-    /// All twelve fields under their own names.
+    /// All fields under their own names.
     pub fn all() -> ManagedFields {
-        ManagedFields::new(&MixxxField::ALL, &BTreeMap::new())
-            .expect("the built-in names are valid")
+        ManagedFields::new(&FieldId::ALL, &BTreeMap::new()).expect("the built-in names are valid")
     }
 
     pub fn with_key_notation(mut self, notation: KeyNotation) -> Self {
-        self.key_notation = notation;
+        self.options.key_notation = notation;
         self
     }
 
-    /// (Mixxx field, git-annex name) pairs in table order.
-    pub fn iter(&self) -> impl Iterator<Item = (MixxxField, &str)> {
+    /// (field, git-annex name) pairs in table order.
+    pub fn iter(&self) -> impl Iterator<Item = (FieldId, &str)> {
         self.fields.iter().map(|(f, n)| (*f, n.as_str()))
     }
 
-    /// (Mixxx field, git-annex name) pairs in git-annex name order.
-    pub fn iter_by_name(&self) -> impl Iterator<Item = (MixxxField, &str)> {
+    /// (field, git-annex name) pairs in git-annex name order.
+    pub fn iter_by_name(&self) -> impl Iterator<Item = (FieldId, &str)> {
         self.by_name
             .iter()
             .map(|&i| (self.fields[i].0, self.fields[i].1.as_str()))
     }
 
-    /// Where a git-annex name stands in table order (for showing changes in that order).
-    pub fn table_position(&self, annex_name: &str) -> usize {
+    /// The git-annex name of `field` (its own name when it is not managed).
+    pub fn annex_name(&self, field: FieldId) -> &str {
         self.fields
             .iter()
-            .position(|(_, n)| n == annex_name)
-            .unwrap_or(usize::MAX)
+            .find(|(f, _)| *f == field)
+            .map_or(field.name(), |(_, n)| n.as_str())
+    }
+
+    pub fn contains(&self, field: FieldId) -> bool {
+        self.fields.iter().any(|(f, _)| *f == field)
     }
 
     /// The git-annex names, in table order.
@@ -173,46 +356,77 @@ impl ManagedFields {
         self.fields.iter().map(|(_, n)| n.as_str())
     }
 
-    /// The fields `track` should have in git-annex: only managed fields, only non-empty ones.
-    pub fn desired(&self, track: &Track, library: &Library) -> FieldSet {
-        let mut set = FieldSet::with_capacity(self.fields.len());
-        for (field, name) in self.iter_by_name() {
-            match field {
-                MixxxField::Crate => {
-                    set.set(
-                        name,
-                        track
-                            .crates
-                            .iter()
-                            .filter_map(|&id| clean_text(library.crate_name(id))),
-                    );
+    /// What the Mixxx reader must read for these fields.
+    pub fn request(&self) -> Request {
+        let mut request = Request::default();
+        for (field, _) in &self.fields {
+            match field.def().source {
+                Source::Columns(columns) => request.columns.extend_from_slice(columns),
+                Source::Crates => request.crates = true,
+            }
+        }
+        request
+    }
+
+    /// Resolves where each managed field's columns are in `library`'s rows, once per run.
+    pub fn reader<'a>(&'a self, library: &'a Library) -> DesiredReader<'a> {
+        let positions = self
+            .by_name
+            .iter()
+            .map(|&i| match self.fields[i].0.def().source {
+                Source::Columns(columns) => {
+                    columns.iter().map(|c| library.position(c.name)).collect()
                 }
-                _ => {
-                    if let Some(value) = self.scalar(field, track) {
+                Source::Crates => Vec::new(),
+            })
+            .collect();
+        DesiredReader {
+            managed: self,
+            library,
+            positions,
+        }
+    }
+}
+
+/// Computes the fields a track should have in git-annex, with column positions resolved.
+pub struct DesiredReader<'a> {
+    managed: &'a ManagedFields,
+    library: &'a Library,
+    /// Per field in git-annex name order, the position of each of its columns.
+    positions: Vec<Vec<Option<usize>>>,
+}
+
+impl DesiredReader<'_> {
+    /// The fields the track at index `track` should have: only managed fields, only
+    /// non-empty ones.
+    pub fn desired(&self, track: usize) -> FieldSet {
+        let fields = &self.managed.fields;
+        let mut set = FieldSet::with_capacity(fields.len());
+        let mut raw: Vec<Raw<'_>> = Vec::with_capacity(2);
+        for (slot, &i) in self.managed.by_name.iter().enumerate() {
+            let (field, name) = (&fields[i].0, fields[i].1.as_str());
+            match field.def().codec {
+                Codec::Crates => set.set(
+                    name,
+                    self.library.tracks[track]
+                        .crates
+                        .iter()
+                        .filter_map(|&id| clean_text(self.library.crate_name(id))),
+                ),
+                Codec::Single { forward, .. } => {
+                    raw.clear();
+                    raw.extend(
+                        self.positions[slot]
+                            .iter()
+                            .map(|&p| self.library.value(track, p)),
+                    );
+                    if let Some(value) = forward(&raw, &self.managed.options) {
                         set.insert(name, value);
                     }
                 }
             }
         }
         set
-    }
-
-    fn scalar(&self, field: MixxxField, t: &Track) -> Option<String> {
-        let text = |v: &Option<String>| v.as_deref().and_then(clean_text);
-        match field {
-            MixxxField::Rating => rating(t.rating),
-            MixxxField::Bpm => bpm(t.bpm),
-            MixxxField::Color => color(t.color),
-            MixxxField::Key => key(t.key_id, t.key.as_deref(), self.key_notation),
-            MixxxField::Artist => text(&t.artist),
-            MixxxField::Title => text(&t.title),
-            MixxxField::Album => text(&t.album),
-            MixxxField::Genre => text(&t.genre),
-            MixxxField::Year => text(&t.year),
-            MixxxField::TrackNumber => text(&t.tracknumber),
-            MixxxField::Comment => text(&t.comment),
-            MixxxField::Crate => None,
-        }
     }
 }
 
@@ -400,19 +614,22 @@ mod tests {
 
     #[test]
     fn desired_uses_only_managed_fields_and_drops_empty_values() {
-        let library = Library {
-            tracks: vec![],
-            crate_names: vec!["  ".into(), "Festival".into(), "Warm\nup".into()],
-        };
-        let track = Track {
-            rating: Some(5),
-            bpm: Some(0.0),
-            artist: Some("".into()),
-            title: Some("Song".into()),
-            crates: vec![0, 1, 2],
-            ..Track::default()
-        };
-        let all = ManagedFields::all().desired(&track, &library);
+        use crate::mixxx::Value;
+        let library = Library::from_values(
+            vec![crate::mixxx::Track {
+                crates: vec![0, 1, 2],
+                ..Default::default()
+            }],
+            vec!["  ".into(), "Festival".into(), "Warm\nup".into()],
+            vec![
+                (Column::integer("rating"), vec![Value::Integer(5)]),
+                (Column::real("bpm"), vec![Value::Real(0.0)]),
+                (Column::text("artist"), vec![Value::Text(String::new())]),
+                (Column::text("title"), vec![Value::Text("Song".into())]),
+            ],
+        );
+        let managed = ManagedFields::all();
+        let all = managed.reader(&library).desired(0);
         assert_eq!(
             all,
             [
@@ -426,22 +643,106 @@ mod tests {
         );
         let mut names = BTreeMap::new();
         names.insert("rating".to_string(), "Stars".to_string());
-        let some = ManagedFields::new(&[MixxxField::Rating], &names)
-            .unwrap()
-            .desired(&track, &library);
+        let managed = ManagedFields::new(&[FieldId::Rating], &names).unwrap();
+        let some = managed.reader(&library).desired(0);
         assert_eq!(some, [("stars", "5")].into_iter().collect());
+    }
+
+    #[test]
+    fn the_table_follows_the_ids_and_names_resolve() {
+        for (i, def) in FIELDS.iter().enumerate() {
+            assert_eq!(def.id as usize, i, "{}", def.name);
+            assert_eq!(FieldId::from_name(def.name), Some(def.id));
+            assert_eq!(FieldId::ALL[i], def.id);
+        }
+        assert_eq!(FieldId::from_name(" Crates "), Some(FieldId::Crate));
+        assert_eq!(FieldId::from_name("stars"), None);
+    }
+
+    /// The inverse codec of every single-valued field gives back, through the forward codec,
+    /// the value it was handed; what it refuses, the forward codec never produces.
+    fn round_trip(
+        field: FieldId,
+        value: Option<&str>,
+        options: &Options,
+    ) -> Result<Option<String>, Unrepresentable> {
+        let Codec::Single { forward, inverse } = field.def().codec else {
+            panic!("{} is not single-valued", field.name())
+        };
+        let values = inverse(value, options)?;
+        let Source::Columns(columns) = field.def().source else {
+            unreachable!()
+        };
+        assert_eq!(values.len(), columns.len(), "{}", field.name());
+        let raw: Vec<Raw<'_>> = values.iter().map(crate::mixxx::Value::as_raw).collect();
+        Ok(forward(&raw, options))
+    }
+
+    #[test]
+    fn inverse_codecs_refuse_what_mixxx_cannot_hold() {
+        let o = Options::default();
+        assert_eq!(
+            round_trip(FieldId::Rating, Some("7"), &o),
+            Err(Unrepresentable::Invalid("7".into()))
+        );
+        assert_eq!(
+            round_trip(FieldId::Rating, Some("05"), &o),
+            Err(Unrepresentable::Invalid("05".into()))
+        );
+        assert_eq!(
+            round_trip(FieldId::Color, Some("red"), &o),
+            Err(Unrepresentable::Invalid("red".into()))
+        );
+        assert_eq!(
+            round_trip(FieldId::Color, Some("#ff0000"), &o),
+            Err(Unrepresentable::Invalid("#ff0000".into()))
+        );
+        assert_eq!(
+            round_trip(FieldId::Bpm, Some("128"), &o),
+            Err(Unrepresentable::Invalid("128".into()))
+        );
+        assert_eq!(round_trip(FieldId::Rating, None, &o), Ok(None));
+        assert_eq!(round_trip(FieldId::Comment, None, &o), Ok(None));
+        assert_eq!(
+            round_trip(FieldId::Key, Some("F#m"), &o),
+            Ok(Some("F#m".into()))
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn inverse_then_forward_is_the_identity(
+            rating in 1i64..=5,
+            bpm in 1.0f64..400.0,
+            color in 0i64..=0xFF_FFFF,
+            key_id in 1i64..=24,
+            text in "[a-zA-Z0-9 ]{0,12}",
+            notation in prop::sample::select(vec![KeyNotation::Traditional, KeyNotation::OpenKey, KeyNotation::Lancelot]),
+        ) {
+            let o = Options { key_notation: notation };
+            for (field, value) in [
+                (FieldId::Rating, super::rating(Some(rating))),
+                (FieldId::Bpm, super::bpm(Some(bpm))),
+                (FieldId::Color, super::color(Some(color))),
+                (FieldId::Key, super::key(Some(key_id), None, notation)),
+                (FieldId::Comment, clean_text(&text)),
+                (FieldId::Year, clean_text(&text)),
+            ] {
+                prop_assert_eq!(round_trip(field, value.as_deref(), &o), Ok(value.clone()), "{}", field.name());
+            }
+        }
     }
 
     #[test]
     fn managed_fields_reject_bad_and_clashing_names() {
         let mut names = BTreeMap::new();
         names.insert("year".to_string(), "mixxx year".to_string());
-        assert!(ManagedFields::new(&MixxxField::ALL, &names).is_err());
+        assert!(ManagedFields::new(&FieldId::ALL, &names).is_err());
         names.insert("year".to_string(), "RATING".to_string());
-        let err = ManagedFields::new(&MixxxField::ALL, &names).unwrap_err();
+        let err = ManagedFields::new(&FieldId::ALL, &names).unwrap_err();
         assert!(err.contains("rating and year"), "{err}");
         names.insert("year".to_string(), "mixxx-year".to_string());
-        let ok = ManagedFields::new(&MixxxField::ALL, &names).unwrap();
+        let ok = ManagedFields::new(&FieldId::ALL, &names).unwrap();
         assert!(ok.annex_names().any(|n| n == "mixxx-year"));
     }
 

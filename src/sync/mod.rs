@@ -2,6 +2,7 @@
 //! current git-annex metadata) → apply through git-annex → record the sync.
 
 pub mod fields;
+pub mod merge;
 pub mod plan;
 
 use std::collections::HashMap;
@@ -113,7 +114,8 @@ pub fn prepare(
     let (library, keys) = std::thread::scope(|scope| {
         let mixxx = scope.spawn(|| {
             let started = Instant::now();
-            let library = MixxxDb::open(&inputs.mixxx_db)?.read_library()?;
+            let library =
+                MixxxDb::open(&inputs.mixxx_db)?.read_library(&inputs.managed.request())?;
             Ok::<_, crate::Error>((library, started.elapsed()))
         });
         let started = Instant::now();
@@ -202,7 +204,12 @@ fn apply(
             fields: change
                 .changes
                 .iter()
-                .map(|c| (c.field.clone(), c.after.clone()))
+                .map(|c| {
+                    (
+                        inputs.managed.annex_name(c.field).to_string(),
+                        c.after.clone(),
+                    )
+                })
                 .collect(),
         })
         .collect();

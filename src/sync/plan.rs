@@ -7,7 +7,7 @@ use crate::annex::{Entry, KeyMap};
 use crate::mixxx::Library;
 use crate::mixxx::paths::{PathMapper, Unmapped};
 use crate::model::{AnnexKey, FieldSet, RepoPath};
-use crate::sync::fields::ManagedFields;
+use crate::sync::fields::{FieldId, ManagedFields};
 
 /// Why a Mixxx track is not synced.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
@@ -54,15 +54,27 @@ pub struct Skipped {
 }
 
 /// One field of one file: its values now and after the sync (empty = absent).
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FieldChange {
-    pub field: String,
+    pub field: FieldId,
     pub before: Vec<String>,
     pub after: Vec<String>,
 }
 
+impl FieldChange {
+    /// Values the sync adds (element-wise, for a multi-valued field).
+    pub fn added(&self) -> impl Iterator<Item = &String> {
+        self.after.iter().filter(|v| !self.before.contains(v))
+    }
+
+    /// Values the sync removes.
+    pub fn removed(&self) -> impl Iterator<Item = &String> {
+        self.before.iter().filter(|v| !self.after.contains(v))
+    }
+}
+
 /// The changes for one key. Several paths share a key when their content is identical.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FileChange {
     pub key: AnnexKey,
     pub paths: Vec<RepoPath>,
@@ -70,16 +82,18 @@ pub struct FileChange {
 }
 
 /// Tracks whose files share one key but want different metadata: neither is written.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Conflict {
     pub key: AnnexKey,
     pub paths: Vec<RepoPath>,
-    /// Names of the fields the tracks disagree on.
-    pub fields: Vec<String>,
+    /// The fields the tracks disagree on.
+    pub fields: Vec<FieldId>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Plan {
+    /// The fields this plan manages (names and arity, for showing the changes).
+    pub managed: ManagedFields,
     /// Mixxx tracks considered (within the selection).
     pub tracks: usize,
     pub changes: Vec<FileChange>,
@@ -211,23 +225,22 @@ pub fn plan(
     managed: &ManagedFields,
 ) -> Plan {
     let empty = FieldSet::new();
+    let reader = managed.reader(library);
     let mut plan = Plan {
+        managed: managed.clone(),
         tracks: targets.tracks,
         skipped: targets.skipped,
         ..Plan::default()
     };
     for (key, target) in targets.by_key {
-        let mut wanted = target
-            .tracks
-            .iter()
-            .map(|&i| managed.desired(&library.tracks[i as usize], library));
+        let mut wanted = target.tracks.iter().map(|&i| reader.desired(i as usize));
         let desired = wanted.next().unwrap_or_default();
         // Tracks whose files share one key (identical content) share its metadata.
-        let mut disagreeing: Vec<String> = Vec::new();
+        let mut disagreeing: Vec<FieldId> = Vec::new();
         for other in wanted {
-            for name in managed.annex_names() {
-                if desired.get(name) != other.get(name) && !disagreeing.iter().any(|n| n == name) {
-                    disagreeing.push(name.to_string());
+            for (field, name) in managed.iter() {
+                if desired.get(name) != other.get(name) && !disagreeing.contains(&field) {
+                    disagreeing.push(field);
                 }
             }
         }
@@ -264,7 +277,7 @@ pub fn diff(desired: &FieldSet, current: &FieldSet, managed: &ManagedFields) -> 
     let mut desired = desired.iter().peekable();
     let mut current = current.iter().peekable();
     let mut changes = Vec::new();
-    for (_, name) in managed.iter_by_name() {
+    for (field, name) in managed.iter_by_name() {
         let take = |fields: &mut std::iter::Peekable<_>| -> &[String] {
             while fields
                 .next_if(|(n, _): &(&str, &[String])| *n < name)
@@ -277,20 +290,20 @@ pub fn diff(desired: &FieldSet, current: &FieldSet, managed: &ManagedFields) -> 
         let (after, before) = (take(&mut desired), take(&mut current));
         if after != before {
             changes.push(FieldChange {
-                field: name.to_string(),
+                field,
                 before: before.to_vec(),
                 after: after.to_vec(),
             });
         }
     }
-    changes.sort_by_key(|c| managed.table_position(&c.field));
+    // Table order is the order changes are shown in.
+    changes.sort_by_key(|c| c.field);
     changes
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sync::fields::MixxxField;
 
     fn set(pairs: &[(&str, &str)]) -> FieldSet {
         pairs.iter().copied().collect()
@@ -298,11 +311,8 @@ mod tests {
 
     #[test]
     fn diff_ignores_unmanaged_fields_and_equal_values() {
-        let managed = ManagedFields::new(
-            &[MixxxField::Rating, MixxxField::Crate],
-            &Default::default(),
-        )
-        .unwrap();
+        let managed =
+            ManagedFields::new(&[FieldId::Rating, FieldId::Crate], &Default::default()).unwrap();
         let desired = set(&[("rating", "5"), ("crate", "A")]);
         let current = set(&[("rating", "5"), ("crate", "A"), ("tag", "x")]);
         assert!(diff(&desired, &current, &managed).is_empty());
@@ -323,17 +333,17 @@ mod tests {
             changes,
             vec![
                 FieldChange {
-                    field: "rating".into(),
+                    field: FieldId::Rating,
                     before: vec!["4".into(), "5".into()],
                     after: vec!["5".into()],
                 },
                 FieldChange {
-                    field: "comment".into(),
+                    field: FieldId::Comment,
                     before: vec!["old".into()],
                     after: vec![],
                 },
                 FieldChange {
-                    field: "crate".into(),
+                    field: FieldId::Crate,
                     before: vec!["A".into()],
                     after: vec!["A".into(), "B".into()],
                 },

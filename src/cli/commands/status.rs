@@ -57,15 +57,7 @@ pub fn run(cli: &Cli, json: bool, ui: &Ui) -> Result<ExitCode> {
             plan.skipped.len(),
             plan.conflicts.len()
         );
-        let _ = write!(
-            out,
-            "{}",
-            report::render_changes(
-                &plan,
-                ui.preview(false),
-                ui.multi_valued_field(&inputs).as_deref()
-            )
-        );
+        let _ = write!(out, "{}", report::render_changes(&plan, ui.preview(false)));
     }
     let _ = write!(
         out,

@@ -35,7 +35,6 @@ pub fn run(cli: &Cli, args: &SyncArgs, ui: &Ui) -> Result<ExitCode> {
             preview: ui.preview(args.all),
             list_all: args.all,
             timings: ui.verbose > 0,
-            multi_valued_field: ui.multi_valued_field(&inputs),
         };
         let _ = write!(out, "{}", report::render_outcome(&outcome, &detail));
     }
