@@ -46,6 +46,10 @@ pub enum Error {
     #[error("git-annex {found} is too old; music-commander needs {needed} or newer")]
     AnnexTooOld { found: String, needed: String },
 
+    /// Another run holds the repository's lock and did not finish within the wait.
+    #[error("the repository is in use by {holder}")]
+    RepositoryLocked { holder: String, lock: PathBuf },
+
     /// A git or git-annex process failed in a way that is not per-file.
     #[error("{context}: {detail}")]
     Git { context: String, detail: String },
@@ -118,6 +122,10 @@ impl Error {
                 "upgrade git-annex (Debian: `sudo apt-get install -t bookworm-backports git-annex`, or the standalone build)"
                     .into(),
             ),
+            Error::RepositoryLocked { lock, .. } => Some(format!(
+                "run again once it has finished; if no music-commander is running, delete {}",
+                lock.display()
+            )),
             Error::Git { .. } | Error::Io { .. } | Error::Interrupted => None,
         }
     }
@@ -135,6 +143,7 @@ impl Error {
             | Error::NotAnnexRepo { .. }
             | Error::AnnexMissing
             | Error::AnnexTooOld { .. }
+            | Error::RepositoryLocked { .. }
             | Error::Git { .. } => ExitCode::Repository,
             Error::Io { .. } => ExitCode::Failure,
             Error::Interrupted => ExitCode::Interrupted,

@@ -8,7 +8,8 @@ pub enum ExitCode {
     Failure = 1,
     /// Bad invocation, bad config, or an unusable Mixxx database.
     Usage = 2,
-    /// Repository problem: not git, not git-annex, git-annex missing or too old.
+    /// Repository problem: not git, not git-annex, git-annex missing or too old, or in use by
+    /// another sync.
     Repository = 3,
     /// Stopped by Ctrl-C after committing what git-annex had accepted.
     Interrupted = 130,

@@ -2,6 +2,7 @@
 //!
 //! - [`repo`]: find and check the repository, run git / git-annex commands.
 //! - [`keys`]: map work-tree files to annex keys in one bulk pass.
+//! - [`lock`]: one writing run per repository.
 //! - [`metalog`]: parse `.log.met` files with git-annex's semantics.
 //! - [`snapshot`]: current metadata of many keys, read from the git-annex branch + journal.
 //! - [`writer`]: pipelined `git annex metadata --batch --json` writers with commit control.
@@ -9,6 +10,7 @@
 
 pub mod cache;
 pub mod keys;
+pub mod lock;
 pub mod metalog;
 pub mod repo;
 pub mod snapshot;
