@@ -6,6 +6,7 @@ use std::sync::OnceLock;
 use unicode_normalization::{UnicodeNormalization, is_nfc};
 
 use crate::annex::Repo;
+use crate::annex::adjusted;
 use crate::annex::cache::{self, Freshness};
 use crate::annex::metalog;
 use crate::annex::repo::{Blob, CatFile};
@@ -37,7 +38,8 @@ pub struct KeyMap {
 }
 
 impl KeyMap {
-    /// Reads the index in one bulk pass (`git ls-files -s -z` + one `git cat-file --batch`).
+    /// Reads the index in one bulk pass (`git ls-files -s -z` + one `git cat-file --batch`);
+    /// in an adjusted branch also the files of the branch it adjusts that the index hides.
     /// Only paths for which `wanted` is true are resolved to keys (and kept).
     ///
     /// Conflicted paths (only stages 1–3 in the index) are left out, as git-annex does.
@@ -130,11 +132,20 @@ fn resolve(
     cache: &mut BlobCache,
 ) -> Result<KeyMap> {
     let listing = repo.git_output(&["ls-files", "--stage", "-z"])?;
+    let original = adjusted::original_tree(repo)?;
+    let hidden = match &original {
+        Some(tree) => hidden_records(&listing, tree)?,
+        None => Vec::new(),
+    };
     let mut entries: HashMap<RepoPath, Entry> = HashMap::new();
     let mut paths = Vec::new();
     let mut specs = Vec::new();
-    for record in listing.split(|&b| b == 0).filter(|r| !r.is_empty()) {
-        let StageRecord { mode, object, path } = parse_stage_record(record)?;
+    let index = listing
+        .split(|&b| b == 0)
+        .filter(|r| !r.is_empty())
+        .map(parse_stage_record);
+    for record in index.chain(hidden.into_iter().map(Ok)) {
+        let StageRecord { mode, object, path } = record?;
         let Some(object) = object else {
             continue;
         };
@@ -260,6 +271,28 @@ impl BlobCache {
         }
         cache::store(repo, cache::Kind::KeyMap, e);
     }
+}
+
+/// The files of the branch an adjusted branch adjusts (its tree listing) that the index
+/// does not show, e.g. those `--hide-missing` hides; the index wins for the others.
+fn hidden_records<'a>(listing: &'a [u8], tree: &'a [u8]) -> Result<Vec<StageRecord<'a>>> {
+    let mut shown = std::collections::HashSet::new();
+    for record in listing.split(|&b| b == 0).filter(|r| !r.is_empty()) {
+        shown.insert(parse_stage_record(record)?.path);
+    }
+    let mut hidden = Vec::new();
+    for record in tree.split(|&b| b == 0).filter(|r| !r.is_empty()) {
+        if let Some((mode, object, path)) = adjusted::parse_tree_record(record)?
+            && !shown.contains(path)
+        {
+            hidden.push(StageRecord {
+                mode,
+                object: Some(object),
+                path,
+            });
+        }
+    }
+    Ok(hidden)
 }
 
 /// One `git ls-files --stage` record: `<mode> SP <object> SP <stage> TAB <path>`.
