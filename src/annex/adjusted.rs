@@ -42,9 +42,17 @@ pub(crate) fn original_tree(repo: &Repo) -> Result<Option<Vec<u8>>> {
     Err(last.unwrap_or_else(|| Error::git("git ls-tree", "no branch to read")))
 }
 
-/// One `git ls-tree` record, `<mode> SP <type> SP <object> TAB <path>`, as (mode, object,
-/// path); None for what is not a blob (a submodule's commit).
-pub(crate) fn parse_tree_record(record: &[u8]) -> Result<Option<(&[u8], &[u8], &[u8])>> {
+/// One blob of a `git ls-tree` listing.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct TreeRecord<'a> {
+    pub mode: &'a [u8],
+    pub object: &'a [u8],
+    pub path: &'a [u8],
+}
+
+/// One `git ls-tree` record, `<mode> SP <type> SP <object> TAB <path>`; None for what is not
+/// a blob (a submodule's commit).
+pub(crate) fn parse_tree_record(record: &[u8]) -> Result<Option<TreeRecord<'_>>> {
     let bad = || {
         Error::git(
             "git ls-tree",
@@ -57,7 +65,11 @@ pub(crate) fn parse_tree_record(record: &[u8]) -> Result<Option<(&[u8], &[u8], &
     else {
         return Err(bad());
     };
-    Ok((kind == b"blob").then_some((mode, object, &record[tab + 1..])))
+    Ok((kind == b"blob").then_some(TreeRecord {
+        mode,
+        object,
+        path: &record[tab + 1..],
+    }))
 }
 
 #[cfg(test)]
@@ -68,7 +80,11 @@ mod tests {
     fn tree_records() {
         assert_eq!(
             parse_tree_record(b"120000 blob 0123abcd\tdir/a b.mp3").unwrap(),
-            Some((&b"120000"[..], &b"0123abcd"[..], &b"dir/a b.mp3"[..]))
+            Some(TreeRecord {
+                mode: b"120000",
+                object: b"0123abcd",
+                path: b"dir/a b.mp3",
+            })
         );
         assert_eq!(
             parse_tree_record(b"160000 commit 0123abcd\tsub").unwrap(),

@@ -280,7 +280,8 @@ fn hidden_records<'a>(listing: &'a [u8], tree: &'a [u8]) -> Result<Vec<StageReco
     }
     let mut hidden = Vec::new();
     for record in tree.split(|&b| b == 0).filter(|r| !r.is_empty()) {
-        if let Some((mode, object, path)) = adjusted::parse_tree_record(record)?
+        if let Some(adjusted::TreeRecord { mode, object, path }) =
+            adjusted::parse_tree_record(record)?
             && !shown.contains(path)
         {
             hidden.push(StageRecord {
