@@ -278,27 +278,9 @@ fn a_wal_database_in_a_read_only_folder_is_read() {
     let bytes = std::fs::read(&db).unwrap();
     std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o555)).unwrap();
 
-    // As root every folder is writable, so run as `nobody` (see tests/bad_input.rs).
-    let is_root = unsafe { libc::geteuid() } == 0;
-    let mut cmd = if is_root {
-        for dir in [sb.tmp.path(), sb.home.as_path()] {
-            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-        }
-        let mut cmd = Command::new("setpriv");
-        cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-            .arg(binary());
-        cmd
-    } else {
-        Command::new(binary())
-    };
-    let out = cmd
-        .current_dir(&sb.repo)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap())
-        .env("HOME", &sb.home)
-        .env("GIT_CONFIG_COUNT", "1")
-        .env("GIT_CONFIG_KEY_0", "safe.directory")
-        .env("GIT_CONFIG_VALUE_0", "*")
+    // As root every folder is writable.
+    let out = sb
+        .unprivileged_cmd()
         .arg("--mixxx-db")
         .arg(&db)
         .args(["sync", "--dry-run", "--json"])
@@ -323,4 +305,41 @@ fn a_wal_database_in_a_read_only_folder_is_read() {
         .collect();
     left.sort();
     assert_eq!(left, vec!["mixxxdb.sqlite"]);
+}
+
+/// With a `-wal` file the main file alone is stale, so it is not read: the error names the
+/// cause.
+#[test]
+fn a_wal_database_with_pending_writes_in_a_read_only_folder_says_why() {
+    use std::os::unix::fs::PermissionsExt;
+    let sb = Sandbox::new(1, SchemaEra::Newest);
+    let conn = rusqlite::Connection::open(&sb.db).unwrap();
+    conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get::<_, String>(0))
+        .unwrap();
+    conn.execute_batch("PRAGMA wal_autocheckpoint=0; UPDATE library SET rating = 1;")
+        .unwrap();
+    // A copy taken while the writer is connected: the update lives only in the -wal file.
+    let folder = sb.home.join("readonly");
+    std::fs::create_dir_all(&folder).unwrap();
+    let db = folder.join("mixxxdb.sqlite");
+    std::fs::copy(&sb.db, &db).unwrap();
+    std::fs::copy(
+        sb.db.with_extension("sqlite-wal"),
+        folder.join("mixxxdb.sqlite-wal"),
+    )
+    .unwrap();
+    drop(conn);
+    std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o555)).unwrap();
+    let out = sb
+        .unprivileged_cmd()
+        .arg("--mixxx-db")
+        .arg(&db)
+        .args(["sync", "--dry-run"])
+        .output()
+        .unwrap();
+    std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("WAL mode"), "{stderr}");
+    assert!(stderr.contains("-wal file holds writes"), "{stderr}");
 }

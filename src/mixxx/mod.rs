@@ -464,9 +464,8 @@ fn classify(path: &Path, e: rusqlite::Error) -> Error {
                 "{e}: an interrupted write needs recovery; start and quit Mixxx once, then retry"
             )
         }),
-        ErrorCode::PermissionDenied | ErrorCode::CannotOpen => {
-            format!("{e} (check the file's and its folder's permissions)")
-        }
+        ErrorCode::PermissionDenied | ErrorCode::CannotOpen => wal::read_only_detail(&path)
+            .unwrap_or_else(|| format!("{e} (check the file's and its folder's permissions)")),
         _ => e.to_string(),
     };
     Error::MixxxDbUnreadable { path, detail }

@@ -46,7 +46,8 @@ pub(super) fn read_only_detail(path: &Path) -> Option<String> {
             ""
         };
         format!(
-            "the database is in WAL mode in a folder this user cannot write{pending}; \
+            "the database is in WAL mode in a folder (or beside -wal/-shm files) this user \
+             cannot write{pending}; \
              SQLite must create its -shm file beside it even to read it \
              (make the folder writable, or copy the database with its -wal file somewhere writable)"
         )
