@@ -343,3 +343,30 @@ fn a_wal_database_with_pending_writes_in_a_read_only_folder_says_why() {
     assert!(stderr.contains("WAL mode"), "{stderr}");
     assert!(stderr.contains("-wal file holds writes"), "{stderr}");
 }
+
+/// A repository this user may read but not write: a sync with nothing to write still
+/// succeeds (there is no lock to take where nothing can be written).
+#[test]
+fn a_sync_with_nothing_to_write_needs_no_writable_repository() {
+    if unsafe { libc::geteuid() } != 0 {
+        return; // the repository is this user's own: it is writable
+    }
+    let sb = Sandbox::new(2, SchemaEra::Newest);
+    sb.sync_json(&[]);
+    // The database must be readable by `nobody`; the repository stays root's.
+    let out = sb
+        .unprivileged_cmd()
+        .arg("--mixxx-db")
+        .arg(&sb.db)
+        .args(["sync", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["files"]["unchanged"], 2, "{doc}");
+    assert!(!lock_file(&sb).exists());
+}

@@ -129,17 +129,29 @@ fn start_time(pid: u32) -> Option<u64> {
 /// The held lock; dropping it releases it.
 #[derive(Debug)]
 pub struct Lock {
-    path: PathBuf,
-    content: String,
+    /// The lock file and what we wrote into it; None where this user cannot create files in
+    /// the repository's git directory: nothing run by this user can write there either, so
+    /// there is nothing to guard, and a sync with nothing to write still works.
+    file: Option<(PathBuf, String)>,
 }
 
 impl Drop for Lock {
     fn drop(&mut self) {
+        let Some((path, content)) = &self.file else {
+            return;
+        };
         // Only our own file: never remove a lock another run holds.
-        if std::fs::read_to_string(&self.path).is_ok_and(|c| c == self.content) {
-            let _ = std::fs::remove_file(&self.path);
+        if std::fs::read_to_string(path).is_ok_and(|c| c == *content) {
+            let _ = std::fs::remove_file(path);
         }
     }
+}
+
+fn is_read_only(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
+    )
 }
 
 pub fn path(repo: &Repo) -> PathBuf {
@@ -159,14 +171,29 @@ fn wait_limit() -> Duration {
 pub fn acquire(repo: &Repo, purpose: &str, waiting: &dyn Fn(&Holder)) -> Result<Lock> {
     let path = path(repo);
     let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)
-        .map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))?;
+    match std::fs::create_dir_all(dir) {
+        Ok(()) => {}
+        Err(e) if is_read_only(&e) => return Ok(Lock { file: None }),
+        Err(e) => return Err(Error::io(format!("cannot create {}", dir.display()), e)),
+    }
     let me = Holder::me(purpose).encode();
     let deadline = Instant::now() + wait_limit();
     let mut announced = false;
     loop {
-        if try_create(&path, dir, &me)? {
-            return Ok(Lock { path, content: me });
+        match try_create(&path, dir, &me) {
+            Ok(true) => {
+                return Ok(Lock {
+                    file: Some((path, me)),
+                });
+            }
+            Ok(false) => {}
+            Err(e) if is_read_only(&e) => return Ok(Lock { file: None }),
+            Err(e) => {
+                return Err(Error::io(
+                    format!("cannot create the lock {}", path.display()),
+                    e,
+                ));
+            }
         }
         let seen = match std::fs::read(&path) {
             Ok(bytes) => bytes,
@@ -196,14 +223,13 @@ pub fn acquire(repo: &Repo, purpose: &str, waiting: &dyn Fn(&Holder)) -> Result<
 }
 
 /// Creates the lock with `content` unless one exists; false when one does.
-fn try_create(path: &Path, dir: &Path, content: &str) -> Result<bool> {
-    let failed = |e| Error::io(format!("cannot create the lock {}", path.display()), e);
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(failed)?;
-    tmp.write_all(content.as_bytes()).map_err(failed)?;
+fn try_create(path: &Path, dir: &Path, content: &str) -> std::io::Result<bool> {
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(content.as_bytes())?;
     match std::fs::hard_link(tmp.path(), path) {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
-        Err(e) => Err(failed(e)),
+        Err(e) => Err(e),
     }
 }
 
