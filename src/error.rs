@@ -58,6 +58,10 @@ pub enum Error {
     #[error("git-annex {found} is too old; music-commander needs {needed} or newer")]
     AnnexTooOld { found: String, needed: String },
 
+    /// Another run holds the repository's lock and did not finish within the wait.
+    #[error("the repository is in use by {holder}")]
+    RepositoryLocked { holder: String, lock: PathBuf },
+
     /// A git or git-annex process failed in a way that is not per-file. The message says
     /// what music-commander was doing and why it failed; the command line is in the source.
     #[error("{context}: {}", source.reason())]
@@ -156,6 +160,10 @@ impl Error {
             {
                 Some("install git (and git-annex) and make sure it is on PATH".into())
             }
+            Error::RepositoryLocked { lock, .. } => Some(format!(
+                "run again once it has finished; if no music-commander is running, delete {}",
+                lock.display()
+            )),
             Error::Git { .. } | Error::Io { .. } | Error::Interrupted => None,
         }
     }
@@ -180,6 +188,7 @@ impl Error {
             | Error::NotAnnexRepo { .. }
             | Error::AnnexMissing
             | Error::AnnexTooOld { .. }
+            | Error::RepositoryLocked { .. }
             | Error::Git { .. }
             | Error::Io {
                 subject: IoSubject::Repository,

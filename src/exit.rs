@@ -10,7 +10,7 @@ pub enum ExitCode {
     /// failed config write), or an unusable Mixxx database.
     Usage = 2,
     /// Repository problem: not git, not git-annex, git or git-annex missing or too old, a git
-    /// process or repository read failing.
+    /// process or repository read failing, or in use by another sync.
     Repository = 3,
     /// Stopped by Ctrl-C after committing what git-annex had accepted.
     Interrupted = 130,

@@ -1,6 +1,8 @@
 //! The vocabulary shared by every stage: where a file is in the repository (`RepoPath`), which
 //! git-annex key it has (`AnnexKey`), and a set of metadata fields (`FieldSet`).
 
+pub mod nfc;
+
 use std::fmt;
 use std::path::Path;
 

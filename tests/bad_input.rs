@@ -324,30 +324,10 @@ fn two_tracks_for_one_file_are_written_once_or_reported() {
 fn an_unreadable_database_is_exit_2() {
     let sb = Sandbox::new(1, SchemaEra::Newest);
     use std::os::unix::fs::PermissionsExt;
-    let is_root = unsafe { libc::geteuid() } == 0;
     let db = sb.home.join("locked-away.sqlite");
     std::fs::copy(&sb.db, &db).unwrap();
     std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o000)).unwrap();
-    let mut cmd = if is_root {
-        // nobody must be able to reach the repository and the database's folder.
-        for dir in [sb.tmp.path(), sb.home.as_path()] {
-            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-        }
-        let mut cmd = assert_cmd::Command::new("setpriv");
-        cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-            .arg(assert_cmd::cargo::cargo_bin("music-commander"));
-        cmd
-    } else {
-        assert_cmd::Command::cargo_bin("music-commander").unwrap()
-    };
-    cmd.current_dir(&sb.repo)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap())
-        .env("HOME", &sb.home)
-        // The repository belongs to another user: let git read it anyway.
-        .env("GIT_CONFIG_COUNT", "1")
-        .env("GIT_CONFIG_KEY_0", "safe.directory")
-        .env("GIT_CONFIG_VALUE_0", "*")
+    sb.unprivileged_cmd()
         .arg("--mixxx-db")
         .arg(&db)
         .args(["sync", "--dry-run"])

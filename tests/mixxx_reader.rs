@@ -275,7 +275,11 @@ fn locations_map_into_the_repository() {
         .map(|t| mapper.map(&t.location).unwrap())
         .collect();
     assert_eq!(mapped[0], RepoPath::from_bytes("House/Artist - Title.flac"));
-    assert_eq!(mapped[5], RepoPath::from_bytes("Bj\u{f6}rk/J\u{f3}ga.aif"));
+    // Spelled as Mixxx stored it; the key map falls back to NFC (tests/safety.rs).
+    assert_eq!(
+        mapped[5],
+        RepoPath::from_bytes("Bjo\u{308}rk/Jo\u{301}ga.aif")
+    );
     assert_eq!(mapped[6], RepoPath::from_bytes(&b"latin1/caf\xe9.mp3"[..]));
 }
 

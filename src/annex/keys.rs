@@ -4,13 +4,13 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use unicode_normalization::{UnicodeNormalization, is_nfc};
-
 use crate::annex::Repo;
+use crate::annex::adjusted;
 use crate::annex::cache::{self, Freshness};
 use crate::annex::metalog;
 use crate::annex::repo::{Blob, CatFile};
 use crate::error::{Error, Result};
+use crate::model::nfc::nfc;
 use crate::model::{AnnexKey, RepoPath};
 
 /// git-annex never treats a larger regular file as an unlocked pointer file.
@@ -34,11 +34,12 @@ pub enum Entry {
 pub struct KeyMap {
     entries: HashMap<RepoPath, Entry>,
     /// NFC form → index spelling, built on the first lookup that misses.
-    nfc: OnceLock<HashMap<String, RepoPath>>,
+    nfc: OnceLock<HashMap<RepoPath, RepoPath>>,
 }
 
 impl KeyMap {
-    /// Reads the index in one bulk pass (`git ls-files -s -z` + one `git cat-file --batch`).
+    /// Reads the index in one bulk pass (`git ls-files -s -z` + one `git cat-file --batch`);
+    /// in an adjusted branch also the files of the branch it adjusts that the index hides.
     /// Only paths for which `wanted` is true are resolved to keys (and kept).
     ///
     /// Conflicted paths (only stages 1–3 in the index) are left out, as git-annex does.
@@ -68,36 +69,35 @@ impl KeyMap {
     }
 
     /// Looks up a path exactly, else by its Unicode NFC form (a file committed from macOS may
-    /// be NFD in the index while Mixxx stored NFC, or the other way round). Returns the path
-    /// as the index spelling it.
+    /// be NFD in the index while Mixxx stored NFC, or the other way round). Exact bytes come
+    /// first: two files whose names differ only in normalisation are two files. Returns the
+    /// path as the index spells it.
     pub fn get(&self, path: &RepoPath) -> Option<(&RepoPath, &Entry)> {
         if let Some(found) = self.entries.get_key_value(path) {
             return Some(found);
         }
-        let asked = std::str::from_utf8(path.as_bytes()).ok()?;
-        let wanted: String = asked.nfc().collect();
-        if wanted != asked
-            && let Some(found) = self
-                .entries
-                .get_key_value(&RepoPath::from_bytes(wanted.as_str()))
-        {
-            return Some(found);
-        }
+        let wanted = match nfc(path.as_bytes()) {
+            Some(composed) => {
+                let composed = RepoPath::from_bytes(composed);
+                if let Some(found) = self.entries.get_key_value(&composed) {
+                    return Some(found);
+                }
+                composed
+            }
+            None => path.clone(),
+        };
         // Only index paths that are not NFC themselves (rare: names committed from macOS), so
         // a lookup miss — a track whose file is gone — costs no pass over 100,000 paths.
         let index = self.nfc.get_or_init(|| {
-            let mut index: HashMap<String, RepoPath> = HashMap::new();
+            let mut index: HashMap<RepoPath, RepoPath> = HashMap::new();
             for path in self.entries.keys() {
-                let Ok(s) = std::str::from_utf8(path.as_bytes()) else {
+                let Some(composed) = nfc(path.as_bytes()) else {
                     continue;
                 };
-                if s.is_ascii() || is_nfc(s) {
-                    continue;
-                }
                 // Two index paths with one NFC form: pick the smaller, so the answer does
                 // not depend on hash order.
                 index
-                    .entry(s.nfc().collect())
+                    .entry(RepoPath::from_bytes(composed))
                     .and_modify(|p| {
                         if path < p {
                             *p = path.clone();
@@ -131,11 +131,20 @@ fn resolve(
     cache: &mut BlobCache,
 ) -> Result<KeyMap> {
     let listing = repo.git_output(&["ls-files", "--stage", "-z"])?;
+    let original = adjusted::original_tree(repo)?;
+    let hidden = match &original {
+        Some(tree) => hidden_records(&listing, tree)?,
+        None => Vec::new(),
+    };
     let mut entries: HashMap<RepoPath, Entry> = HashMap::new();
     let mut paths = Vec::new();
     let mut specs = Vec::new();
-    for record in listing.split(|&b| b == 0).filter(|r| !r.is_empty()) {
-        let StageRecord { mode, object, path } = parse_stage_record(record)?;
+    let index = listing
+        .split(|&b| b == 0)
+        .filter(|r| !r.is_empty())
+        .map(parse_stage_record);
+    for record in index.chain(hidden.into_iter().map(Ok)) {
+        let StageRecord { mode, object, path } = record?;
         let Some(object) = object else {
             continue;
         };
@@ -263,6 +272,29 @@ impl BlobCache {
     }
 }
 
+/// The files of the branch an adjusted branch adjusts (its tree listing) that the index
+/// does not show, e.g. those `--hide-missing` hides; the index wins for the others.
+fn hidden_records<'a>(listing: &'a [u8], tree: &'a [u8]) -> Result<Vec<StageRecord<'a>>> {
+    let mut shown = std::collections::HashSet::new();
+    for record in listing.split(|&b| b == 0).filter(|r| !r.is_empty()) {
+        shown.insert(parse_stage_record(record)?.path);
+    }
+    let mut hidden = Vec::new();
+    for record in tree.split(|&b| b == 0).filter(|r| !r.is_empty()) {
+        if let Some(adjusted::TreeRecord { mode, object, path }) =
+            adjusted::parse_tree_record(record)?
+            && !shown.contains(path)
+        {
+            hidden.push(StageRecord {
+                mode,
+                object: Some(object),
+                path,
+            });
+        }
+    }
+    Ok(hidden)
+}
+
 /// One `git ls-files --stage` record: `<mode> SP <object> SP <stage> TAB <path>`.
 struct StageRecord<'a> {
     mode: &'a [u8],
@@ -358,5 +390,18 @@ mod tests {
         let (found, _) = map.get(&RepoPath::from_bytes("Café.mp3")).unwrap();
         assert_eq!(found, &nfd);
         assert!(map.get(&RepoPath::from_bytes("Cafe.mp3")).is_none());
+    }
+
+    #[test]
+    fn exact_bytes_win_over_nfc() {
+        let nfd = RepoPath::from_bytes("Cafe\u{301}.mp3");
+        let nfc = RepoPath::from_bytes("Caf\u{e9}.mp3");
+        let mut map = KeyMap::default();
+        map.entries
+            .insert(nfd.clone(), Entry::Annexed(AnnexKey::new("K--nfd")));
+        map.entries
+            .insert(nfc.clone(), Entry::Annexed(AnnexKey::new("K--nfc")));
+        assert_eq!(map.get(&nfd).unwrap().0, &nfd);
+        assert_eq!(map.get(&nfc).unwrap().0, &nfc);
     }
 }

@@ -2,7 +2,9 @@
 //!
 //! - [`git`]: the builder every git and git-annex process is started with.
 //! - [`repo`]: find and check the repository.
+//! - [`adjusted`]: read an adjusted branch's files from the branch it adjusts.
 //! - [`keys`]: map work-tree files to annex keys in one bulk pass.
+//! - [`lock`]: one writing run per repository.
 //! - [`metalog`]: parse `.log.met` files with git-annex's semantics.
 //! - [`snapshot`]: current metadata of many keys, read from the git-annex branch + journal.
 //! - [`request`]: one metadata change for one key.
@@ -10,10 +12,12 @@
 //! - [`writer`]: pipelined `git annex metadata --batch --json` writers with commit control.
 //! - [`state`]: the sync record stored on a made-up key in the git-annex branch.
 
+pub mod adjusted;
 pub mod branch;
 pub mod cache;
 pub mod git;
 pub mod keys;
+pub mod lock;
 pub mod metalog;
 pub mod repo;
 pub mod request;

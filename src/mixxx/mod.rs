@@ -7,6 +7,7 @@
 //! revisions lack columns, development builds add some, and both must read fine.
 
 pub mod paths;
+mod wal;
 
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
@@ -298,10 +299,25 @@ impl MixxxDb {
     /// another process (there are two attempts per operation).
     pub fn open_with_busy_timeout(path: &Path, busy_timeout: Duration) -> Result<MixxxDb> {
         check_file(path)?;
-        let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
+        match Self::connect(path, busy_timeout, false) {
+            Err(Error::MixxxDbUnreadable { .. }) if wal::may_read_immutable(path) => {
+                Self::connect(path, busy_timeout, true)
+            }
+            result => result,
+        }
+    }
+
+    /// `immutable`: read the file as it is, without locks or `-shm` (see [`wal`]).
+    fn connect(path: &Path, busy_timeout: Duration, immutable: bool) -> Result<MixxxDb> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = if immutable {
+            Connection::open_with_flags(
+                wal::immutable_uri(path),
+                flags | OpenFlags::SQLITE_OPEN_URI,
+            )
+        } else {
+            Connection::open_with_flags(path, flags)
+        }
         .map_err(|e| classify(path, e))?;
         // The bundled SQLite enables foreign keys by default and Mixxx's schema declares
         // broken ones; `query_only` turns any accidental write into an error. Neither pragma
@@ -624,12 +640,13 @@ fn classify(path: &Path, e: rusqlite::Error) -> Error {
         ErrorCode::DatabaseCorrupt => "the database is corrupted (malformed disk image)".to_owned(),
         // A read-only connection cannot roll back a hot journal or recover a WAL that a
         // crashed writer left behind; SQLite reports this as a read-only error.
-        ErrorCode::ReadOnly => format!(
-            "{e}: an interrupted write needs recovery; start and quit Mixxx once, then retry"
-        ),
-        ErrorCode::PermissionDenied | ErrorCode::CannotOpen => {
-            format!("{e} (check the file's and its folder's permissions)")
-        }
+        ErrorCode::ReadOnly => wal::read_only_detail(&path).unwrap_or_else(|| {
+            format!(
+                "{e}: an interrupted write needs recovery; start and quit Mixxx once, then retry"
+            )
+        }),
+        ErrorCode::PermissionDenied | ErrorCode::CannotOpen => wal::read_only_detail(&path)
+            .unwrap_or_else(|| format!("{e} (check the file's and its folder's permissions)")),
         _ => e.to_string(),
     };
     Error::MixxxDbUnreadable { path, detail }

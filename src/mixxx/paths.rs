@@ -2,16 +2,15 @@
 //!
 //! Paths are handled as lists of byte components: a location need not be UTF-8, and
 //! comparing whole components (not string prefixes) keeps `/music2/x` out of `/music`.
-//! Each component is NFC-normalized when it is UTF-8, because macOS hands Mixxx decomposed
-//! (NFD) names while git and Linux tools mostly produce NFC; doing it per component keeps a
-//! path usable when only some of its names are UTF-8.
+//! The root is compared NFC-normalized, because macOS hands Mixxx decomposed (NFD) names
+//! while git and Linux tools mostly produce NFC. The path below the root is returned as
+//! Mixxx spells it: the key map matches it byte for byte first and by NFC only as the
+//! fallback, so two files whose names differ only in normalisation stay two files.
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-
-use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfc_quick};
 
 use crate::model::RepoPath;
 
@@ -26,9 +25,9 @@ pub enum Unmapped {
 type Components = Vec<Vec<u8>>;
 
 /// Maps locations by stripping the music root. Tries the configured spelling, then the
-/// canonical (symlink-resolved) one; compares Unicode NFC-normalized.
+/// canonical (symlink-resolved) one; compares the root Unicode NFC-normalized.
 pub struct PathMapper {
-    /// The root as configured and, when different, as the file system resolves it.
+    /// The root as configured and, when different, as the file system resolves it; NFC.
     roots: Vec<Components>,
     /// Each root as bytes with a trailing `/`, for the fast path of [`PathMapper::map`].
     prefixes: Vec<Vec<u8>>,
@@ -46,9 +45,9 @@ impl PathMapper {
         // A relative root means relative to where we run; `absolute` does not touch the
         // file system, so a root that does not exist here still maps by its spelling.
         let spelled = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
-        let mut roots = vec![components(spelled.as_os_str().as_bytes())];
+        let mut roots = vec![nfc_components(spelled.as_os_str().as_bytes())];
         if let Ok(canonical) = spelled.canonicalize() {
-            let canonical = components(canonical.as_os_str().as_bytes());
+            let canonical = nfc_components(canonical.as_os_str().as_bytes());
             if !roots.contains(&canonical) {
                 roots.push(canonical);
             }
@@ -72,15 +71,15 @@ impl PathMapper {
         }
     }
 
-    /// The repository-relative path of a Mixxx location (NFC-normalized when it is UTF-8).
+    /// The repository-relative path of a Mixxx location, spelled as in the location.
     pub fn map(&mut self, location: &[u8]) -> Result<RepoPath, Unmapped> {
-        // Almost every location is the root's spelling plus a clean, NFC relative path: take
-        // it as it is, without splitting it into components (a third of a no-op sync of
-        // 100,000 tracks went there). Anything else takes the general path below, which
-        // gives the same answer for these (a property test checks it).
+        // Almost every location is the root's spelling plus a clean relative path: take it as
+        // it is, without splitting it into components (a third of a no-op sync of 100,000
+        // tracks went there). Anything else takes the general path below, which gives the
+        // same answer for these (a property test checks it).
         for prefix in &self.prefixes {
             if let Some(rest) = location.strip_prefix(prefix.as_slice())
-                && is_plain_nfc(rest)
+                && is_plain(rest)
             {
                 return Ok(RepoPath::from_bytes(rest));
             }
@@ -109,9 +108,13 @@ impl PathMapper {
 
     fn strip_root(&self, location: &[Vec<u8>]) -> Option<RepoPath> {
         self.roots.iter().find_map(|root| {
-            let relative = location.strip_prefix(root.as_slice())?;
             // The root itself is a folder, not a track.
-            (!relative.is_empty()).then(|| RepoPath::from_bytes(relative.join(&b'/')))
+            let under = location.len() > root.len()
+                && location
+                    .iter()
+                    .zip(root)
+                    .all(|(name, root)| nfc(name) == *root);
+            under.then(|| RepoPath::from_bytes(location[root.len()..].join(&b'/')))
         })
     }
 
@@ -144,7 +147,7 @@ impl PathMapper {
     }
 }
 
-/// Splits an absolute path into NFC components, dropping empty and `.` components and
+/// Splits an absolute path into components, dropping empty and `.` components and
 /// resolving `..` lexically (at the top, `..` stays at `/`, as the kernel does).
 fn components(path: &[u8]) -> Components {
     let mut out: Components = Vec::new();
@@ -154,32 +157,27 @@ fn components(path: &[u8]) -> Components {
             b".." => {
                 out.pop();
             }
-            name => out.push(nfc(name)),
+            name => out.push(name.to_vec()),
         }
     }
     out
 }
 
+fn nfc_components(path: &[u8]) -> Components {
+    components(path).iter().map(|name| nfc(name)).collect()
+}
+
 /// A relative path that needs no normalizing: non-empty components, none `.` or `..`, no
-/// trailing `/`, UTF-8 already in NFC.
-fn is_plain_nfc(rest: &[u8]) -> bool {
+/// trailing `/`.
+fn is_plain(rest: &[u8]) -> bool {
     !rest.is_empty()
         && rest
             .split(|&b| b == b'/')
             .all(|c| !c.is_empty() && c != b"." && c != b"..")
-        && match std::str::from_utf8(rest) {
-            Ok(s) => s.is_ascii() || is_nfc_quick(s.chars()) == IsNormalized::Yes,
-            Err(_) => false,
-        }
 }
 
 fn nfc(name: &[u8]) -> Vec<u8> {
-    match std::str::from_utf8(name) {
-        Ok(s) if is_nfc_quick(s.chars()) != IsNormalized::Yes => {
-            s.nfc().collect::<String>().into_bytes()
-        }
-        _ => name.to_vec(),
-    }
+    crate::model::nfc::nfc(name).unwrap_or_else(|| name.to_vec())
 }
 
 fn to_path(components: &[Vec<u8>]) -> PathBuf {
@@ -289,17 +287,30 @@ mod tests {
     }
 
     #[test]
-    fn unicode_is_compared_and_returned_nfc() {
+    fn the_root_is_compared_nfc_and_the_rest_returned_as_spelled() {
         let nfc_root = "/srv/Mus\u{e9}e";
         let nfd_root = "/srv/Muse\u{301}e";
-        for (root, location) in [
-            (nfc_root, "/srv/Muse\u{301}e/Bjo\u{308}rk.flac"),
-            (nfd_root, "/srv/Mus\u{e9}e/Bj\u{f6}rk.flac"),
+        for (root, location, expected) in [
+            (
+                nfc_root,
+                "/srv/Muse\u{301}e/Bjo\u{308}rk.flac",
+                "Bjo\u{308}rk.flac",
+            ),
+            (
+                nfd_root,
+                "/srv/Mus\u{e9}e/Bj\u{f6}rk.flac",
+                "Bj\u{f6}rk.flac",
+            ),
+            (
+                nfc_root,
+                "/srv/Mus\u{e9}e/./Bjo\u{308}rk.flac",
+                "Bjo\u{308}rk.flac",
+            ),
         ] {
             let mut mapper = PathMapper::new(Path::new(root), None);
             assert_eq!(
                 mapped(&mut mapper, location.as_bytes()),
-                Ok("Bj\u{f6}rk.flac".into())
+                Ok(expected.into())
             );
         }
     }
@@ -309,7 +320,7 @@ mod tests {
         let mut mapper = PathMapper::new(Path::new("/srv/Mus\u{e9}e"), None);
         let mut location = "/srv/Muse\u{301}e/Bjo\u{308}rk/".as_bytes().to_vec();
         location.extend_from_slice(b"caf\xe9.mp3");
-        let mut expected = "Bj\u{f6}rk/".as_bytes().to_vec();
+        let mut expected = "Bjo\u{308}rk/".as_bytes().to_vec();
         expected.extend_from_slice(b"caf\xe9.mp3");
         assert_eq!(mapper.map(&location), Ok(RepoPath::from_bytes(expected)));
     }

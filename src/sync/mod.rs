@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::annex::cache::Freshness;
 use crate::annex::writer::{self, FailureKind, Tally, WriteOptions, WriteRequest};
-use crate::annex::{KeyMap, Repo, snapshot, state};
+use crate::annex::{KeyMap, Repo, lock, snapshot, state};
 use crate::error::Result;
 use crate::mixxx::MixxxDb;
 use crate::mixxx::paths::PathMapper;
@@ -163,6 +163,13 @@ pub fn run(
     cancel: &AtomicBool,
 ) -> Result<Outcome> {
     let started = Instant::now();
+    // Before reading: a run that planned while another was writing would write it all again.
+    let _lock = match options.dry_run {
+        true => None,
+        false => Some(lock::acquire(&inputs.repo, "sync", &|holder| {
+            eprintln!("waiting for {holder} to finish…")
+        })?),
+    };
     let (plan, mut timings) = prepare(inputs, &options.selection, options.freshness, progress)?;
     let mut outcome = Outcome {
         plan,

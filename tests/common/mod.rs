@@ -115,6 +115,33 @@ impl Sandbox {
         cmd
     }
 
+    /// The binary as a user whom file permissions apply to, with a clean environment and no
+    /// database argument: as root (who may read and write anything) through util-linux's
+    /// `setpriv` as `nobody`, who is then let into the sandbox's folders and, through
+    /// `safe.directory`, into a repository owned by another user.
+    pub fn unprivileged_cmd(&self) -> assert_cmd::Command {
+        use std::os::unix::fs::PermissionsExt;
+        let mut cmd = if unsafe { libc::geteuid() } == 0 {
+            for dir in [self.tmp.path(), self.home.as_path()] {
+                std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+            }
+            let mut cmd = assert_cmd::Command::new("setpriv");
+            cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+                .arg(assert_cmd::cargo::cargo_bin("music-commander"));
+            cmd
+        } else {
+            assert_cmd::Command::cargo_bin("music-commander").unwrap()
+        };
+        cmd.current_dir(&self.repo)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap())
+            .env("HOME", &self.home)
+            .env("GIT_CONFIG_COUNT", "1")
+            .env("GIT_CONFIG_KEY_0", "safe.directory")
+            .env("GIT_CONFIG_VALUE_0", "*");
+        cmd
+    }
+
     /// `sync` with extra args; returns (exit code, stdout, stderr).
     pub fn sync(&self, args: &[&str]) -> (i32, String, String) {
         let out = self.cmd().arg("sync").args(args).output().unwrap();

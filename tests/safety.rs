@@ -1,0 +1,372 @@
+//! Fail safe where real users trip (issue 11): two syncs at once, adjusted branches, names
+//! that differ only in Unicode normalisation, a WAL database in a read-only folder.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{Sandbox, sample_path, sample_track};
+use music_commander::fixture::annex_repo;
+use music_commander::fixture::mixxx_db::{FixtureTrack, MixxxDbBuilder, SchemaEra};
+use serde_json::Value;
+
+fn binary() -> PathBuf {
+    assert_cmd::cargo::cargo_bin("music-commander")
+}
+
+/// The binary as `Sandbox::cmd` runs it, as a plain `Command` that can run in the background.
+fn background_sync(sb: &Sandbox, wait_ms: u64) -> Command {
+    let mut cmd = Command::new(binary());
+    cmd.current_dir(&sb.repo)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap())
+        .env("HOME", &sb.home)
+        .env("XDG_CONFIG_HOME", sb.home.join(".config"))
+        .env("MUSIC_COMMANDER_LOCK_WAIT_MS", wait_ms.to_string())
+        .arg("--mixxx-db")
+        .arg(&sb.db)
+        .args(["sync", "--json"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+/// Subjects of the sync commits on the git-annex branch.
+fn sync_commits(sb: &Sandbox) -> Vec<String> {
+    sb.git(&["log", "--format=%s", "refs/heads/git-annex"])
+        .lines()
+        .filter(|s| s.starts_with("music-commander sync"))
+        .map(String::from)
+        .collect()
+}
+
+fn lock_file(sb: &Sandbox) -> PathBuf {
+    sb.repo.join(".git/music-commander/lock")
+}
+
+/// A lock file as a run holding it writes one.
+fn write_lock(sb: &Sandbox, pid: u32, start: &str) {
+    let path = lock_file(sb);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(
+        &path,
+        format!("pid={pid}\nstarttime={start}\nholder=sync\nsince=1764622800\n"),
+    )
+    .unwrap();
+}
+
+/// Field 22 of /proc/<pid>/stat: the process start time in clock ticks since boot.
+fn start_time(pid: u32) -> String {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+    after_name.split(' ').nth(19).unwrap().to_string()
+}
+
+// ---------------------------------------------------------------------------------------
+// Two syncs at once
+
+#[test]
+fn a_second_sync_waits_for_the_first_and_writes_nothing_it_wrote() {
+    let n = 400;
+    let sb = Sandbox::new(n, SchemaEra::Newest);
+    let first = background_sync(&sb, 120_000).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(150));
+    let second = background_sync(&sb, 120_000).spawn().unwrap();
+    let outputs = [
+        first.wait_with_output().unwrap(),
+        second.wait_with_output().unwrap(),
+    ];
+    let mut written = Vec::new();
+    for out in &outputs {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+        written.push(doc["files"]["written"].as_u64().unwrap());
+    }
+    written.sort();
+    assert_eq!(
+        written,
+        vec![0, n as u64],
+        "one run writes, the other finds it done"
+    );
+    assert_eq!(sync_commits(&sb).len(), 1, "one sync commit");
+    assert!(!lock_file(&sb).exists(), "the lock is released");
+}
+
+#[test]
+fn a_held_lock_times_out_with_an_error_and_nothing_is_written() {
+    let sb = Sandbox::new(3, SchemaEra::Newest);
+    let me = std::process::id();
+    write_lock(&sb, me, &start_time(me));
+    let before = sb.annex_ref();
+
+    let out = background_sync(&sb, 300).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert_eq!(
+        stderr
+            .matches("waiting for another music-commander sync")
+            .count(),
+        1,
+        "{stderr}"
+    );
+    assert!(stderr.contains(&format!("pid {me}")), "{stderr}");
+    assert!(stderr.contains("error: "), "{stderr}");
+    assert!(stderr.contains("hint: "), "{stderr}");
+    assert_eq!(sb.annex_ref(), before, "nothing written");
+    assert!(lock_file(&sb).exists(), "another run's lock is left alone");
+
+    // Reading needs no lock.
+    let (code, _, err) = sb.sync(&["--dry-run"]);
+    assert_eq!(code, 0, "{err}");
+    let status = sb.cmd().arg("status").output().unwrap();
+    assert!(status.status.success());
+}
+
+#[test]
+fn a_stale_lock_is_taken_over() {
+    let sb = Sandbox::new(3, SchemaEra::Newest);
+    // A process that is gone.
+    let mut gone = Command::new("true").spawn().unwrap();
+    let pid = gone.id();
+    gone.wait().unwrap();
+    write_lock(&sb, pid, "1");
+    let doc = sb.sync_json(&[]);
+    assert_eq!(doc["files"]["written"], 3);
+    assert!(!lock_file(&sb).exists());
+
+    // A live pid that another process had when it took the lock (pid reuse).
+    sb.set_column(0, "rating", rusqlite::types::Value::Integer(1));
+    let me = std::process::id();
+    write_lock(&sb, me, "1");
+    let doc = sb.sync_json(&[]);
+    assert_eq!(doc["files"]["written"], 1);
+    assert!(!lock_file(&sb).exists());
+}
+
+// ---------------------------------------------------------------------------------------
+// Adjusted branches
+
+/// Syncs `sb` after dropping file 1's content and entering `git annex adjust MODE`; the
+/// result equals a sync of the same library on the original branch.
+fn adjusted_sync_matches_the_original_branch(mode: &str) {
+    let n = 4;
+    let control = Sandbox::new(n, SchemaEra::Newest);
+    control.git(&["annex", "drop", "-q", "--force", &sample_path(1)]);
+    let expected = control.sync_json(&[]);
+    assert_eq!(expected["files"]["written"], n as u64);
+
+    let sb = Sandbox::new(n, SchemaEra::Newest);
+    sb.git(&["annex", "drop", "-q", "--force", &sample_path(1)]);
+    sb.git(&["annex", "adjust", mode]);
+    let head = sb.git(&["symbolic-ref", "HEAD"]);
+    assert!(head.starts_with("refs/heads/adjusted/"), "{head}");
+    let doc = sb.sync_json(&[]);
+    assert_eq!(doc["skipped"], expected["skipped"], "{mode}: {doc}");
+    assert_eq!(doc["files"]["written"], n as u64, "{mode}: {doc}");
+    // A second run agrees (through the key cache).
+    let again = sb.sync_json(&[]);
+    assert_eq!(again["files"]["unchanged"], n as u64, "{mode}: {again}");
+
+    sb.git(&["checkout", "-q", "main"]);
+    assert_eq!(sb.metadata(), control.metadata(), "{mode}");
+}
+
+#[test]
+fn adjusted_hide_missing_syncs_absent_files() {
+    adjusted_sync_matches_the_original_branch("--hide-missing");
+}
+
+#[test]
+fn adjusted_unlock_syncs_like_the_original_branch() {
+    adjusted_sync_matches_the_original_branch("--unlock");
+}
+
+#[test]
+fn adjusted_fix_syncs_like_the_original_branch() {
+    adjusted_sync_matches_the_original_branch("--fix");
+}
+
+#[test]
+fn adjusted_lock_syncs_like_the_original_branch() {
+    adjusted_sync_matches_the_original_branch("--lock");
+}
+
+// ---------------------------------------------------------------------------------------
+// NFC / NFD twins
+
+#[test]
+fn names_differing_only_in_normalisation_are_two_files() {
+    let nfc = "Caf\u{e9}.flac";
+    let nfd = "Cafe\u{301}.flac";
+    let sb = Sandbox::with_tracks(0, SchemaEra::Newest, |repo| {
+        [(nfc, 2), (nfd, 5)]
+            .into_iter()
+            .map(|(name, rating)| FixtureTrack {
+                location: repo.join(name).into_os_string().into_encoded_bytes(),
+                title: Some(format!("{name} title")),
+                rating: Some(rating),
+                ..Default::default()
+            })
+            .collect()
+    });
+    annex_repo::add_files(
+        &sb.repo,
+        &[
+            (Path::new(nfc), b"composed".as_slice()),
+            (Path::new(nfd), b"decomposed".as_slice()),
+        ],
+    )
+    .unwrap();
+    let doc = sb.sync_json(&[]);
+    assert_eq!(doc["files"]["conflicts"], 0, "{doc}");
+    assert_eq!(doc["files"]["written"], 2, "{doc}");
+    let meta = sb.metadata();
+    assert_eq!(meta[nfc]["rating"], vec!["2"]);
+    assert_eq!(meta[nfd]["rating"], vec!["5"]);
+    assert_eq!(meta[nfd]["title"], vec![format!("{nfd} title")]);
+}
+
+/// Only the NFD file exists, Mixxx spells it NFC (or the other way round): still found.
+#[test]
+fn a_name_in_the_other_normalisation_is_still_found() {
+    for (file, mixxx) in [
+        ("Cafe\u{301}.flac", "Caf\u{e9}.flac"),
+        ("Caf\u{e9}.flac", "Cafe\u{301}.flac"),
+    ] {
+        let sb = Sandbox::with_tracks(0, SchemaEra::Newest, |repo| {
+            vec![FixtureTrack {
+                location: repo.join(mixxx).into_os_string().into_encoded_bytes(),
+                rating: Some(4),
+                ..Default::default()
+            }]
+        });
+        annex_repo::add_files(&sb.repo, &[(Path::new(file), b"audio".as_slice())]).unwrap();
+        let doc = sb.sync_json(&[]);
+        assert_eq!(doc["files"]["written"], 1, "{doc}");
+        assert_eq!(sb.metadata()[file]["rating"], vec!["4"]);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// WAL mode in a read-only place
+
+#[test]
+fn a_wal_database_in_a_read_only_folder_is_read() {
+    use std::os::unix::fs::PermissionsExt;
+    let sb = Sandbox::new(2, SchemaEra::Newest);
+    let folder = sb.home.join("readonly");
+    std::fs::create_dir_all(&folder).unwrap();
+    let db = folder.join("mixxxdb.sqlite");
+    let mut builder = MixxxDbBuilder::new(SchemaEra::Newest);
+    builder.tracks = (0..2).map(|i| sample_track(&sb.repo, i)).collect();
+    builder.build(&db).unwrap();
+    {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+    }
+    assert!(!folder.join("mixxxdb.sqlite-wal").exists());
+    let bytes = std::fs::read(&db).unwrap();
+    std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o555)).unwrap();
+
+    // As root every folder is writable.
+    let out = sb
+        .unprivileged_cmd()
+        .arg("--mixxx-db")
+        .arg(&db)
+        .args(["sync", "--dry-run", "--json"])
+        .output()
+        .unwrap();
+    std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o755)).unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["files"]["to_write"], 2, "{doc}");
+    assert_eq!(
+        std::fs::read(&db).unwrap(),
+        bytes,
+        "the database is unchanged"
+    );
+    let mut left: Vec<_> = std::fs::read_dir(&folder)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    left.sort();
+    assert_eq!(left, vec!["mixxxdb.sqlite"]);
+}
+
+/// With a `-wal` file the main file alone is stale, so it is not read: the error names the
+/// cause.
+#[test]
+fn a_wal_database_with_pending_writes_in_a_read_only_folder_says_why() {
+    use std::os::unix::fs::PermissionsExt;
+    let sb = Sandbox::new(1, SchemaEra::Newest);
+    let conn = rusqlite::Connection::open(&sb.db).unwrap();
+    conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get::<_, String>(0))
+        .unwrap();
+    conn.execute_batch("PRAGMA wal_autocheckpoint=0; UPDATE library SET rating = 1;")
+        .unwrap();
+    // A copy taken while the writer is connected: the update lives only in the -wal file.
+    let folder = sb.home.join("readonly");
+    std::fs::create_dir_all(&folder).unwrap();
+    let db = folder.join("mixxxdb.sqlite");
+    std::fs::copy(&sb.db, &db).unwrap();
+    std::fs::copy(
+        sb.db.with_extension("sqlite-wal"),
+        folder.join("mixxxdb.sqlite-wal"),
+    )
+    .unwrap();
+    drop(conn);
+    std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o555)).unwrap();
+    let out = sb
+        .unprivileged_cmd()
+        .arg("--mixxx-db")
+        .arg(&db)
+        .args(["sync", "--dry-run"])
+        .output()
+        .unwrap();
+    std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("WAL mode"), "{stderr}");
+    assert!(stderr.contains("-wal file holds writes"), "{stderr}");
+}
+
+/// A repository this user may read but not write: a sync with nothing to write still
+/// succeeds (there is no lock to take where nothing can be written).
+#[test]
+fn a_sync_with_nothing_to_write_needs_no_writable_repository() {
+    if unsafe { libc::geteuid() } != 0 {
+        return; // the repository is this user's own: it is writable
+    }
+    let sb = Sandbox::new(2, SchemaEra::Newest);
+    sb.sync_json(&[]);
+    // The database must be readable by `nobody`; the repository stays root's.
+    let out = sb
+        .unprivileged_cmd()
+        .arg("--mixxx-db")
+        .arg(&sb.db)
+        .args(["sync", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["files"]["unchanged"], 2, "{doc}");
+    assert!(!lock_file(&sb).exists());
+}
