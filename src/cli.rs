@@ -208,12 +208,8 @@ fn run(cli: Cli, ui: &Ui) -> Result<ExitCode> {
         Command::InitConfig { force, output } => cmd_init_config(output.as_deref(), *force, ui),
         Command::Demo { dir } => crate::demo::run(dir.as_deref(), ui.quiet),
         Command::Completions { shell } => {
-            clap_complete::generate(
-                *shell,
-                &mut Cli::command(),
-                "music-commander",
-                &mut std::io::stdout(),
-            );
+            crate::completions::write(*shell, &mut Cli::command(), &mut std::io::stdout())
+                .map_err(|e| Error::io("writing the completion script", e))?;
             Ok(ExitCode::Success)
         }
     }

@@ -6,6 +6,7 @@
 
 pub mod annex;
 pub mod cli;
+pub mod completions;
 pub mod config;
 pub mod demo;
 pub mod error;
