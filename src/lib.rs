@@ -14,6 +14,7 @@ pub mod exit;
 pub mod fixture;
 pub mod mixxx;
 pub mod model;
+pub mod quote;
 pub mod report;
 pub mod sync;
 
