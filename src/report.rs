@@ -9,6 +9,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Value, json};
 
 use crate::annex::state::SyncRecord;
+use crate::model::RepoPath;
 use crate::quote;
 use crate::sync::Outcome;
 use crate::sync::plan::{FieldChange, FileChange, Plan, SkipReason};
@@ -123,12 +124,16 @@ fn shorten(value: &str, max: usize) -> String {
 }
 
 fn file_label(change: &FileChange) -> String {
-    change
-        .paths
+    shown_paths(&change.paths, " = ")
+}
+
+/// Paths quoted for the terminal, joined by `separator`.
+fn shown_paths(paths: &[RepoPath], separator: &str) -> String {
+    paths
         .iter()
         .map(|p| quote::bytes_for_terminal(p.as_bytes()))
         .collect::<Vec<_>>()
-        .join(" = ")
+        .join(separator)
 }
 
 /// The per-file plan, the first `limit` files.
@@ -198,28 +203,18 @@ pub fn render_summary(outcome: &Outcome) -> String {
         outcome.elapsed.as_secs_f64()
     );
     for c in &plan.conflicts {
-        let paths: Vec<_> = c
-            .paths
-            .iter()
-            .map(|p| quote::bytes_for_terminal(p.as_bytes()))
-            .collect();
         let _ = writeln!(
             out,
             "conflict: {} share one file content but differ in {} — not written",
-            paths.join(", "),
+            shown_paths(&c.paths, ", "),
             c.fields.join(", ")
         );
     }
     for f in outcome.failed.iter().take(PLAN_PREVIEW) {
-        let paths: Vec<_> = f
-            .paths
-            .iter()
-            .map(|p| quote::bytes_for_terminal(p.as_bytes()))
-            .collect();
         let _ = writeln!(
             out,
             "failed: {}: {}",
-            paths.join(", "),
+            shown_paths(&f.paths, ", "),
             quote::for_terminal(&f.reason)
         );
     }

@@ -114,56 +114,49 @@ fn complete_fish(dir: &Path, script: &Path, line: &str) -> Vec<String> {
     candidates(out, "fish", line)
 }
 
-#[test]
-fn bash_completes_commands_and_subcommand_options() {
-    if !have("bash") {
+/// `music-commander <Tab>` offers the commands in `shell`, and each line of `cases` its
+/// options; `complete` returns the candidates for a line.
+fn check(
+    shell: &str,
+    cases: &[(&str, &[&str])],
+    complete: impl Fn(&Path, &Path, &str) -> Vec<String>,
+) {
+    if !have(shell) {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    let script = script(tmp.path(), "bash");
+    let script = script(tmp.path(), shell);
     let line = "music-commander ";
-    assert_offers("bash", line, &complete_bash(&script, line), COMMANDS);
-    for line in ["music-commander sync --", "music-commander mixxx sync --"] {
-        assert_offers("bash", line, &complete_bash(&script, line), SYNC_OPTIONS);
+    assert_offers(shell, line, &complete(tmp.path(), &script, line), COMMANDS);
+    for (line, wanted) in cases {
+        assert_offers(shell, line, &complete(tmp.path(), &script, line), wanted);
     }
-    let line = "music-commander status --";
-    assert_offers("bash", line, &complete_bash(&script, line), &["--json"]);
+}
+
+#[test]
+fn bash_completes_commands_and_subcommand_options() {
+    let cases: &[(&str, &[&str])] = &[
+        ("music-commander sync --", SYNC_OPTIONS),
+        ("music-commander mixxx sync --", SYNC_OPTIONS),
+        ("music-commander status --", &["--json"]),
+    ];
+    check("bash", cases, |_, script, line| complete_bash(script, line));
 }
 
 #[test]
 fn zsh_completes_commands_and_subcommand_options() {
-    if !have("zsh") {
-        return;
-    }
-    let tmp = tempfile::tempdir().unwrap();
-    let script = script(tmp.path(), "zsh");
-    let line = "music-commander ";
-    assert_offers(
+    check(
         "zsh",
-        line,
-        &complete_zsh(tmp.path(), &script, line),
-        COMMANDS,
+        &[("music-commander sync --", SYNC_OPTIONS)],
+        complete_zsh,
     );
-    let line = "music-commander sync --";
-    let got = complete_zsh(tmp.path(), &script, line);
-    assert_offers("zsh", line, &got, SYNC_OPTIONS);
 }
 
 #[test]
 fn fish_completes_commands_and_subcommand_options() {
-    if !have("fish") {
-        return;
-    }
-    let tmp = tempfile::tempdir().unwrap();
-    let script = script(tmp.path(), "fish");
-    let line = "music-commander ";
-    assert_offers(
+    check(
         "fish",
-        line,
-        &complete_fish(tmp.path(), &script, line),
-        COMMANDS,
+        &[("music-commander sync --", SYNC_OPTIONS)],
+        complete_fish,
     );
-    let line = "music-commander sync --";
-    let got = complete_fish(tmp.path(), &script, line);
-    assert_offers("fish", line, &got, SYNC_OPTIONS);
 }
