@@ -26,6 +26,21 @@ ensure_git_annex() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq git git-annex >/dev/null
 }
 
+# The completion tests run each shell's script in that shell; without zsh or fish they warn
+# and skip it (and fail under CI). Installed like git-annex when we can, never required.
+ensure_shells() {
+  local missing=()
+  for shell in zsh fish; do command -v "$shell" >/dev/null 2>&1 || missing+=("$shell"); done
+  if [ "${#missing[@]}" -eq 0 ] || ! command -v apt-get >/dev/null 2>&1; then return; fi
+  local sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo="sudo"; else return; fi
+  fi
+  echo "Installing ${missing[*]} for the completion tests (apt-get)…" >&2
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null || true
+}
+
 case "${1:-}" in
   demo)
     ensure_git_annex
@@ -34,6 +49,7 @@ case "${1:-}" in
     ;;
   test)
     ensure_git_annex
+    ensure_shells
     cargo test --locked
     ;;
   *)

@@ -6,6 +6,7 @@
 
 pub mod annex;
 pub mod cli;
+pub mod completions;
 pub mod config;
 pub mod demo;
 pub mod error;
@@ -13,6 +14,7 @@ pub mod exit;
 pub mod fixture;
 pub mod mixxx;
 pub mod model;
+pub mod quote;
 pub mod report;
 pub mod sync;
 

@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use crate::annex::state::SyncRecord;
 use crate::model::{AnnexKey, RepoPath};
+use crate::quote;
 use crate::sync::fields::ManagedFields;
 use crate::sync::merge::Arity;
 use crate::sync::plan::{FieldChange, FileChange, Plan, SkipReason, Skipped};
@@ -125,22 +126,27 @@ pub fn describe_change(change: &FieldChange, field: &str) -> String {
     )
 }
 
+/// `value` cut to `max` characters, then quoted for the terminal.
 fn shorten(value: &str, max: usize) -> String {
     if value.chars().count() <= max {
-        value.to_string()
+        quote::for_terminal(value).into_owned()
     } else {
         let cut: String = value.chars().take(max - 1).collect();
-        format!("{cut}…")
+        quote::for_terminal(&format!("{cut}…")).into_owned()
     }
 }
 
 fn file_label(change: &FileChange) -> String {
-    change
-        .paths
+    shown_paths(&change.paths, " = ")
+}
+
+/// Paths quoted for the terminal, joined by `separator`.
+fn shown_paths(paths: &[RepoPath], separator: &str) -> String {
+    paths
         .iter()
-        .map(|p| p.to_string())
+        .map(|p| quote::bytes_for_terminal(p.as_bytes()))
         .collect::<Vec<_>>()
-        .join(" = ")
+        .join(separator)
 }
 
 /// The per-file plan, the first `limit` files.
@@ -210,11 +216,10 @@ pub fn render_summary(outcome: &Outcome) -> String {
         outcome.elapsed.as_secs_f64()
     );
     for c in &plan.conflicts {
-        let paths: Vec<String> = c.paths.iter().map(|p| p.to_string()).collect();
         let _ = writeln!(
             out,
             "conflict: {} share one file content but differ in {} — not written",
-            paths.join(", "),
+            shown_paths(&c.paths, ", "),
             c.fields
                 .iter()
                 .map(|&f| plan.managed.annex_name(f))
@@ -223,8 +228,12 @@ pub fn render_summary(outcome: &Outcome) -> String {
         );
     }
     for f in outcome.failed.iter().take(PLAN_PREVIEW) {
-        let paths: Vec<String> = f.paths.iter().map(|p| p.to_string()).collect();
-        let _ = writeln!(out, "failed: {}: {}", paths.join(", "), f.reason);
+        let _ = writeln!(
+            out,
+            "failed: {}: {}",
+            shown_paths(&f.paths, ", "),
+            quote::for_terminal(&f.reason.to_string())
+        );
     }
     if outcome.failed.len() > PLAN_PREVIEW {
         let _ = writeln!(
@@ -301,7 +310,12 @@ pub fn render_outcome(outcome: &Outcome, detail: &Detail) -> String {
     }
     if detail.list_all {
         for s in &plan.skipped {
-            let _ = writeln!(out, "  skipped: {} ({})", s.location, s.reason.describe());
+            let _ = writeln!(
+                out,
+                "  skipped: {} ({})",
+                quote::for_terminal(&s.location),
+                s.reason.describe()
+            );
         }
     }
     if detail.timings {
@@ -550,8 +564,12 @@ pub fn render_records(records: &[SyncRecord], this_uuid: &str) -> String {
     let _ = writeln!(out, "Last sync of each clone:");
     for r in records {
         let who = match &r.description {
-            Some(d) if !d.is_empty() => format!("{d} ({})", r.uuid),
-            _ => r.uuid.clone(),
+            Some(d) if !d.is_empty() => format!(
+                "{} ({})",
+                quote::for_terminal(d),
+                quote::for_terminal(&r.uuid)
+            ),
+            _ => quote::for_terminal(&r.uuid).into_owned(),
         };
         let here = if r.uuid == this_uuid {
             " [this clone]"
@@ -561,7 +579,11 @@ pub fn render_records(records: &[SyncRecord], this_uuid: &str) -> String {
         let _ = writeln!(
             out,
             "  {who}{here}\n      {}  {} tracks, {} files changed, music-commander {}, from {}",
-            r.time, r.tracks, r.written, r.tool_version, r.mixxx_db
+            quote::for_terminal(&r.time),
+            r.tracks,
+            r.written,
+            quote::for_terminal(&r.tool_version),
+            quote::for_terminal(&r.mixxx_db)
         );
     }
     out

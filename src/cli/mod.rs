@@ -126,7 +126,7 @@ pub fn main() -> ExitCode {
             commands::init_config::run(output.as_deref(), *force, &ui)
         }
         Command::Demo { dir } => commands::demo::run(dir.as_deref(), &ui),
-        Command::Completions { shell } => Ok(commands::completions::run(*shell)),
+        Command::Completions { shell } => commands::completions::run(*shell),
     };
     result.unwrap_or_else(|error| {
         ui.error(&error);
