@@ -3,88 +3,12 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-
-use common::{Sandbox, sample_path, sample_track};
-use music_commander::fixture::annex_repo;
-use music_commander::fixture::mixxx_db::{MixxxDbBuilder, SchemaEra};
+use common::{Laptop, Sandbox, annex_sync, sample_path};
+use music_commander::fixture::mixxx_db::SchemaEra;
 use rusqlite::types::Value as Sql;
 
-/// A second machine: a clone of the sandbox's repository (no content fetched) and its own Mixxx
-/// database, which saw the collection under `/media/usb/Music`.
-struct Laptop {
-    repo: PathBuf,
-    db: PathBuf,
-}
-
-const LAPTOP_ROOT: &str = "/media/usb/Music";
-
 fn laptop(sb: &Sandbox, n: usize) -> Laptop {
-    let base = sb.tmp.path().canonicalize().unwrap();
-    let repo = base.join("laptop");
-    annex_repo::git(&base, &["clone", "-q", sb.repo.to_str().unwrap(), "laptop"]).unwrap();
-    annex_repo::git(&repo, &["config", "user.name", "laptop"]).unwrap();
-    annex_repo::git(&repo, &["config", "user.email", "laptop@example.invalid"]).unwrap();
-    annex_repo::git(&repo, &["annex", "init", "-q", "laptop"]).unwrap();
-    // So the first machine can pull from the laptop too.
-    annex_repo::git(
-        &sb.repo,
-        &["remote", "add", "laptop", repo.to_str().unwrap()],
-    )
-    .unwrap();
-    let db = base.join("laptop.sqlite");
-    let mut builder = MixxxDbBuilder::new(SchemaEra::Mixxx23);
-    builder.tracks = (0..n)
-        .map(|i| sample_track(Path::new(LAPTOP_ROOT), i))
-        .collect();
-    builder.build(&db).unwrap();
-    Laptop { repo, db }
-}
-
-impl Laptop {
-    fn cmd(&self, sb: &Sandbox) -> assert_cmd::Command {
-        let mut cmd = sb.cmd();
-        cmd.current_dir(&self.repo)
-            .env("MUSIC_COMMANDER_MUSIC_ROOT", LAPTOP_ROOT)
-            .arg("--mixxx-db")
-            .arg(&self.db);
-        cmd
-    }
-
-    fn sync_json(&self, sb: &Sandbox) -> serde_json::Value {
-        let out = self.cmd(sb).args(["sync", "--json"]).output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
-    }
-
-    fn git(&self, args: &[&str]) -> String {
-        annex_repo::git(&self.repo, args).unwrap()
-    }
-
-    fn set_column(&self, i: usize, column: &str, value: Sql) {
-        let db = rusqlite::Connection::open(&self.db).unwrap();
-        db.execute_batch("PRAGMA foreign_keys = OFF").unwrap();
-        let location = Path::new(LAPTOP_ROOT).join(sample_path(i));
-        db.execute(
-            &format!(
-                "UPDATE library SET {column} = ?1 WHERE location = (SELECT id FROM track_locations WHERE location = ?2)"
-            ),
-            rusqlite::params![value, location.to_str().unwrap()],
-        )
-        .unwrap();
-    }
-}
-
-fn annex_sync(repo: &Path) {
-    annex_repo::git(
-        repo,
-        &["annex", "sync", "-q", "--only-annex", "--no-content"],
-    )
-    .unwrap();
+    Laptop::clone_of(sb, n)
 }
 
 #[test]
@@ -114,7 +38,7 @@ fn metadata_and_sync_state_travel_to_a_clone_with_another_music_root() {
 
     // Same values in the laptop's Mixxx (under another root): nothing to write.
     let head = lap.git(&["rev-parse", "git-annex"]);
-    let doc = lap.sync_json(&sb);
+    let doc = lap.sync_json(&sb, &[]);
     assert_eq!(doc["files"]["written"], 0, "{doc}");
     assert_eq!(doc["files"]["unchanged"], 8);
     assert_eq!(lap.git(&["rev-parse", "git-annex"]), head);
@@ -136,7 +60,7 @@ fn different_edits_in_two_clones_both_survive() {
     sb.set_column(1, "rating", Sql::Integer(4));
     sb.sync_json(&[]);
     lap.set_column(2, "comment", Sql::Text("laptop note".into()));
-    let doc = lap.sync_json(&sb);
+    let doc = lap.sync_json(&sb, &[]);
     assert_eq!(doc["files"]["written"], 1);
 
     annex_sync(&lap.repo);
@@ -151,16 +75,17 @@ fn different_edits_in_two_clones_both_survive() {
 }
 
 #[test]
-fn the_same_field_edited_in_two_clones_is_reported() {
+fn the_same_field_edited_in_two_clones_is_reported_as_a_conflict_on_both() {
     let sb = Sandbox::new(4, SchemaEra::Newest);
     sb.sync_json(&[]);
     let lap = laptop(&sb, 4);
     annex_sync(&lap.repo);
+    lap.sync_json(&sb, &[]);
 
     sb.set_column(3, "rating", Sql::Integer(4));
     sb.sync_json(&[]);
     lap.set_column(3, "rating", Sql::Integer(1));
-    lap.sync_json(&sb);
+    lap.sync_json(&sb, &[]);
     annex_sync(&lap.repo);
     annex_sync(&sb.repo);
 
@@ -170,11 +95,12 @@ fn the_same_field_edited_in_two_clones_is_reported() {
         let mut cmd = cmd;
         let out = cmd.arg("status").output().unwrap();
         let text = String::from_utf8(out.stdout).unwrap();
-        assert!(text.contains("a sync would write 1 files"), "{text}");
+        assert!(text.contains("1 conflict"), "{text}");
         assert!(text.contains(&sample_path(3)), "{text}");
     }
-    // The next sync from a clone settles the field on that clone's Mixxx value.
-    sb.sync_json(&[]);
+    // A plain sync settles nothing; `--prefer mixxx` settles on this clone's value.
+    assert_eq!(sb.sync_json(&[])["files"]["written"], 0);
+    sb.sync_json(&["--prefer", "mixxx"]);
     assert_eq!(sb.metadata()[&sample_path(3)]["rating"], vec!["4"]);
 }
 
@@ -184,8 +110,9 @@ fn an_edit_fetched_but_not_merged_does_not_survive_as_a_second_value() {
     sb.sync_json(&[]);
     let lap = laptop(&sb, 3);
     annex_sync(&lap.repo);
+    lap.sync_json(&sb, &[]);
     lap.set_column(1, "rating", Sql::Integer(2));
-    lap.sync_json(&sb);
+    lap.sync_json(&sb, &[]);
 
     // The desktop only fetches: the laptop's rating sits in an unmerged laptop/git-annex.
     sb.git(&["fetch", "-q", "laptop"]);
@@ -199,7 +126,8 @@ fn an_edit_fetched_but_not_merged_does_not_survive_as_a_second_value() {
         "the test needs an unmerged branch: {unmerged}"
     );
     sb.set_column(1, "rating", Sql::Integer(5));
-    let doc = sb.sync_json(&[]);
+    // Both machines changed the rating: a conflict, settled here in favour of this Mixxx.
+    let doc = sb.sync_json(&["--prefer", "mixxx"]);
     assert_eq!(doc["files"]["written"], 1, "{doc}");
     // Whatever git-annex merges later, the desktop's sync settled the field on its value.
     sb.git(&["annex", "merge"]);

@@ -123,7 +123,7 @@ fn unwrap(mut bytes: Vec<u8>, kind: Kind) -> Option<Vec<u8>> {
 
 /// Detects corruption, not tampering: each step is a bijection of the state for a fixed word
 /// and of the word for a fixed state, so any single changed word changes the result.
-fn checksum(bytes: &[u8]) -> u64 {
+pub(crate) fn checksum(bytes: &[u8]) -> u64 {
     const K: u64 = 0x9E37_79B9_7F4A_7C15;
     let mut h = (bytes.len() as u64).wrapping_mul(K);
     let mut words = bytes.chunks_exact(8);
@@ -174,6 +174,17 @@ impl Encoder {
     pub(crate) fn bytes(&mut self, b: &[u8]) {
         self.len(b.len());
         self.0.extend_from_slice(b);
+    }
+
+    /// Bytes as they are, without a length: for framing a body (magic, checksum) or copying
+    /// an entry that was encoded before.
+    pub(crate) fn raw(&mut self, b: &[u8]) {
+        self.0.extend_from_slice(b);
+    }
+
+    /// Empties the buffer, keeping its capacity (a scratch encoder reused per file).
+    pub(crate) fn clear(&mut self) {
+        self.0.clear();
     }
 
     pub(crate) fn as_slice(&self) -> &[u8] {

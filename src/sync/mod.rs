@@ -1,6 +1,7 @@
 //! The sync: Mixxx tracks → desired fields per file → [`plan::Plan`] (diff against the
 //! current git-annex metadata) → apply through git-annex → record the sync.
 
+pub mod base;
 pub mod fields;
 pub mod merge;
 pub mod plan;

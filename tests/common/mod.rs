@@ -192,18 +192,86 @@ impl Sandbox {
         files
     }
 
-    /// A writable connection to the Mixxx database, to play the DJ editing in Mixxx.
-    /// Foreign keys off, as Mixxx has them: real databases declare some wrongly, and
-    /// rusqlite's bundled SQLite would otherwise enforce them.
+    /// The DJ editing this sandbox's Mixxx.
+    pub fn dj(&self) -> Dj<'_> {
+        Dj {
+            db: &self.db,
+            root: &self.repo,
+        }
+    }
+
     pub fn mixxx(&self) -> rusqlite::Connection {
-        let db = rusqlite::Connection::open(&self.db).unwrap();
+        self.dj().mixxx()
+    }
+
+    pub fn track_id(&self, i: usize) -> i64 {
+        self.dj().track_id(i)
+    }
+
+    pub fn add_to_crate(&self, i: usize, name: &str) {
+        self.dj().add_to_crate(i, name)
+    }
+
+    pub fn remove_from_crate(&self, i: usize, name: &str) {
+        self.dj().remove_from_crate(i, name)
+    }
+
+    pub fn set_column(&self, i: usize, column: &str, value: rusqlite::types::Value) {
+        self.dj().set_column(i, column, value)
+    }
+
+    /// `git annex sync` of the git-annex branch only, with every remote.
+    pub fn annex_sync(&self) {
+        annex_sync(&self.repo);
+    }
+
+    /// `status --json` parsed; panics on a non-zero exit.
+    pub fn status_json(&self) -> Value {
+        json_of(self.cmd().args(["status", "--json"]))
+    }
+}
+
+/// `git annex sync` of the git-annex branch only: no work-tree commit, no content.
+pub fn annex_sync(repo: &Path) {
+    annex_repo::git(
+        repo,
+        &["annex", "sync", "-q", "--only-annex", "--no-content"],
+    )
+    .unwrap();
+}
+
+/// Runs `cmd`, asserts success, parses stdout as JSON.
+pub fn json_of(cmd: &mut assert_cmd::Command) -> Value {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("bad JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+/// Edits a Mixxx database the way a DJ does in Mixxx, addressing sample track `i` by its
+/// location under `root`.
+pub struct Dj<'a> {
+    pub db: &'a Path,
+    pub root: &'a Path,
+}
+
+impl Dj<'_> {
+    /// A writable connection. Foreign keys off, as Mixxx has them: real databases declare
+    /// some wrongly, and rusqlite's bundled SQLite would otherwise enforce them.
+    pub fn mixxx(&self) -> rusqlite::Connection {
+        let db = rusqlite::Connection::open(self.db).unwrap();
         db.execute_batch("PRAGMA foreign_keys = OFF").unwrap();
         db
     }
 
-    /// Library id of sample track `i` (ids follow insertion order).
+    /// Library id of sample track `i`.
     pub fn track_id(&self, i: usize) -> i64 {
-        let location = self.repo.join(sample_path(i));
+        let location = self.root.join(sample_path(i));
         self.mixxx()
             .query_row(
                 "SELECT library.id FROM library JOIN track_locations ON track_locations.id = library.location WHERE track_locations.location = ?1",
@@ -247,6 +315,118 @@ impl Sandbox {
                 rusqlite::params![value, self.track_id(i)],
             )
             .unwrap();
+    }
+}
+
+/// Where the second machine's Mixxx saw the collection.
+pub const LAPTOP_ROOT: &str = "/media/usb/Music";
+
+/// Another machine: a clone of the sandbox's repository (no content fetched) with its own
+/// Mixxx database (of the 2.3 era), which saw the collection under [`LAPTOP_ROOT`]. The two
+/// repositories are each other's remotes.
+pub struct Laptop {
+    pub repo: PathBuf,
+    pub db: PathBuf,
+}
+
+impl Laptop {
+    pub fn clone_of(sb: &Sandbox, n: usize) -> Laptop {
+        Laptop::clone_named(sb, "laptop", n)
+    }
+
+    pub fn clone_named(sb: &Sandbox, name: &str, n: usize) -> Laptop {
+        let base = sb.tmp.path().canonicalize().unwrap();
+        let repo = base.join(name);
+        annex_repo::git(&base, &["clone", "-q", sb.repo.to_str().unwrap(), name]).unwrap();
+        annex_repo::git(&repo, &["config", "user.name", name]).unwrap();
+        annex_repo::git(&repo, &["config", "user.email", "laptop@example.invalid"]).unwrap();
+        annex_repo::git(&repo, &["annex", "init", "-q", name]).unwrap();
+        annex_repo::git(&sb.repo, &["remote", "add", name, repo.to_str().unwrap()]).unwrap();
+        let db = base.join(format!("{name}.sqlite"));
+        let mut builder = MixxxDbBuilder::new(SchemaEra::Mixxx23);
+        builder.tracks = (0..n)
+            .map(|i| sample_track(Path::new(LAPTOP_ROOT), i))
+            .collect();
+        builder.build(&db).unwrap();
+        Laptop { repo, db }
+    }
+
+    pub fn dj(&self) -> Dj<'_> {
+        Dj {
+            db: &self.db,
+            root: Path::new(LAPTOP_ROOT),
+        }
+    }
+
+    /// The binary run on this machine (environment as the sandbox's).
+    pub fn cmd(&self, sb: &Sandbox) -> assert_cmd::Command {
+        let mut cmd = sb.cmd();
+        cmd.current_dir(&self.repo)
+            .env("MUSIC_COMMANDER_MUSIC_ROOT", LAPTOP_ROOT)
+            .arg("--mixxx-db")
+            .arg(&self.db);
+        cmd
+    }
+
+    /// The same as a `std` command, for runs to kill.
+    pub fn std_cmd(&self, sb: &Sandbox) -> std::process::Command {
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("music-commander"));
+        cmd.current_dir(&self.repo)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap())
+            .env("HOME", &sb.home)
+            .env("XDG_CONFIG_HOME", sb.home.join(".config"))
+            .env("MUSIC_COMMANDER_MUSIC_ROOT", LAPTOP_ROOT)
+            .arg("--mixxx-db")
+            .arg(&self.db);
+        cmd
+    }
+
+    pub fn sync(&self, sb: &Sandbox, args: &[&str]) -> (i32, String, String) {
+        let out = self.cmd(sb).arg("sync").args(args).output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    pub fn sync_json(&self, sb: &Sandbox, args: &[&str]) -> Value {
+        json_of(self.cmd(sb).args(["sync", "--json"]).args(args))
+    }
+
+    pub fn status_json(&self, sb: &Sandbox) -> Value {
+        json_of(self.cmd(sb).args(["status", "--json"]))
+    }
+
+    pub fn git(&self, args: &[&str]) -> String {
+        annex_repo::git(&self.repo, args).unwrap()
+    }
+
+    pub fn annex_ref(&self) -> String {
+        self.git(&["rev-parse", "refs/heads/git-annex"])
+            .trim()
+            .to_string()
+    }
+
+    pub fn annex_sync(&self) {
+        annex_sync(&self.repo);
+    }
+
+    pub fn metadata(&self) -> Metadata {
+        metadata(&self.repo)
+    }
+
+    pub fn set_column(&self, i: usize, column: &str, value: rusqlite::types::Value) {
+        self.dj().set_column(i, column, value)
+    }
+
+    pub fn add_to_crate(&self, i: usize, name: &str) {
+        self.dj().add_to_crate(i, name)
+    }
+
+    pub fn remove_from_crate(&self, i: usize, name: &str) {
+        self.dj().remove_from_crate(i, name)
     }
 }
 
