@@ -130,6 +130,7 @@ pub fn run(dir: Option<&Path>, quiet: bool) -> Result<ExitCode> {
         jobs: 1,
         selection: Selection::default(),
         freshness: Freshness::UseCache,
+        prefer: Default::default(),
     };
     let cancel = AtomicBool::new(false);
     let progress = TerminalProgress::new(!quiet);

@@ -16,7 +16,7 @@ use crate::model::{AnnexKey, RepoPath};
 use crate::quote;
 use crate::sync::fields::ManagedFields;
 use crate::sync::merge::Arity;
-use crate::sync::plan::{FieldChange, FileChange, Plan, SkipReason, Skipped};
+use crate::sync::plan::{Direction, FieldChange, FileChange, Plan, SkipReason, Skipped};
 use crate::sync::{self, Failure, Outcome};
 
 /// Files listed in a human plan before it says "… and N more" (all of them with `-v`).
@@ -92,10 +92,16 @@ impl sync::Progress for TerminalProgress {
     }
 }
 
-/// How a change of one field reads: `rating: 3 → 5`, `crate: +Festival −Warmup`,
-/// `comment: removed`. `field` is the git-annex name it is shown under.
+/// `n` and the noun, singular or plural: `1 file`, `2 files`.
+pub fn count(n: usize, singular: &str, plural: &str) -> String {
+    format!("{n} {}", if n == 1 { singular } else { plural })
+}
+
+/// How a change of one field reads: `rating: 3 → 5`, `rating: 1, 5 → 5`,
+/// `crate: +Festival −Warmup`, `comment: removed`. A conflict reads
+/// `rating: Mixxx 4 · repository 1, 4 · base 3`. `field` is the git-annex name it is shown
+/// under.
 pub fn describe_change(change: &FieldChange, field: &str) -> String {
-    let multi_valued = change.field.arity() == Arity::Multi;
     let shown = |values: &[String]| {
         values
             .iter()
@@ -103,18 +109,33 @@ pub fn describe_change(change: &FieldChange, field: &str) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    if change.after.is_empty() {
-        return format!("{field}: removed");
+    let or_none = |values: &[String]| match values {
+        [] => "(none)".to_string(),
+        v => shown(v),
+    };
+    if change.direction == Direction::Conflict {
+        let base = match &change.base {
+            Some(b) => or_none(b),
+            None => "unknown".to_string(),
+        };
+        return format!(
+            "{field}: Mixxx {} · repository {} · base {base}",
+            or_none(&change.mixxx),
+            or_none(&change.repo)
+        );
     }
-    if multi_valued || change.before.len() > 1 || change.after.len() > 1 {
+    if change.field.arity() == Arity::Multi {
         let mut parts = Vec::new();
         for v in change.added() {
-            parts.push(format!("+{}", shorten(v, 60)));
+            parts.push(format!("+{}", element(v)));
         }
         for v in change.removed() {
-            parts.push(format!("−{}", shorten(v, 60)));
+            parts.push(format!("−{}", element(v)));
         }
         return format!("{field}: {}", parts.join(" "));
+    }
+    if change.after.is_empty() {
+        return format!("{field}: removed");
     }
     if change.before.is_empty() {
         return format!("{field}: {}", shown(&change.after));
@@ -124,6 +145,19 @@ pub fn describe_change(change: &FieldChange, field: &str) -> String {
         shown(&change.before),
         shown(&change.after)
     )
+}
+
+/// An element of a `+added −removed` list, in double quotes when it could be misread there
+/// (a space, a leading sign, a quote).
+fn element(value: &str) -> String {
+    let shown = shorten(value, 60);
+    let ambiguous =
+        value.is_empty() || value.contains(' ') || value.starts_with(['+', '-', '−', '"']);
+    if ambiguous && !shown.starts_with('"') {
+        format!("\"{shown}\"")
+    } else {
+        shown
+    }
 }
 
 /// `value` cut to `max` characters, then quoted for the terminal.
@@ -149,21 +183,66 @@ fn shown_paths(paths: &[RepoPath], separator: &str) -> String {
         .join(separator)
 }
 
-/// The per-file plan, the first `limit` files.
-pub fn render_changes(plan: &Plan, limit: usize) -> String {
+/// The files with a change going `direction`, the first `limit` of them, each with those
+/// changes.
+pub fn render_changes(plan: &Plan, direction: Direction, limit: usize) -> String {
     let mut out = String::new();
-    for change in plan.changes.iter().take(limit) {
+    let files: Vec<&FileChange> = plan.files(direction).collect();
+    for change in files.iter().take(limit) {
         let _ = writeln!(out, "  {}", file_label(change));
-        for c in &change.changes {
+        for c in change.changes.iter().filter(|c| c.direction == direction) {
             let name = plan.managed.annex_name(c.field);
             let _ = writeln!(out, "      {}", describe_change(c, name));
         }
     }
-    if plan.changes.len() > limit && limit > 0 {
+    if files.len() > limit && limit > 0 {
         let _ = writeln!(
             out,
-            "  … and {} more files (use -v or --json to list all)",
-            plan.changes.len() - limit
+            "  … and {} more (use -v or --json to list all)",
+            count(files.len() - limit, "file", "files")
+        );
+    }
+    out
+}
+
+/// Every direction's changes under its heading, outgoing first.
+pub fn render_plan(plan: &Plan, limit: usize) -> String {
+    let mut out = String::new();
+    for direction in Direction::ALL {
+        if limit == 0 || plan.files(direction).next().is_none() {
+            continue;
+        }
+        let heading = match direction {
+            Direction::Outgoing => "Changes:",
+            Direction::Incoming => "Incoming (in the repository, not in this Mixxx yet):",
+            Direction::Conflict => "Conflicts (changed on both sides; nothing written):",
+        };
+        let _ = writeln!(out, "{heading}");
+        out.push_str(&render_changes(plan, direction, limit));
+    }
+    out
+}
+
+/// The closing lines about what a sync left for later: incoming changes and conflicts.
+pub fn render_pending(plan: &Plan) -> String {
+    let mut out = String::new();
+    let incoming = plan.count(Direction::Incoming);
+    if incoming > 0 {
+        let _ = writeln!(
+            out,
+            "{} not in this Mixxx yet (music-commander status)",
+            match incoming {
+                1 => "1 incoming change is".to_string(),
+                n => format!("{n} incoming changes are"),
+            }
+        );
+    }
+    let conflicts = plan.count(Direction::Conflict);
+    if conflicts > 0 {
+        let _ = writeln!(
+            out,
+            "{} left unwritten (sync --prefer mixxx|repo)",
+            count(conflicts, "conflict", "conflicts")
         );
     }
     out
@@ -186,17 +265,27 @@ pub fn render_summary(outcome: &Outcome) -> String {
         let _ = writeln!(out, "  {label:<40}{n:>8}");
     };
     if outcome.dry_run {
-        row(&mut out, "files to write", plan.changes.len());
+        row(&mut out, "files to write", plan.outgoing_files().count());
     } else {
         row(&mut out, "files written", outcome.written);
     }
     row(&mut out, "files unchanged", plan.unchanged);
+    row(
+        &mut out,
+        "incoming changes (not written)",
+        plan.count(Direction::Incoming),
+    );
+    row(
+        &mut out,
+        "conflicts (not written)",
+        plan.count(Direction::Conflict),
+    );
     row(&mut out, "tracks skipped", plan.skipped.len());
     skipped_lines(plan, &mut out);
     row(
         &mut out,
-        "conflicts (same file, different values)",
-        plan.conflicts.len(),
+        "same content, different values",
+        plan.duplicates.len(),
     );
     if !outcome.dry_run {
         row(&mut out, "files failed", outcome.failed.len());
@@ -215,17 +304,25 @@ pub fn render_summary(outcome: &Outcome) -> String {
         "elapsed",
         outcome.elapsed.as_secs_f64()
     );
-    for c in &plan.conflicts {
-        let _ = writeln!(
-            out,
-            "conflict: {} share one file content but differ in {} — not written",
-            shown_paths(&c.paths, ", "),
-            c.fields
-                .iter()
-                .map(|&f| plan.managed.annex_name(f))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
+    for d in &plan.duplicates {
+        let fields = d
+            .fields
+            .iter()
+            .map(|&f| plan.managed.annex_name(f))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let _ = match d.paths.as_slice() {
+            [one] => writeln!(
+                out,
+                "not written: {} is in the Mixxx library twice, with different {fields}",
+                shown_paths(std::slice::from_ref(one), "")
+            ),
+            paths => writeln!(
+                out,
+                "not written: {} have identical content (one git-annex key) but different {fields} in Mixxx",
+                shown_paths(paths, ", ")
+            ),
+        };
     }
     for f in outcome.failed.iter().take(PLAN_PREVIEW) {
         let _ = writeln!(
@@ -284,11 +381,11 @@ pub fn render_outcome(outcome: &Outcome, detail: &Detail) -> String {
         }
         return out;
     }
-    if plan.changes.is_empty() && plan.conflicts.is_empty() && !detail.list_all {
+    if plan.changes.is_empty() && plan.duplicates.is_empty() && !detail.list_all {
         let _ = writeln!(
             out,
-            "Nothing to sync: {} tracks already match ({} skipped).",
-            plan.tracks - plan.skipped.len(),
+            "Nothing to sync: {} already match ({} skipped).",
+            count(plan.tracks - plan.skipped.len(), "track", "tracks"),
             plan.skipped.len()
         );
         if detail.timings {
@@ -297,17 +394,14 @@ pub fn render_outcome(outcome: &Outcome, detail: &Detail) -> String {
         return out;
     }
     let (verb, n) = if outcome.dry_run {
-        ("Would write", plan.changes.len())
+        ("Would write", plan.outgoing_files().count())
     } else {
         ("Wrote", outcome.written)
     };
     // Counts first: with thousands of files the list is the part to skim, not to scroll past.
-    let _ = writeln!(out, "{verb} {n} files.");
+    let _ = writeln!(out, "{verb} {}.", count(n, "file", "files"));
     out.push_str(&render_summary(outcome));
-    if detail.preview > 0 && !plan.changes.is_empty() {
-        let _ = writeln!(out, "Changes:");
-        out.push_str(&render_changes(plan, detail.preview));
-    }
+    out.push_str(&render_plan(plan, detail.preview));
     if detail.list_all {
         for s in &plan.skipped {
             let _ = writeln!(
@@ -321,6 +415,8 @@ pub fn render_outcome(outcome: &Outcome, detail: &Detail) -> String {
     if detail.timings {
         out.push_str(&render_timings(&outcome.timings));
     }
+    // Last, so it is what stays on screen after a long list.
+    out.push_str(&render_pending(plan));
     out
 }
 
@@ -350,35 +446,81 @@ pub fn peak_rss_mib() -> f64 {
     bytes / (1024.0 * 1024.0)
 }
 
-/// One file's planned change, as `sync --json` (`changes`) and `status --json` (`pending`)
-/// show it.
+/// One field of a file, three ways.
 #[derive(Serialize)]
-pub struct ChangeJson<'a> {
+pub struct FieldJson<'a> {
+    pub direction: Direction,
+    pub mixxx: &'a [String],
+    pub repo: &'a [String],
+    /// `null` when this clone knows no base for the field.
+    pub base: Option<&'a [String]>,
+}
+
+/// One file and its changes going one way, as `sync --json` and `status --json` list them
+/// (`changes` for outgoing, `incoming`, `conflicts`).
+#[derive(Serialize)]
+pub struct FileJson<'a> {
     pub paths: &'a [RepoPath],
     pub key: &'a AnnexKey,
-    /// Every changed field, in plan order.
-    pub fields: Vec<&'a str>,
+    /// Field → its three values, for the changes of this list's direction.
+    pub fields: BTreeMap<&'a str, FieldJson<'a>>,
+}
+
+impl<'a> FileJson<'a> {
+    pub fn new(change: &'a FileChange, managed: &'a ManagedFields, direction: Direction) -> Self {
+        FileJson {
+            paths: &change.paths,
+            key: &change.key,
+            fields: change
+                .changes
+                .iter()
+                .filter(|c| c.direction == direction)
+                .map(|c| {
+                    (
+                        managed.annex_name(c.field),
+                        FieldJson {
+                            direction: c.direction,
+                            mixxx: &c.mixxx,
+                            repo: &c.repo,
+                            base: c.base.as_deref(),
+                        },
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    pub fn all(plan: &'a Plan, direction: Direction) -> Vec<FileJson<'a>> {
+        plan.files(direction)
+            .map(|c| FileJson::new(c, &plan.managed, direction))
+            .collect()
+    }
+}
+
+/// One file's outgoing change: what the sync writes (`changes` in `sync --json`, `pending`
+/// in `status --json`).
+#[derive(Serialize)]
+pub struct ChangeJson<'a> {
+    #[serde(flatten)]
+    pub file: FileJson<'a>,
     /// Field → its new values (fields that keep at least one value).
     pub set: BTreeMap<&'a str, &'a [String]>,
     /// Fields whose values all go.
     pub removed: Vec<&'a str>,
-    /// Field → its values before the change.
+    /// Field → the repository's values before the change.
     pub before: BTreeMap<&'a str, &'a [String]>,
 }
 
 impl<'a> ChangeJson<'a> {
     pub fn new(change: &'a FileChange, managed: &'a ManagedFields) -> ChangeJson<'a> {
         let mut json = ChangeJson {
-            paths: &change.paths,
-            key: &change.key,
-            fields: Vec::new(),
+            file: FileJson::new(change, managed, Direction::Outgoing),
             set: BTreeMap::new(),
             removed: Vec::new(),
             before: BTreeMap::new(),
         };
-        for c in &change.changes {
+        for c in change.outgoing() {
             let name = managed.annex_name(c.field);
-            json.fields.push(name);
             if c.after.is_empty() {
                 json.removed.push(name);
             } else {
@@ -390,8 +532,7 @@ impl<'a> ChangeJson<'a> {
     }
 
     pub fn all(plan: &'a Plan) -> Vec<ChangeJson<'a>> {
-        plan.changes
-            .iter()
+        plan.outgoing_files()
             .map(|c| ChangeJson::new(c, &plan.managed))
             .collect()
     }
@@ -399,17 +540,17 @@ impl<'a> ChangeJson<'a> {
 
 /// Tracks whose files share one key but want different values.
 #[derive(Serialize)]
-pub struct ConflictJson<'a> {
+pub struct DuplicateJson<'a> {
     pub key: &'a AnnexKey,
     pub paths: &'a [RepoPath],
     pub fields: Vec<&'a str>,
 }
 
-impl<'a> ConflictJson<'a> {
-    pub fn all(plan: &'a Plan) -> Vec<ConflictJson<'a>> {
-        plan.conflicts
+impl<'a> DuplicateJson<'a> {
+    pub fn all(plan: &'a Plan) -> Vec<DuplicateJson<'a>> {
+        plan.duplicates
             .iter()
-            .map(|c| ConflictJson {
+            .map(|c| DuplicateJson {
                 key: &c.key,
                 paths: &c.paths,
                 fields: c
@@ -419,6 +560,48 @@ impl<'a> ConflictJson<'a> {
                     .collect(),
             })
             .collect()
+    }
+}
+
+/// Field changes counted by direction, over every file.
+#[derive(Serialize)]
+pub struct DirectionCounts {
+    pub outgoing: usize,
+    pub incoming: usize,
+    pub conflicts: usize,
+}
+
+impl DirectionCounts {
+    pub fn new(plan: &Plan) -> DirectionCounts {
+        DirectionCounts {
+            outgoing: plan.count(Direction::Outgoing),
+            incoming: plan.count(Direction::Incoming),
+            conflicts: plan.count(Direction::Conflict),
+        }
+    }
+}
+
+/// The three-way part shared by `sync --json` and `status --json`.
+#[derive(Serialize)]
+pub struct ThreeWayJson<'a> {
+    /// Field changes by direction.
+    pub counts: DirectionCounts,
+    /// Files with incoming changes.
+    pub incoming: Vec<FileJson<'a>>,
+    /// Files with conflicts.
+    pub conflicts: Vec<FileJson<'a>>,
+    /// Tracks sharing one file content but wanting different values.
+    pub duplicates: Vec<DuplicateJson<'a>>,
+}
+
+impl<'a> ThreeWayJson<'a> {
+    pub fn new(plan: &'a Plan) -> ThreeWayJson<'a> {
+        ThreeWayJson {
+            counts: DirectionCounts::new(plan),
+            incoming: FileJson::all(plan, Direction::Incoming),
+            conflicts: FileJson::all(plan, Direction::Conflict),
+            duplicates: DuplicateJson::all(plan),
+        }
     }
 }
 
@@ -446,7 +629,11 @@ pub struct FileCounts {
     pub unchanged: usize,
     pub failed: usize,
     pub not_written: usize,
+    /// Files with incoming changes / with conflicts (neither is written).
+    pub incoming: usize,
     pub conflicts: usize,
+    /// Files whose tracks share one content but want different values.
+    pub duplicates: usize,
 }
 
 #[derive(Serialize)]
@@ -467,7 +654,8 @@ pub struct OutcomeJson<'a> {
     pub commits: usize,
     pub elapsed_seconds: f64,
     pub changes: Vec<ChangeJson<'a>>,
-    pub conflicts: Vec<ConflictJson<'a>>,
+    #[serde(flatten)]
+    pub three_way: ThreeWayJson<'a>,
     pub failed: &'a [Failure],
     pub timings: Vec<TimingJson>,
     pub peak_memory_mib: f64,
@@ -481,19 +669,21 @@ impl<'a> OutcomeJson<'a> {
             interrupted: outcome.interrupted,
             tracks: plan.tracks,
             files: FileCounts {
-                to_write: plan.changes.len(),
+                to_write: plan.outgoing_files().count(),
                 written: outcome.written,
                 unchanged: plan.unchanged,
                 failed: outcome.failed.len(),
                 not_written: outcome.not_written,
-                conflicts: plan.conflicts.len(),
+                incoming: plan.files(Direction::Incoming).count(),
+                conflicts: plan.files(Direction::Conflict).count(),
+                duplicates: plan.duplicates.len(),
             },
             skipped: SkipCounts::new(plan),
             skipped_tracks: &plan.skipped,
             commits: outcome.commits,
             elapsed_seconds: outcome.elapsed.as_secs_f64(),
             changes: ChangeJson::all(plan),
-            conflicts: ConflictJson::all(plan),
+            three_way: ThreeWayJson::new(plan),
             failed: &outcome.failed,
             timings: outcome
                 .timings
@@ -520,8 +710,10 @@ pub struct StatusJson<'a> {
     pub files_unchanged: usize,
     pub tracks_skipped: usize,
     pub skipped: SkipCounts,
-    pub conflicts: usize,
+    /// Outgoing changes: what a sync would write.
     pub pending: Vec<ChangeJson<'a>>,
+    #[serde(flatten)]
+    pub three_way: ThreeWayJson<'a>,
     pub syncs: &'a [SyncRecord],
 }
 
@@ -538,12 +730,12 @@ impl<'a> StatusJson<'a> {
             uuid,
             mixxx_db,
             tracks: plan.tracks,
-            files_to_write: plan.changes.len(),
+            files_to_write: plan.outgoing_files().count(),
             files_unchanged: plan.unchanged,
             tracks_skipped: plan.skipped.len(),
             skipped: SkipCounts::new(plan),
-            conflicts: plan.conflicts.len(),
             pending: ChangeJson::all(plan),
+            three_way: ThreeWayJson::new(plan),
             syncs,
         }
     }
@@ -594,10 +786,15 @@ mod tests {
     use super::*;
 
     fn change(field: &str, before: &[&str], after: &[&str]) -> FieldChange {
+        let values = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         FieldChange {
             field: crate::sync::fields::FieldId::from_name(field).unwrap(),
-            before: before.iter().map(|s| s.to_string()).collect(),
-            after: after.iter().map(|s| s.to_string()).collect(),
+            direction: Direction::Outgoing,
+            before: values(before),
+            after: values(after),
+            mixxx: values(after),
+            repo: values(before),
+            base: Some(values(before)),
         }
     }
 
@@ -624,7 +821,27 @@ mod tests {
         );
         assert_eq!(
             describe_change(&change("rating", &["4", "5"], &["5"]), "rating"),
-            "rating: −4"
+            "rating: 4, 5 → 5",
+            "removing one of two values must not read as a negative rating"
+        );
+        assert_eq!(
+            describe_change(
+                &change("crate", &["+1", "Keep"], &["Keep", "Peak Time"]),
+                "crate"
+            ),
+            "crate: +\"Peak Time\" −\"+1\"",
+            "names with spaces or signs are quoted"
+        );
+        let conflict = FieldChange {
+            direction: Direction::Conflict,
+            mixxx: vec!["4".into()],
+            repo: vec!["1".into(), "4".into()],
+            base: Some(vec![]),
+            ..change("rating", &["1", "4"], &["1", "4"])
+        };
+        assert_eq!(
+            describe_change(&conflict, "rating"),
+            "rating: Mixxx 4 · repository 1, 4 · base (none)"
         );
         let long = "x".repeat(100);
         assert!(describe_change(&change("comment", &[], &[&long]), "comment").ends_with('…'));

@@ -313,8 +313,11 @@ fn two_tracks_for_one_file_are_written_once_or_reported() {
     });
     let doc = sb.sync_json(&[]);
     assert_eq!(doc["files"]["written"], 1, "{doc}");
-    assert_eq!(doc["files"]["conflicts"], 1, "{doc}");
-    assert_eq!(doc["conflicts"][0]["fields"], serde_json::json!(["rating"]));
+    assert_eq!(doc["files"]["duplicates"], 1, "{doc}");
+    assert_eq!(
+        doc["duplicates"][0]["fields"],
+        serde_json::json!(["rating"])
+    );
     assert_eq!(sb.metadata()[&sample_path(0)]["title"], vec!["Title 0"]);
 }
 

@@ -95,7 +95,7 @@ fn the_same_field_edited_in_two_clones_is_reported_as_a_conflict_on_both() {
         let mut cmd = cmd;
         let out = cmd.arg("status").output().unwrap();
         let text = String::from_utf8(out.stdout).unwrap();
-        assert!(text.contains("1 conflict"), "{text}");
+        assert!(text.contains("1 change in conflict"), "{text}");
         assert!(text.contains(&sample_path(3)), "{text}");
     }
     // A plain sync settles nothing; `--prefer mixxx` settles on this clone's value.

@@ -413,8 +413,11 @@ fn identical_content_shares_metadata_and_conflicts_are_reported() {
     }
     let doc = sb.sync_json(&[]);
     assert_eq!(doc["files"]["written"], 3, "{doc}");
-    assert_eq!(doc["files"]["conflicts"], 1);
-    assert_eq!(doc["conflicts"][0]["fields"], serde_json::json!(["rating"]));
+    assert_eq!(doc["files"]["duplicates"], 1);
+    assert_eq!(
+        doc["duplicates"][0]["fields"],
+        serde_json::json!(["rating"])
+    );
     let meta = sb.metadata();
     assert_eq!(meta["dup1.flac"]["rating"], vec!["4"]);
     assert_eq!(meta["dup2.flac"]["rating"], vec!["4"]);

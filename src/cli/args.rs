@@ -104,7 +104,30 @@ pub struct SyncArgs {
     #[arg(long)]
     pub json: bool,
 
+    /// Settle conflicts: `mixxx` writes this machine's value, `repo` keeps the repository's
+    #[arg(long, value_name = "SIDE")]
+    pub prefer: Option<PreferArg>,
+
     /// Only files in these files or folders (relative to the current directory, or absolute)
     #[arg(value_name = "PATHS")]
     pub paths: Vec<PathBuf>,
+}
+
+/// The side `--prefer` settles conflicts on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum PreferArg {
+    /// This machine's Mixxx
+    Mixxx,
+    /// The repository (another clone's value)
+    Repo,
+}
+
+impl From<Option<PreferArg>> for crate::sync::merge::Prefer {
+    fn from(arg: Option<PreferArg>) -> Self {
+        match arg {
+            None => crate::sync::merge::Prefer::Neither,
+            Some(PreferArg::Mixxx) => crate::sync::merge::Prefer::Mixxx,
+            Some(PreferArg::Repo) => crate::sync::merge::Prefer::Repo,
+        }
+    }
 }

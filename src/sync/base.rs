@@ -22,7 +22,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::annex::cache::{Decoder, Encoder, checksum};
-use crate::model::AnnexKey;
+use crate::model::{AnnexKey, FieldSet};
+use crate::sync::fields::ManagedFields;
 use crate::sync::merge::Base;
 
 const MAGIC: &[u8; 8] = b"mc-base\0";
@@ -61,15 +62,22 @@ impl Agreed {
         self.0.is_empty()
     }
 
+    /// Every managed field known, with the values `fields` holds (none: agreed empty).
+    pub fn from_fields(fields: &FieldSet, managed: &ManagedFields) -> Agreed {
+        Agreed(
+            managed
+                .iter_by_name()
+                .map(|(_, name)| (name.to_string(), fields.get(name).unwrap_or(&[]).to_vec()))
+                .collect(),
+        )
+    }
+
     fn encode(&self, out: &mut Encoder) {
-        out.len(self.0.len());
-        for (name, values) in &self.0 {
-            out.bytes(name.as_bytes());
-            out.len(values.len());
-            for value in values {
-                out.bytes(value.as_bytes());
-            }
-        }
+        encode_entry(
+            out,
+            self.0.iter().map(|(n, v)| (n.as_str(), v.as_slice())),
+            self.0.len(),
+        );
     }
 
     fn decode(d: &mut Decoder<'_>) -> Option<Agreed> {
@@ -177,6 +185,30 @@ impl BaseStore {
         scratch.as_slice() == &self.body[start as usize..end as usize]
     }
 
+    /// True when the stored base of `key` is exactly what [`Agreed::from_fields`] would make
+    /// of `fields`: the check a no-op sync makes for every file, without allocating.
+    pub(crate) fn holds_fields(
+        &self,
+        key: &AnnexKey,
+        fields: &FieldSet,
+        managed: &ManagedFields,
+        scratch: &mut Encoder,
+    ) -> bool {
+        let Some(&(start, end)) = self.index.get(key) else {
+            return false;
+        };
+        scratch.clear();
+        let n = managed.iter_by_name().count();
+        encode_entry(
+            scratch,
+            managed
+                .iter_by_name()
+                .map(|(_, name)| (name, fields.get(name).unwrap_or(&[]))),
+            n,
+        );
+        scratch.as_slice() == &self.body[start as usize..end as usize]
+    }
+
     /// Writes a new base: `updates` replace (or add) entries, other stored entries are kept
     /// when `keep` says so. Replaces the file atomically (temp file + rename), so a crash
     /// leaves the old base or the new one.
@@ -219,6 +251,23 @@ impl BaseStore {
         std::io::Write::write_all(&mut tmp, out.as_slice())?;
         tmp.persist(&self.path).map_err(|e| e.error)?;
         Ok(())
+    }
+}
+
+/// One entry's fields, `(name, values)` in name order: the same bytes whether they come from
+/// an [`Agreed`] or straight from a file's fields.
+fn encode_entry<'a>(
+    out: &mut Encoder,
+    fields: impl Iterator<Item = (&'a str, &'a [String])>,
+    n: usize,
+) {
+    out.len(n);
+    for (name, values) in fields {
+        out.bytes(name.as_bytes());
+        out.len(values.len());
+        for value in values {
+            out.bytes(value.as_bytes());
+        }
     }
 }
 

@@ -6,7 +6,7 @@ pub mod fields;
 pub mod merge;
 pub mod plan;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -18,7 +18,9 @@ use crate::error::Result;
 use crate::mixxx::MixxxDb;
 use crate::mixxx::paths::PathMapper;
 use crate::model::{AnnexKey, RepoPath};
+use base::{Agreed, BaseStore};
 use fields::ManagedFields;
+use merge::Prefer;
 use plan::{Plan, Selection};
 
 /// Where a sync reports what it is doing. The sync only calls these; how (or whether) they
@@ -61,6 +63,8 @@ pub struct Options {
     pub jobs: usize,
     pub selection: Selection,
     pub freshness: Freshness,
+    /// How conflicts are settled (`--prefer`).
+    pub prefer: Prefer,
 }
 
 /// Wall time of each phase, in order, for `-v` and the benchmark.
@@ -97,6 +101,8 @@ pub struct Outcome {
     pub interrupted: bool,
     pub elapsed: Duration,
     pub timings: Timings,
+    /// Problems that lost nothing but deserve a line (the base could not be saved).
+    pub warnings: Vec<String>,
 }
 
 /// Reads both sides and computes the plan; writes nothing. Used by `sync`, `sync --dry-run`
@@ -106,6 +112,7 @@ pub fn prepare(
     inputs: &Inputs,
     selection: &Selection,
     freshness: Freshness,
+    prefer: Prefer,
     progress: &dyn Progress,
 ) -> Result<(Plan, Timings)> {
     let mut timings = Timings::new();
@@ -117,7 +124,8 @@ pub fn prepare(
             let started = Instant::now();
             let library =
                 MixxxDb::open(&inputs.mixxx_db)?.read_library(&inputs.managed.request())?;
-            Ok::<_, crate::Error>((library, started.elapsed()))
+            let base = BaseStore::open(base_file(inputs));
+            Ok::<_, crate::Error>((library, base, started.elapsed()))
         });
         let started = Instant::now();
         let keys = KeyMap::read_with(&inputs.repo, &|path| selection.contains(path), freshness)
@@ -126,7 +134,7 @@ pub fn prepare(
         (library, keys)
     });
     // A Mixxx problem is reported first, as when the reads ran one after the other.
-    let (library, mixxx_time) = library?;
+    let (library, base, mixxx_time) = library?;
     let (keys, keys_time) = keys?;
     timings.push(("mixxx read", mixxx_time));
     timings.push(("key map (alongside)", keys_time));
@@ -147,10 +155,10 @@ pub fn prepare(
     let current = snapshot::read_with(&inputs.repo, &wanted, freshness)?;
     lap("metadata read", &mut timings);
 
-    let plan = plan::plan(targets, &library, &current, &inputs.managed);
+    let plan = plan::plan(targets, &library, &current, &inputs.managed, &base, prefer);
     // Freeing 100,000 tracks and metadata sets string by string takes a noticeable part of a
     // no-op sync; let a thread do it while the report is printed (or the process exits).
-    std::thread::spawn(move || drop((library, current)));
+    std::thread::spawn(move || drop((library, current, base)));
     lap("plan", &mut timings);
     progress.finish();
     Ok((plan, timings))
@@ -171,7 +179,13 @@ pub fn run(
             eprintln!("waiting for {holder} to finish…")
         })?),
     };
-    let (plan, mut timings) = prepare(inputs, &options.selection, options.freshness, progress)?;
+    let (plan, mut timings) = prepare(
+        inputs,
+        &options.selection,
+        options.freshness,
+        options.prefer,
+        progress,
+    )?;
     let mut outcome = Outcome {
         plan,
         dry_run: options.dry_run,
@@ -182,36 +196,47 @@ pub fn run(
         interrupted: false,
         elapsed: Duration::ZERO,
         timings: Vec::new(),
+        warnings: Vec::new(),
     };
     if cancel.load(Ordering::SeqCst) {
         outcome.interrupted = true;
-        outcome.not_written = outcome.plan.changes.len();
-    } else if !options.dry_run && !outcome.plan.changes.is_empty() {
-        let write_started = Instant::now();
-        apply(inputs, options, &mut outcome, progress, cancel)?;
-        timings.push(("write + commit", write_started.elapsed()));
+        outcome.not_written = outcome.plan.outgoing_files().count();
+    } else if !options.dry_run {
+        let mut written = HashSet::new();
+        if outcome.plan.outgoing_files().next().is_some() {
+            let write_started = Instant::now();
+            written = apply(inputs, options, &mut outcome, progress, cancel)?;
+            timings.push(("write + commit", write_started.elapsed()));
+        }
+        // Only after the writes are committed: a base ahead of the repository could make an
+        // incoming change look like a local edit.
+        if let Err(e) = settle_base(inputs, &outcome.plan, &written) {
+            outcome.warnings.push(format!(
+                "could not save this clone's sync base ({e}); nothing is lost, the next sync compares without it where it must"
+            ));
+        }
     }
     outcome.timings = timings;
     outcome.elapsed = started.elapsed();
     Ok(outcome)
 }
 
+/// Writes the outgoing changes; returns the keys git-annex confirmed.
 fn apply(
     inputs: &Inputs,
     options: &Options,
     outcome: &mut Outcome,
     progress: &dyn Progress,
     cancel: &AtomicBool,
-) -> Result<()> {
+) -> Result<HashSet<AnnexKey>> {
     let plan = &outcome.plan;
+    let files = plan.outgoing_files().count();
     let requests: Vec<WriteRequest> = plan
-        .changes
-        .iter()
+        .outgoing_files()
         .map(|change| WriteRequest {
             key: change.key.clone(),
             fields: change
-                .changes
-                .iter()
+                .outgoing()
                 .map(|c| {
                     (
                         inputs.managed.annex_name(c.field).to_string(),
@@ -237,7 +262,7 @@ fn apply(
     let write_options = WriteOptions {
         jobs: options.jobs.max(1),
         batch_size: options.batch_size,
-        commit_message: format!("music-commander sync: {} files", plan.changes.len()),
+        commit_message: format!("music-commander sync: {files} files"),
     };
     progress.start_bar("Writing metadata", requests.len() as u64);
     let report = writer::write(
@@ -253,6 +278,7 @@ fn apply(
     let paths: HashMap<&AnnexKey, &Vec<RepoPath>> =
         plan.changes.iter().map(|c| (&c.key, &c.paths)).collect();
     outcome.written = report.written.len();
+    let written: HashSet<AnnexKey> = report.written.into_iter().collect();
     for (key, reason) in report.failed {
         if reason == FailureKind::Interrupted {
             outcome.not_written += 1;
@@ -267,5 +293,39 @@ fn apply(
     outcome.failed.sort_by(|a, b| a.paths.cmp(&b.paths));
     outcome.commits = report.commits;
     outcome.interrupted = report.interrupted;
-    Ok(())
+    Ok(written)
+}
+
+/// This clone's base for its Mixxx database.
+fn base_file(inputs: &Inputs) -> PathBuf {
+    BaseStore::path(&inputs.repo.common_dir, &inputs.mixxx_db)
+}
+
+/// Moves the base forward to what both sides now agree on: files that matched, and files
+/// whose outgoing changes git-annex confirmed (`written`). Writes the file only when
+/// something moved, so a no-op sync stays read-only.
+fn settle_base(inputs: &Inputs, plan: &Plan, written: &HashSet<AnnexKey>) -> std::io::Result<()> {
+    let mut updates: HashMap<AnnexKey, Agreed> = plan.base_updates.iter().cloned().collect();
+    let needs_store = !plan.changes.is_empty();
+    if updates.is_empty() && !needs_store {
+        return Ok(());
+    }
+    let store = BaseStore::open(base_file(inputs));
+    let mut scratch = crate::annex::cache::Encoder::default();
+    for change in &plan.changes {
+        let settled = if written.contains(&change.key) {
+            &change.settled_written
+        } else {
+            &change.settled_unwritten
+        };
+        if !store.holds(&change.key, settled, &mut scratch) {
+            updates.insert(change.key.clone(), settled.clone());
+        }
+    }
+    if updates.is_empty() {
+        return Ok(());
+    }
+    // Entries of files not in this run stay: a base is what the two sides last agreed on,
+    // still true for a file outside the selection or one Mixxx forgot for a while.
+    store.write(&updates, |_| true)
 }

@@ -3,11 +3,14 @@
 
 use std::collections::HashMap;
 
+use crate::annex::cache::Encoder;
 use crate::annex::{Entry, KeyMap};
 use crate::mixxx::Library;
 use crate::mixxx::paths::{PathMapper, Unmapped};
 use crate::model::{AnnexKey, FieldSet, RepoPath};
+use crate::sync::base::{Agreed, BaseStore, Found};
 use crate::sync::fields::{FieldId, ManagedFields};
+use crate::sync::merge::{self, Prefer};
 
 /// Why a Mixxx track is not synced.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
@@ -53,21 +56,50 @@ pub struct Skipped {
     pub reason: SkipReason,
 }
 
-/// One field of one file: its values now and after the sync (empty = absent).
+/// Which way a field's change goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// Changed in this Mixxx since the base: `sync` writes it to the repository.
+    Outgoing,
+    /// Changed in the repository since the base (another clone, or a hand edit): `sync`
+    /// leaves it; `import` brings it into Mixxx.
+    Incoming,
+    /// Changed differently on both sides: neither is applied.
+    Conflict,
+}
+
+impl Direction {
+    pub const ALL: [Direction; 3] = [
+        Direction::Outgoing,
+        Direction::Incoming,
+        Direction::Conflict,
+    ];
+}
+
+/// One field of one file, three ways: this Mixxx, the repository and the base, and the change
+/// to make on one side (empty values = absent).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FieldChange {
     pub field: FieldId,
+    pub direction: Direction,
+    /// The changed side's values before and after: the repository's for an outgoing change,
+    /// this Mixxx's for an incoming one. For a conflict, the repository's, unchanged.
     pub before: Vec<String>,
     pub after: Vec<String>,
+    pub mixxx: Vec<String>,
+    pub repo: Vec<String>,
+    /// What the two last agreed on; `None` when this clone knows no base for the field.
+    pub base: Option<Vec<String>>,
 }
 
 impl FieldChange {
-    /// Values the sync adds (element-wise, for a multi-valued field).
+    /// Values the change adds (element-wise, for a multi-valued field).
     pub fn added(&self) -> impl Iterator<Item = &String> {
         self.after.iter().filter(|v| !self.before.contains(v))
     }
 
-    /// Values the sync removes.
+    /// Values the change removes.
     pub fn removed(&self) -> impl Iterator<Item = &String> {
         self.before.iter().filter(|v| !self.after.contains(v))
     }
@@ -78,13 +110,31 @@ impl FieldChange {
 pub struct FileChange {
     pub key: AnnexKey,
     pub paths: Vec<RepoPath>,
+    /// In table order; a multi-valued field may have an outgoing and an incoming part.
     pub changes: Vec<FieldChange>,
+    /// The base to keep for the file once its outgoing changes are written…
+    pub settled_written: Agreed,
+    /// …and when they are not (a dry run, a failed write, nothing outgoing).
+    pub settled_unwritten: Agreed,
+}
+
+impl FileChange {
+    pub fn outgoing(&self) -> impl Iterator<Item = &FieldChange> {
+        self.changes
+            .iter()
+            .filter(|c| c.direction == Direction::Outgoing)
+    }
+
+    pub fn has(&self, direction: Direction) -> bool {
+        self.changes.iter().any(|c| c.direction == direction)
+    }
 }
 
 /// Tracks whose files share one key but want different metadata: neither is written.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Conflict {
+pub struct Duplicate {
     pub key: AnnexKey,
+    /// One path when the same file is in the Mixxx library twice.
     pub paths: Vec<RepoPath>,
     /// The fields the tracks disagree on.
     pub fields: Vec<FieldId>,
@@ -96,16 +146,40 @@ pub struct Plan {
     pub managed: ManagedFields,
     /// Mixxx tracks considered (within the selection).
     pub tracks: usize,
+    /// Files with anything outgoing, incoming or conflicting, sorted by path.
     pub changes: Vec<FileChange>,
     /// Files whose managed fields already match.
     pub unchanged: usize,
     pub skipped: Vec<Skipped>,
-    pub conflicts: Vec<Conflict>,
+    pub duplicates: Vec<Duplicate>,
+    /// Files that match whose stored base is not what they match on: the base moves there
+    /// when a sync runs, even one that writes nothing.
+    pub base_updates: Vec<(AnnexKey, Agreed)>,
+    /// Whether this clone had a base for this Mixxx database.
+    pub base_found: Option<Found>,
 }
 
 impl Plan {
     pub fn skipped_count(&self, reason: SkipReason) -> usize {
         self.skipped.iter().filter(|s| s.reason == reason).count()
+    }
+
+    /// Files a sync writes (with at least one outgoing change).
+    pub fn outgoing_files(&self) -> impl Iterator<Item = &FileChange> {
+        self.changes.iter().filter(|c| c.has(Direction::Outgoing))
+    }
+
+    pub fn files(&self, direction: Direction) -> impl Iterator<Item = &FileChange> {
+        self.changes.iter().filter(move |c| c.has(direction))
+    }
+
+    /// Field changes going `direction`, over every file.
+    pub fn count(&self, direction: Direction) -> usize {
+        self.changes
+            .iter()
+            .flat_map(|c| &c.changes)
+            .filter(|c| c.direction == direction)
+            .count()
     }
 }
 
@@ -217,19 +291,25 @@ pub fn targets(
     out
 }
 
-/// Diffs desired against current metadata, field by field, managed fields only.
+/// Compares, per file and managed field, this Mixxx (`library`), the repository
+/// (`current`) and the base (`base`): see [`super::merge`] for the rules. `prefer` settles
+/// conflicts.
 pub fn plan(
     targets: Targets,
     library: &Library,
     current: &HashMap<AnnexKey, FieldSet>,
     managed: &ManagedFields,
+    base: &BaseStore,
+    prefer: Prefer,
 ) -> Plan {
     let empty = FieldSet::new();
     let reader = managed.reader(library);
+    let mut scratch = Encoder::default();
     let mut plan = Plan {
         managed: managed.clone(),
         tracks: targets.tracks,
         skipped: targets.skipped,
+        base_found: Some(base.found()),
         ..Plan::default()
     };
     for (key, target) in targets.by_key {
@@ -245,7 +325,7 @@ pub fn plan(
             }
         }
         if !disagreeing.is_empty() {
-            plan.conflicts.push(Conflict {
+            plan.duplicates.push(Duplicate {
                 key,
                 paths: target.paths,
                 fields: disagreeing,
@@ -253,25 +333,102 @@ pub fn plan(
             continue;
         }
         let now = current.get(&key).unwrap_or(&empty);
-        let changes = diff(&desired, now, managed);
-        if changes.is_empty() {
+        let differing = diff(&desired, now, managed);
+        if differing.is_empty() {
             plan.unchanged += 1;
-        } else {
-            plan.changes.push(FileChange {
-                key,
-                paths: target.paths,
-                changes,
-            });
+            if !base.holds_fields(&key, &desired, managed, &mut scratch) {
+                let agreed = Agreed::from_fields(&desired, managed);
+                plan.base_updates.push((key, agreed));
+            }
+            continue;
         }
+        let stored = base.get(&key);
+        let mut file = FileChange {
+            key,
+            paths: target.paths,
+            changes: Vec::new(),
+            settled_written: Agreed::new(),
+            settled_unwritten: Agreed::new(),
+        };
+        for (field, name) in managed.iter_by_name() {
+            let m = desired.get(name).unwrap_or(&[]);
+            let r = now.get(name).unwrap_or(&[]);
+            if m == r {
+                file.settled_written.set(name, m.to_vec());
+                file.settled_unwritten.set(name, m.to_vec());
+                continue;
+            }
+            let b = stored.as_ref().and_then(|s| s.get(name));
+            let arity = field.arity();
+            let merged = merge::merge(arity, m, r, b);
+            let three_way = |direction, before: &[String], after: Vec<String>| FieldChange {
+                field,
+                direction,
+                before: before.to_vec(),
+                after,
+                mixxx: m.to_vec(),
+                repo: r.to_vec(),
+                base: b.map(<[String]>::to_vec),
+            };
+            let mut written = r.to_vec();
+            let mut unwritten_base = merge::settle(arity, m, r, b);
+            match (merged.conflict, prefer) {
+                (true, Prefer::Mixxx) => {
+                    file.changes
+                        .push(three_way(Direction::Outgoing, r, m.to_vec()));
+                    written = m.to_vec();
+                }
+                (true, Prefer::Repo) => {
+                    // Settled for this clone: from now on the repository's value is an
+                    // incoming change here, never this Mixxx's edit to send again.
+                    file.changes
+                        .push(three_way(Direction::Incoming, m, r.to_vec()));
+                    unwritten_base = Some(m.to_vec());
+                }
+                (true, Prefer::Neither) => {
+                    file.changes
+                        .push(three_way(Direction::Conflict, r, r.to_vec()))
+                }
+                (false, _) => {
+                    if let Some(out) = merged.outgoing {
+                        written = out.clone();
+                        file.changes.push(three_way(Direction::Outgoing, r, out));
+                    }
+                    if let Some(inc) = merged.incoming {
+                        file.changes.push(three_way(Direction::Incoming, m, inc));
+                    }
+                }
+            }
+            let written_base = match (merged.conflict, prefer) {
+                (true, Prefer::Repo) => unwritten_base.clone(),
+                _ => merge::settle(arity, m, &written, b),
+            };
+            if let Some(v) = written_base {
+                file.settled_written.set(name, v);
+            }
+            if let Some(v) = unwritten_base {
+                file.settled_unwritten.set(name, v);
+            }
+        }
+        file.changes.sort_by_key(|c| (c.field, c.direction));
+        plan.changes.push(file);
     }
     plan.changes.sort_by(|a, b| a.paths.cmp(&b.paths));
-    plan.conflicts.sort_by(|a, b| a.paths.cmp(&b.paths));
+    plan.duplicates.sort_by(|a, b| a.paths.cmp(&b.paths));
     plan
+}
+
+/// A managed field whose two sides differ: this Mixxx's values and the repository's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Difference {
+    pub field: FieldId,
+    pub mixxx: Vec<String>,
+    pub repo: Vec<String>,
 }
 
 /// The managed fields whose value sets differ. Any difference counts, including a field that
 /// holds several values after a merge of concurrent edits in two clones.
-pub fn diff(desired: &FieldSet, current: &FieldSet, managed: &ManagedFields) -> Vec<FieldChange> {
+pub fn diff(desired: &FieldSet, current: &FieldSet, managed: &ManagedFields) -> Vec<Difference> {
     // One merge over three name-sorted sequences instead of two searches per field: this
     // runs for every file of every sync.
     let mut desired = desired.iter().peekable();
@@ -287,12 +444,12 @@ pub fn diff(desired: &FieldSet, current: &FieldSet, managed: &ManagedFields) -> 
                 .next_if(|(n, _): &(&str, &[String])| *n == name)
                 .map_or(&[][..], |(_, v)| v)
         };
-        let (after, before) = (take(&mut desired), take(&mut current));
-        if after != before {
-            changes.push(FieldChange {
+        let (mixxx, repo) = (take(&mut desired), take(&mut current));
+        if mixxx != repo {
+            changes.push(Difference {
                 field,
-                before: before.to_vec(),
-                after: after.to_vec(),
+                mixxx: mixxx.to_vec(),
+                repo: repo.to_vec(),
             });
         }
     }
@@ -332,20 +489,20 @@ mod tests {
         assert_eq!(
             changes,
             vec![
-                FieldChange {
+                Difference {
                     field: FieldId::Rating,
-                    before: vec!["4".into(), "5".into()],
-                    after: vec!["5".into()],
+                    mixxx: vec!["5".into()],
+                    repo: vec!["4".into(), "5".into()],
                 },
-                FieldChange {
+                Difference {
                     field: FieldId::Comment,
-                    before: vec!["old".into()],
-                    after: vec![],
+                    mixxx: vec![],
+                    repo: vec!["old".into()],
                 },
-                FieldChange {
+                Difference {
                     field: FieldId::Crate,
-                    before: vec!["A".into()],
-                    after: vec!["A".into(), "B".into()],
+                    mixxx: vec!["A".into(), "B".into()],
+                    repo: vec!["A".into()],
                 },
             ]
         );

@@ -10,7 +10,7 @@ use crate::error::Result;
 use crate::exit::ExitCode;
 use crate::report::{self, StatusJson};
 use crate::sync;
-use crate::sync::plan::Selection;
+use crate::sync::plan::{Direction, Selection};
 
 pub fn run(cli: &Cli, json: bool, ui: &Ui) -> Result<ExitCode> {
     let inputs = resolve::inputs(cli, ui)?;
@@ -18,6 +18,7 @@ pub fn run(cli: &Cli, json: bool, ui: &Ui) -> Result<ExitCode> {
         &inputs,
         &Selection::default(),
         Freshness::UseCache,
+        Default::default(),
         &ui.progress(),
     )?;
     let records = state::read_all(&inputs.repo)?;
@@ -43,21 +44,34 @@ pub fn run(cli: &Cli, json: bool, ui: &Ui) -> Result<ExitCode> {
     if plan.changes.is_empty() {
         let _ = writeln!(
             out,
-            "In sync: all {} files match Mixxx ({} tracks skipped, {} conflicts).",
-            plan.unchanged,
-            plan.skipped.len(),
-            plan.conflicts.len()
+            "In sync: all {} match Mixxx ({} skipped, {} with different values for one content).",
+            report::count(plan.unchanged, "file", "files"),
+            report::count(plan.skipped.len(), "track", "tracks"),
+            plan.duplicates.len()
         );
     } else {
+        let counts = [
+            (Direction::Outgoing, "outgoing (a sync writes them)"),
+            (Direction::Incoming, "incoming (not in this Mixxx yet)"),
+            (Direction::Conflict, "in conflict (changed on both sides)"),
+        ]
+        .into_iter()
+        .filter(|&(d, _)| plan.count(d) > 0)
+        .map(|(d, what)| {
+            format!(
+                "{} {what}",
+                report::count(plan.count(d), "change", "changes")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
         let _ = writeln!(
             out,
-            "Mixxx differs from the repository: a sync would write {} files ({} unchanged, {} tracks skipped, {} conflicts):",
-            plan.changes.len(),
-            plan.unchanged,
-            plan.skipped.len(),
-            plan.conflicts.len()
+            "Mixxx and the repository differ: {counts}; {} unchanged, {} skipped.",
+            report::count(plan.unchanged, "file", "files"),
+            report::count(plan.skipped.len(), "track", "tracks"),
         );
-        let _ = write!(out, "{}", report::render_changes(&plan, ui.preview(false)));
+        let _ = write!(out, "{}", report::render_plan(&plan, ui.preview(false)));
     }
     let _ = write!(
         out,

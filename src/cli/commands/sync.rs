@@ -22,6 +22,7 @@ pub fn run(cli: &Cli, args: &SyncArgs, ui: &Ui) -> Result<ExitCode> {
         } else {
             Freshness::UseCache
         },
+        prefer: args.prefer.into(),
     };
     install_sigint_handler();
     let outcome = sync::run(&inputs, &options, &ui.progress(), &CANCEL)?;
