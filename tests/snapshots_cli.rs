@@ -49,187 +49,336 @@ macro_rules! snap {
 fn sync_json() {
     let sb = Sandbox::new(2, SchemaEra::Newest);
     snap!(stdout(&sb, &["sync", "--json"]), @r##"
-{
-  "dry_run": false,
-  "interrupted": false,
-  "tracks": 2,
-  "files": {
-    "to_write": 2,
-    "written": 2,
-    "unchanged": 0,
-    "failed": 0,
-    "not_written": 0,
-    "conflicts": 0
-  },
-  "skipped": {
-    "removed-from-mixxx": 0,
-    "outside-root": 0,
-    "not-in-repository": 0,
-    "not-annexed": 0,
-    "key-not-utf8": 0
-  },
-  "skipped_tracks": [],
-  "commits": 1,
-  "elapsed_seconds": [N],
-  "changes": [
     {
-      "paths": [
-        "Daft Punk/Album 0/0000 Track.flac"
-      ],
-      "key": "SHA256E-s8--696c4d4dc59b253ef5dfb4973bebf40b45d659896b7a3183ab241a96dc1bbf24.flac",
-      "fields": [
-        "bpm",
-        "key",
-        "artist",
-        "title",
-        "album",
-        "genre",
-        "year",
-        "tracknumber",
-        "comment"
-      ],
-      "set": {
-        "album": [
-          "Album 0"
-        ],
-        "artist": [
-          "Artist 0"
-        ],
-        "bpm": [
-          "100.00"
-        ],
-        "comment": [
-          "comment 0"
-        ],
-        "genre": [
-          "House"
-        ],
-        "key": [
-          "C"
-        ],
-        "title": [
-          "Title 0"
-        ],
-        "tracknumber": [
-          "1"
-        ],
-        "year": [
-          "1990"
-        ]
+      "dry_run": false,
+      "interrupted": false,
+      "tracks": 2,
+      "files": {
+        "to_write": 2,
+        "written": 2,
+        "unchanged": 0,
+        "failed": 0,
+        "not_written": 0,
+        "incoming": 0,
+        "conflicts": 0,
+        "duplicates": 0
       },
-      "removed": [],
-      "before": {
-        "album": [],
-        "artist": [],
-        "bpm": [],
-        "comment": [],
-        "genre": [],
-        "key": [],
-        "title": [],
-        "tracknumber": [],
-        "year": []
-      }
-    },
-    {
-      "paths": [
-        "Röyksopp/Album 1/0001 Track.flac"
-      ],
-      "key": "SHA256E-s8--7a5f5af4f748b09c874e0a68b17546a1ba1ca00a2d72669694ab5aa04af2ca2a.flac",
-      "fields": [
-        "rating",
-        "bpm",
-        "color",
-        "key",
-        "artist",
-        "title",
-        "album",
-        "genre",
-        "year",
-        "tracknumber",
-        "crate"
-      ],
-      "set": {
-        "album": [
-          "Album 1"
-        ],
-        "artist": [
-          "Artist 1"
-        ],
-        "bpm": [
-          "101.00"
-        ],
-        "color": [
-          "#112233"
-        ],
-        "crate": [
-          "Festival"
-        ],
-        "genre": [
-          "Techno"
-        ],
-        "key": [
-          "Db"
-        ],
-        "rating": [
-          "1"
-        ],
-        "title": [
-          "Title 1"
-        ],
-        "tracknumber": [
-          "2"
-        ],
-        "year": [
-          "1991"
-        ]
+      "skipped": {
+        "removed-from-mixxx": 0,
+        "outside-root": 0,
+        "not-in-repository": 0,
+        "not-annexed": 0,
+        "key-not-utf8": 0
       },
-      "removed": [],
-      "before": {
-        "album": [],
-        "artist": [],
-        "bpm": [],
-        "color": [],
-        "crate": [],
-        "genre": [],
-        "key": [],
-        "rating": [],
-        "title": [],
-        "tracknumber": [],
-        "year": []
-      }
+      "skipped_tracks": [],
+      "commits": 1,
+      "elapsed_seconds": [N],
+      "changes": [
+        {
+          "paths": [
+            "Daft Punk/Album 0/0000 Track.flac"
+          ],
+          "key": "SHA256E-s8--696c4d4dc59b253ef5dfb4973bebf40b45d659896b7a3183ab241a96dc1bbf24.flac",
+          "fields": {
+            "album": {
+              "direction": "outgoing",
+              "mixxx": [
+                "Album 0"
+              ],
+              "repo": [],
+              "base": null
+            },
+            "artist": {
+              "direction": "outgoing",
+              "mixxx": [
+                "Artist 0"
+              ],
+              "repo": [],
+              "base": null
+            },
+            "bpm": {
+              "direction": "outgoing",
+              "mixxx": [
+                "100.00"
+              ],
+              "repo": [],
+              "base": null
+            },
+            "comment": {
+              "direction": "outgoing",
+              "mixxx": [
+                "comment 0"
+              ],
+              "repo": [],
+              "base": null
+            },
+            "genre": {
+              "direction": "outgoing",
+              "mixxx": [
+                "House"
+              ],
+              "repo": [],
+              "base": null
+            },
+            "key": {
+              "direction": "outgoing",
+              "mixxx": [
+                "C"
+              ],
+              "repo": [],
+              "base": null
+            },
+            "title": {
+              "direction": "outgoing",
+              "mixxx": [
+                "Title 0"
+              ],
+              "repo": [],
+              "base": null
+            },
+            "tracknumber": {
+              "direction": "outgoing",
+              "mixxx": [
+                "1"
+              ],
+              "repo": [],
+              "base": null
+            },
+            "year": {
+              "direction": "outgoing",
+              "mixxx": [
+                "1990"
+              ],
+              "repo": [],
+              "base": null
+            }
+          },
+          "set": {
+            "album": [
+              "Album 0"
+            ],
+            "artist": [
+              "Artist 0"
+            ],
+            "bpm": [
+              "100.00"
+            ],
+            "comment": [
+              "comment 0"
+            ],
+            "genre": [
+              "House"
+            ],
+            "key": [
+              "C"
+            ],
+            "title": [
+              "Title 0"
+            ],
+            "tracknumber": [
+              "1"
+            ],
+            "year": [
+              "1990"
+            ]
+          },
+          "removed": [],
+          "before": {
+            "album": [],
+            "artist": [],
+            "bpm": [],
+            "comment": [],
+            "genre": [],
+            "key": [],
+            "title": [],
+            "tracknumber": [],
+            "year": []
+          }
+        },
+        {
+          "paths": [
+            "Röyksopp/Album 1/0001 Track.flac"
+          ],
+          "key": "SHA256E-s8--7a5f5af4f748b09c874e0a68b17546a1ba1ca00a2d72669694ab5aa04af2ca2a.flac",
+          "fields": {
+            "album": {
+              "direction": "outgoing",
+              "mixxx": [
+                "Album 1"
+              ],
+              "repo": [],
+              "base": null
+            },
+            "artist": {
+              "direction": "outgoing",
+              "mixxx": [
+                "Artist 1"
+              ],
+              "repo": [],
+              "base": null
+            },
+            "bpm": {
+              "direction": "outgoing",
+              "mixxx": [
+                "101.00"
+              ],
+              "repo": [],
+              "base": null
+            },
+            "color": {
+              "direction": "outgoing",
+              "mixxx": [
+                "#112233"
+              ],
+              "repo": [],
+              "base": null
+            },
+            "crate": {
+              "direction": "outgoing",
+              "mixxx": [
+                "Festival"
+              ],
+              "repo": [],
+              "base": null
+            },
+            "genre": {
+              "direction": "outgoing",
+              "mixxx": [
+                "Techno"
+              ],
+              "repo": [],
+              "base": null
+            },
+            "key": {
+              "direction": "outgoing",
+              "mixxx": [
+                "Db"
+              ],
+              "repo": [],
+              "base": null
+            },
+            "rating": {
+              "direction": "outgoing",
+              "mixxx": [
+                "1"
+              ],
+              "repo": [],
+              "base": null
+            },
+            "title": {
+              "direction": "outgoing",
+              "mixxx": [
+                "Title 1"
+              ],
+              "repo": [],
+              "base": null
+            },
+            "tracknumber": {
+              "direction": "outgoing",
+              "mixxx": [
+                "2"
+              ],
+              "repo": [],
+              "base": null
+            },
+            "year": {
+              "direction": "outgoing",
+              "mixxx": [
+                "1991"
+              ],
+              "repo": [],
+              "base": null
+            }
+          },
+          "set": {
+            "album": [
+              "Album 1"
+            ],
+            "artist": [
+              "Artist 1"
+            ],
+            "bpm": [
+              "101.00"
+            ],
+            "color": [
+              "#112233"
+            ],
+            "crate": [
+              "Festival"
+            ],
+            "genre": [
+              "Techno"
+            ],
+            "key": [
+              "Db"
+            ],
+            "rating": [
+              "1"
+            ],
+            "title": [
+              "Title 1"
+            ],
+            "tracknumber": [
+              "2"
+            ],
+            "year": [
+              "1991"
+            ]
+          },
+          "removed": [],
+          "before": {
+            "album": [],
+            "artist": [],
+            "bpm": [],
+            "color": [],
+            "crate": [],
+            "genre": [],
+            "key": [],
+            "rating": [],
+            "title": [],
+            "tracknumber": [],
+            "year": []
+          }
+        }
+      ],
+      "counts": {
+        "outgoing": 20,
+        "incoming": 0,
+        "conflicts": 0
+      },
+      "incoming": [],
+      "conflicts": [],
+      "duplicates": [],
+      "failed": [],
+      "timings": [
+        {
+          "phase": "mixxx read",
+          "seconds": [N]
+        },
+        {
+          "phase": "key map (alongside)",
+          "seconds": [N]
+        },
+        {
+          "phase": "resolve",
+          "seconds": [N]
+        },
+        {
+          "phase": "metadata read",
+          "seconds": [N]
+        },
+        {
+          "phase": "plan",
+          "seconds": [N]
+        },
+        {
+          "phase": "write + commit",
+          "seconds": [N]
+        }
+      ],
+      "peak_memory_mib": [N]
     }
-  ],
-  "conflicts": [],
-  "failed": [],
-  "timings": [
-    {
-      "phase": "mixxx read",
-      "seconds": [N]
-    },
-    {
-      "phase": "key map (alongside)",
-      "seconds": [N]
-    },
-    {
-      "phase": "resolve",
-      "seconds": [N]
-    },
-    {
-      "phase": "metadata read",
-      "seconds": [N]
-    },
-    {
-      "phase": "plan",
-      "seconds": [N]
-    },
-    {
-      "phase": "write + commit",
-      "seconds": [N]
-    }
-  ],
-  "peak_memory_mib": [N]
-}
-"##);
+    "##);
 }
 
 #[test]
@@ -239,19 +388,21 @@ fn dry_run_with_a_removed_value() {
     sb.set_column(1, "comment", rusqlite::types::Value::Text("new".into()));
     sb.set_column(1, "rating", rusqlite::types::Value::Integer(0));
     sb.remove_from_crate(1, "Festival");
-    snap!(stdout(&sb, &["sync", "--dry-run"]), @r#"
-Would write 1 files.
-  files to write                                 1
-  files unchanged                                1
-  tracks skipped                                 0
-  conflicts (same file, different values)        0
-  elapsed [SECS]
-Changes:
-  Röyksopp/Album 1/0001 Track.flac
-      rating: removed
-      comment: new
-      crate: removed
-"#);
+    snap!(stdout(&sb, &["sync", "--dry-run"]), @"
+    Would write 1 file.
+      files to write                                 1
+      files unchanged                                1
+      incoming changes (not written)                 0
+      conflicts (not written)                        0
+      tracks skipped                                 0
+      same content, different values                 0
+      elapsed [SECS]
+    Changes:
+      Röyksopp/Album 1/0001 Track.flac
+          rating: removed
+          comment: new
+          crate: −Festival
+    ");
 }
 
 #[test]
@@ -260,66 +411,81 @@ fn status_json_and_table() {
     stdout(&sb, &["sync", "-q"]);
     sb.set_column(0, "rating", rusqlite::types::Value::Integer(5));
     snap!(stdout(&sb, &["status", "--json"]), @r#"
-{
-  "repository": "[TMP]/Music",
-  "uuid": "[UUID]",
-  "mixxx_db": "[TMP]/mixxxdb.sqlite",
-  "tracks": 2,
-  "files_to_write": 1,
-  "files_unchanged": 1,
-  "tracks_skipped": 0,
-  "skipped": {
-    "removed-from-mixxx": 0,
-    "outside-root": 0,
-    "not-in-repository": 0,
-    "not-annexed": 0,
-    "key-not-utf8": 0
-  },
-  "conflicts": 0,
-  "pending": [
     {
-      "paths": [
-        "Daft Punk/Album 0/0000 Track.flac"
-      ],
-      "key": "SHA256E-s8--696c4d4dc59b253ef5dfb4973bebf40b45d659896b7a3183ab241a96dc1bbf24.flac",
-      "fields": [
-        "rating"
-      ],
-      "set": {
-        "rating": [
-          "5"
-        ]
-      },
-      "removed": [],
-      "before": {
-        "rating": []
-      }
-    }
-  ],
-  "syncs": [
-    {
+      "repository": "[TMP]/Music",
       "uuid": "[UUID]",
-      "description": "fixture",
-      "time": "[TIME]",
       "mixxx_db": "[TMP]/mixxxdb.sqlite",
-      "tool_version": "[VERSION]",
       "tracks": 2,
-      "written": 2,
-      "failed": 0
+      "files_to_write": 1,
+      "files_unchanged": 1,
+      "tracks_skipped": 0,
+      "skipped": {
+        "removed-from-mixxx": 0,
+        "outside-root": 0,
+        "not-in-repository": 0,
+        "not-annexed": 0,
+        "key-not-utf8": 0
+      },
+      "pending": [
+        {
+          "paths": [
+            "Daft Punk/Album 0/0000 Track.flac"
+          ],
+          "key": "SHA256E-s8--696c4d4dc59b253ef5dfb4973bebf40b45d659896b7a3183ab241a96dc1bbf24.flac",
+          "fields": {
+            "rating": {
+              "direction": "outgoing",
+              "mixxx": [
+                "5"
+              ],
+              "repo": [],
+              "base": []
+            }
+          },
+          "set": {
+            "rating": [
+              "5"
+            ]
+          },
+          "removed": [],
+          "before": {
+            "rating": []
+          }
+        }
+      ],
+      "counts": {
+        "outgoing": 1,
+        "incoming": 0,
+        "conflicts": 0
+      },
+      "incoming": [],
+      "conflicts": [],
+      "duplicates": [],
+      "syncs": [
+        {
+          "uuid": "[UUID]",
+          "description": "fixture",
+          "time": "[TIME]",
+          "mixxx_db": "[TMP]/mixxxdb.sqlite",
+          "tool_version": "[VERSION]",
+          "tracks": 2,
+          "written": 2,
+          "failed": 0
+        }
+      ]
     }
-  ]
-}
-"#);
-    snap!(stdout(&sb, &["status"]), @r#"
-Repository:     [TMP]/Music (this clone: [UUID])
-Mixxx database: [TMP]/mixxxdb.sqlite
-Mixxx differs from the repository: a sync would write 1 files (1 unchanged, 0 tracks skipped, 0 conflicts):
-  Daft Punk/Album 0/0000 Track.flac
-      rating: 5
-Last sync of each clone:
-  fixture ([UUID]) [this clone]
-      [TIME]  2 tracks, 2 files changed, music-commander [VERSION], from [TMP]/mixxxdb.sqlite
-"#);
+    "#);
+    snap!(stdout(&sb, &["status"]), @"
+    Repository:     [TMP]/Music (this clone: [UUID])
+    Mixxx database: [TMP]/mixxxdb.sqlite
+    Mixxx and the repository differ: 1 change outgoing (a sync writes them); 1 file unchanged, 0 tracks skipped.
+    Changes:
+      Daft Punk/Album 0/0000 Track.flac
+          rating: 5
+    Last sync of each clone:
+      fixture ([UUID]) [this clone]
+          [TIME]  2 tracks, 2 files changed, music-commander [VERSION], from [TMP]/mixxxdb.sqlite
+    ");
 }
 
 #[test]

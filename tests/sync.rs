@@ -329,7 +329,13 @@ fn unmanaged_fields_are_never_touched() {
         "rating=1",
         &sample_path(2),
     ]);
-    sb.sync_json(&[]);
+    let doc = sb.sync_json(&[]);
+    let meta = sb.metadata();
+    assert_eq!(meta[&sample_path(2)]["tag"], vec!["keep me"]);
+    // A first sync (no base) never overwrites a value the repository holds: a conflict.
+    assert_eq!(meta[&sample_path(2)]["rating"], vec!["1"]);
+    assert_eq!(doc["counts"]["conflicts"], 1, "{doc}");
+    sb.sync_json(&["--prefer", "mixxx"]);
     let meta = sb.metadata();
     assert_eq!(meta[&sample_path(2)]["tag"], vec!["keep me"]);
     assert_eq!(meta[&sample_path(2)]["rating"], vec!["2"]);
