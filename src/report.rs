@@ -71,7 +71,7 @@ impl sync::Progress for TerminalProgress {
     fn start_bar(&self, name: &'static str, len: u64) {
         let bar = ProgressBar::with_draw_target(Some(len), self.target());
         bar.set_style(
-            ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} ({eta} left)")
+            ProgressStyle::with_template("{msg} [{wide_bar}] {pos}/{len} ({eta} left)")
                 .expect("valid template")
                 .progress_chars("=> "),
         );
@@ -80,8 +80,17 @@ impl sync::Progress for TerminalProgress {
     }
 
     fn set_position(&self, done: u64) {
-        if let Some(bar) = self.current().as_ref() {
-            bar.set_position(done);
+        let complete = match self.current().as_ref() {
+            Some(bar) => {
+                bar.set_position(done);
+                bar.length().is_some_and(|len| done >= len)
+            }
+            None => false,
+        };
+        // The last reply is not the end: git-annex then commits its journal, which takes
+        // seconds for thousands of files. Say so instead of sitting at "0s left".
+        if complete {
+            self.phase("Committing to the git-annex branch");
         }
     }
 
@@ -89,6 +98,13 @@ impl sync::Progress for TerminalProgress {
         if let Some(bar) = self.current().take() {
             bar.finish_and_clear();
         }
+    }
+}
+
+impl Drop for TerminalProgress {
+    /// An error ends a run without `finish`: the spinner line must not stay on screen.
+    fn drop(&mut self) {
+        sync::Progress::finish(self);
     }
 }
 
@@ -198,8 +214,9 @@ pub fn render_changes(plan: &Plan, direction: Direction, limit: usize) -> String
     if files.len() > limit && limit > 0 {
         let _ = writeln!(
             out,
-            "  … and {} more (use -v or --json to list all)",
-            count(files.len() - limit, "file", "files")
+            "  … and {} more {} (use -v or --json to list all)",
+            files.len() - limit,
+            if files.len() - limit == 1 { "file" } else { "files" }
         );
     }
     out
