@@ -10,7 +10,6 @@ pub mod config;
 pub mod demo;
 pub mod error;
 pub mod exit;
-pub mod fixture;
 pub mod mixxx;
 pub mod model;
 pub mod report;

@@ -6,9 +6,9 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::{Sandbox, sample_path, sample_track};
-use music_commander::fixture::annex_repo;
-use music_commander::fixture::mixxx_db::{MixxxDbBuilder, SchemaEra};
 use rusqlite::types::Value as Sql;
+use testutils::annex_repo;
+use testutils::mixxx_db::{MixxxDbBuilder, SchemaEra};
 
 /// A second machine: a clone of the sandbox's repository (no content fetched) and its own Mixxx
 /// database, which saw the collection under `/media/usb/Music`.
