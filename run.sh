@@ -34,7 +34,7 @@ case "${1:-}" in
     ;;
   test)
     ensure_git_annex
-    cargo test --locked
+    cargo test --locked --workspace
     ;;
   *)
     echo "usage: ./run.sh demo [DIR] | ./run.sh test" >&2
