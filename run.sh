@@ -50,7 +50,7 @@ case "${1:-}" in
   test)
     ensure_git_annex
     ensure_shells
-    cargo test --locked
+    cargo test --locked --workspace
     ;;
   *)
     echo "usage: ./run.sh demo [DIR] | ./run.sh test" >&2

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use music_commander::fixture::library::{self, Generated, Shape};
+use testutils::library::{self, Generated, Shape};
 
 struct Sample {
     wall: Duration,

@@ -41,7 +41,7 @@ impl Setting {
     }
 
     /// The environment's value, an empty variable counting as unset.
-    pub fn from_env(&self) -> Option<PathBuf> {
+    pub fn env_value(&self) -> Option<PathBuf> {
         self.env
             .and_then(std::env::var_os)
             .filter(|v| !v.is_empty())

@@ -6,10 +6,10 @@ use std::sync::atomic::AtomicBool;
 
 use crate::annex::Repo;
 use crate::annex::cache::Freshness;
+use crate::annex::sample as annex_repo;
 use crate::error::{Error, Result};
 use crate::exit::ExitCode;
-use crate::fixture::annex_repo;
-use crate::fixture::mixxx_db::{FixtureTrack, MixxxDbBuilder, SchemaEra};
+use crate::mixxx::sample::{SampleDb, SampleTrack as FixtureTrack};
 use crate::report::{self, Detail, TerminalProgress};
 use crate::sync::fields::ManagedFields;
 use crate::sync::plan::Selection;
@@ -246,8 +246,10 @@ fn build(repo_dir: &Path, db_path: &Path) -> Result<(usize, usize)> {
         .map(|(p, c)| (p.as_path(), c.as_slice()))
         .collect();
     annex_repo::add_files(repo_dir, &refs)?;
-    let mut builder = MixxxDbBuilder::new(SchemaEra::Newest);
-    builder.tracks = tracks;
+    let builder = SampleDb {
+        tracks,
+        ..SampleDb::default()
+    };
     builder.build(db_path)?;
     Ok((files.len(), builder.tracks.len()))
 }

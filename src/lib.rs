@@ -4,18 +4,21 @@
 //! → [`annex`] (keys, current metadata, writer, sync state); [`report`] renders the result,
 //! [`cli`] wires flags, environment and [`config`] to it. See ARCHITECTURE.md.
 
+// Public: what the binary, the tests and crates/testutils use. The rest is private so the
+// compiler reports what nothing calls.
 pub mod annex;
-pub mod cli;
-pub mod completions;
-pub mod config;
-pub mod demo;
-pub mod error;
-pub mod exit;
-pub mod fixture;
 pub mod mixxx;
 pub mod model;
-pub mod quote;
-pub mod report;
 pub mod sync;
 
+mod cli;
+mod completions;
+mod config;
+mod demo;
+mod error;
+mod exit;
+mod quote;
+mod report;
+
+pub use cli::main;
 pub use error::{Error, Result};

@@ -1,3 +1,3 @@
 fn main() -> std::process::ExitCode {
-    music_commander::cli::main().into()
+    music_commander::main().into()
 }

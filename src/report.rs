@@ -216,7 +216,11 @@ pub fn render_changes(plan: &Plan, direction: Direction, limit: usize) -> String
             out,
             "  … and {} more {} (use -v or --json to list all)",
             files.len() - limit,
-            if files.len() - limit == 1 { "file" } else { "files" }
+            if files.len() - limit == 1 {
+                "file"
+            } else {
+                "files"
+            }
         );
     }
     out

@@ -14,8 +14,8 @@ use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 
 use music_commander::annex::{Entry, KeyMap, Repo, snapshot};
-use music_commander::fixture::annex_repo::{self, git, git_bytes, git_with_input};
 use music_commander::model::{AnnexKey, FieldSet};
+use testutils::annex_repo::{self, git, git_bytes, git_with_input};
 
 const FILES: usize = 240;
 const FIELDS: &[&str] = &[

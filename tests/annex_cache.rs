@@ -13,8 +13,8 @@ use std::sync::Mutex;
 
 use music_commander::annex::cache::Freshness;
 use music_commander::annex::{Entry, KeyMap, Repo, metalog, snapshot};
-use music_commander::fixture::annex_repo::{self, git, git_with_input};
 use music_commander::model::{AnnexKey, RepoPath};
+use testutils::annex_repo::{self, git, git_with_input};
 
 /// The tracing test sets GIT_TRACE for the whole process; the others must not run meanwhile.
 static SERIAL: Mutex<()> = Mutex::new(());

@@ -8,8 +8,8 @@ use std::path::Path;
 
 use music_commander::Error;
 use music_commander::annex::{Entry, KeyMap, Repo, metalog, snapshot};
-use music_commander::fixture::annex_repo::{self, git, git_bytes, git_with_input};
 use music_commander::model::{AnnexKey, FieldSet, RepoPath};
+use testutils::annex_repo::{self, git, git_bytes, git_with_input};
 
 fn p(bytes: &[u8]) -> &Path {
     Path::new(OsStr::from_bytes(bytes))

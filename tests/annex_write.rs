@@ -12,8 +12,8 @@ use music_commander::annex::state::{self, STATE_KEY, SyncRecord};
 use music_commander::annex::writer::{
     self, FailureKind, RecordOutcome, Tally, WriteOptions, WriteReport, WriteRequest,
 };
-use music_commander::fixture::annex_repo;
 use music_commander::model::AnnexKey;
+use testutils::annex_repo;
 
 type Fields = BTreeMap<String, Vec<String>>;
 

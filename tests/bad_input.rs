@@ -6,9 +6,9 @@ mod common;
 use std::path::Path;
 
 use common::{Sandbox, sample_path, sample_track};
-use music_commander::fixture::annex_repo;
-use music_commander::fixture::mixxx_db::{FixtureTrack, SchemaEra};
 use predicates::prelude::*;
+use testutils::annex_repo;
+use testutils::mixxx_db::{FixtureTrack, SchemaEra};
 
 /// Runs `sync` against `db` and checks exit code, message, and that nothing was written.
 fn assert_db_error(sb: &Sandbox, db: &Path, message: &str) {

@@ -5,9 +5,9 @@ mod common;
 use std::path::Path;
 
 use common::Sandbox;
-use music_commander::fixture::annex_repo;
-use music_commander::fixture::mixxx_db::SchemaEra;
 use predicates::prelude::*;
+use testutils::annex_repo;
+use testutils::mixxx_db::SchemaEra;
 
 fn bare_cmd(cwd: &Path) -> assert_cmd::Command {
     let mut cmd = assert_cmd::Command::cargo_bin("music-commander").unwrap();

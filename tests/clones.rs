@@ -4,8 +4,8 @@
 mod common;
 
 use common::{Laptop, Sandbox, annex_sync, sample_path};
-use music_commander::fixture::mixxx_db::SchemaEra;
 use rusqlite::types::Value as Sql;
+use testutils::mixxx_db::SchemaEra;
 
 fn laptop(sb: &Sandbox, n: usize) -> Laptop {
     Laptop::clone_of(sb, n)

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use music_commander::fixture::annex_repo;
-use music_commander::fixture::library::{self, Generated, Rng, Shape};
+use testutils::annex_repo;
+use testutils::library::{self, Generated, Rng, Shape};
 
 fn binary() -> PathBuf {
     assert_cmd::cargo::cargo_bin("music-commander")

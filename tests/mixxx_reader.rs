@@ -5,12 +5,12 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use music_commander::Error;
-use music_commander::fixture::mixxx_db::{FixtureTrack, MixxxDbBuilder, SchemaEra};
 use music_commander::mixxx::paths::PathMapper;
 use music_commander::mixxx::{CrateId, Library, MixxxDb, Request};
 use music_commander::model::RepoPath;
 use music_commander::sync::fields::ManagedFields;
 use rusqlite::Connection;
+use testutils::mixxx_db::{FixtureTrack, MixxxDbBuilder, SchemaEra};
 
 const ROOT: &str = "/home/dj/Music";
 

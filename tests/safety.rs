@@ -8,9 +8,9 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::{Sandbox, sample_path, sample_track};
-use music_commander::fixture::annex_repo;
-use music_commander::fixture::mixxx_db::{FixtureTrack, MixxxDbBuilder, SchemaEra};
 use serde_json::Value;
+use testutils::annex_repo;
+use testutils::mixxx_db::{FixtureTrack, MixxxDbBuilder, SchemaEra};
 
 fn binary() -> PathBuf {
     assert_cmd::cargo::cargo_bin("music-commander")

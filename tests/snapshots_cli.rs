@@ -4,8 +4,8 @@
 mod common;
 
 use common::Sandbox;
-use music_commander::fixture::annex_repo;
-use music_commander::fixture::mixxx_db::SchemaEra;
+use testutils::annex_repo;
+use testutils::mixxx_db::SchemaEra;
 
 /// Replaces the sandbox's temp dir with `[TMP]`; [`snap!`] normalises the rest.
 fn normalise(text: &[u8], sb: &Sandbox) -> String {

@@ -5,9 +5,9 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::{Sandbox, sample_path};
-use music_commander::fixture::mixxx_db::SchemaEra;
 use rusqlite::types::Value as Sql;
 use serde_json::Value;
+use testutils::mixxx_db::SchemaEra;
 
 /// Per changed file: (fields set with their values, fields removed).
 type FileChanges = (BTreeMap<String, Vec<String>>, Vec<String>);
@@ -346,7 +346,7 @@ fn skipped_tracks_are_counted_by_reason() {
     let sb = Sandbox::with_tracks(4, SchemaEra::Newest, |repo| {
         let mut tracks: Vec<_> = (0..4).map(|i| common::sample_track(repo, i)).collect();
         tracks[1].mixxx_deleted = Some(1);
-        tracks.push(music_commander::fixture::mixxx_db::FixtureTrack {
+        tracks.push(testutils::mixxx_db::FixtureTrack {
             location: b"/somewhere/else/x.mp3".to_vec(),
             rating: Some(5),
             ..Default::default()

@@ -7,8 +7,8 @@ mod common;
 use std::path::Path;
 
 use common::{Sandbox, sample_track};
-use music_commander::fixture::annex_repo;
-use music_commander::fixture::mixxx_db::SchemaEra;
+use testutils::annex_repo;
+use testutils::mixxx_db::SchemaEra;
 
 /// Sets the window title and clears the screen when printed raw.
 const HOSTILE: &str = "\x1b]0;pwned\x07\x1b[2J";

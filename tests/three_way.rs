@@ -5,9 +5,9 @@
 mod common;
 
 use common::{Laptop, Sandbox, sample_path};
-use music_commander::fixture::mixxx_db::SchemaEra;
 use rusqlite::types::Value as Sql;
 use serde_json::Value;
+use testutils::mixxx_db::SchemaEra;
 
 /// Field `field` of `path` in a JSON list (`changes`, `incoming`, `conflicts`).
 fn entry<'a>(doc: &'a Value, list: &str, path: &str, field: &str) -> Option<&'a Value> {

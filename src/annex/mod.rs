@@ -11,6 +11,7 @@
 //! - [`branch`]: git-annex branch plumbing (head, journal commit, merging other clones).
 //! - [`writer`]: pipelined `git annex metadata --batch --json` writers with commit control.
 //! - [`state`]: the sync record stored on a made-up key in the git-annex branch.
+//! - [`sample`]: a sample repository for `music-commander demo` (and the tests).
 
 pub mod adjusted;
 pub mod branch;
@@ -21,6 +22,7 @@ pub mod lock;
 pub mod metalog;
 pub mod repo;
 pub mod request;
+pub mod sample;
 pub mod snapshot;
 pub mod state;
 pub mod writer;

@@ -18,7 +18,7 @@ use crate::sync::plan::Selection;
 /// `~` is expanded.
 pub fn path(setting: &Setting, flag: Option<&Path>, file: Option<&Path>) -> Option<PathBuf> {
     flag.map(Path::to_path_buf)
-        .or_else(|| setting.from_env())
+        .or_else(|| setting.env_value())
         .or_else(|| file.map(Path::to_path_buf))
         .map(|p| config::expand_tilde(&p))
 }

@@ -7,6 +7,7 @@
 //! revisions lack columns, development builds add some, and both must read fine.
 
 pub mod paths;
+pub mod sample;
 mod wal;
 
 use std::collections::{HashMap, HashSet};

@@ -36,16 +36,6 @@ pub trait Progress: Sync {
     fn finish(&self);
 }
 
-/// Shows nothing: for tests, `--quiet` callers and anything without a terminal.
-pub struct NoProgress;
-
-impl Progress for NoProgress {
-    fn phase(&self, _: &'static str) {}
-    fn start_bar(&self, _: &'static str, _: u64) {}
-    fn set_position(&self, _: u64) {}
-    fn finish(&self) {}
-}
-
 /// Where the data comes from and which fields are managed: everything resolved from flags,
 /// environment and config before the sync starts.
 pub struct Inputs {

@@ -5,9 +5,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use music_commander::fixture::annex_repo;
-use music_commander::fixture::mixxx_db::{FixtureTrack, MixxxDbBuilder, SchemaEra};
 use serde_json::Value;
+use testutils::annex_repo;
+use testutils::mixxx_db::{FixtureTrack, MixxxDbBuilder, SchemaEra};
 
 pub struct Sandbox {
     pub tmp: tempfile::TempDir,
@@ -432,11 +432,11 @@ impl Laptop {
 
 /// The seeded generator of the random tests: the fixtures' SplitMix64 (stable across crate
 /// versions, so a seed replays forever) with the helpers the tests want.
-pub struct Rng(music_commander::fixture::library::Rng);
+pub struct Rng(testutils::library::Rng);
 
 impl Rng {
     pub fn new(seed: u64) -> Rng {
-        Rng(music_commander::fixture::library::Rng::new(seed))
+        Rng(testutils::library::Rng::new(seed))
     }
 
     pub fn next(&mut self) -> u64 {
