@@ -164,6 +164,9 @@ impl Error {
                 "run again once it has finished; if no music-commander is running, delete {}",
                 lock.display()
             )),
+            Error::Git { source, .. } if source.is_missing_identity() => Some(
+                "set one: git config --global user.email you@example.com && git config --global user.name \"Your Name\"".into(),
+            ),
             Error::Git { .. } | Error::Io { .. } | Error::Interrupted => None,
         }
     }

@@ -221,3 +221,22 @@ fn dry_run_output_is_stable() {
         insta::assert_snapshot!(text);
     });
 }
+
+/// Output into a pipe that closed (`… 2>&1 | head -1`) ends the process quietly, like other
+/// Unix tools: no panic message and no exit code 101 from a failed print.
+#[test]
+fn a_closed_pipe_is_not_a_panic() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("music-commander"))
+        .current_dir(tmp.path())
+        .args(["--mixxx-db", "/nonexistent/mixxxdb.sqlite", "status"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close both read ends before the program prints its error.
+    drop(child.stdout.take());
+    drop(child.stderr.take());
+    let status = child.wait().unwrap();
+    assert_ne!(status.code(), Some(101), "{status:?}");
+}

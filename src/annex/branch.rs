@@ -74,6 +74,25 @@ pub(crate) fn commit_journal(repo: &Repo, message: &str) -> Result<()> {
     .map(drop)
 }
 
+/// Commits what git-annex's journal holds before a writing run starts, and says how many
+/// entries that was. A run that could not commit (no git identity, a full disk, a kill) leaves
+/// its accepted writes there; reads see them, so without this the next run would say
+/// "nothing to sync" while they wait, uncommitted, for some later git-annex command.
+pub fn commit_leftover_journal(repo: &Repo) -> Result<usize> {
+    let journal = repo.common_dir.join("annex/journal");
+    let entries = match std::fs::read_dir(&journal) {
+        Ok(dir) => dir.filter_map(|e| e.ok()).count(),
+        Err(_) => 0,
+    };
+    if entries > 0 {
+        commit_journal(
+            repo,
+            "music-commander: commit journal entries left uncommitted",
+        )?;
+    }
+    Ok(entries)
+}
+
 pub(crate) fn branch_head(repo: &Repo) -> Result<Option<String>> {
     let out = repo
         .git()

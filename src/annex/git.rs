@@ -95,8 +95,33 @@ impl CommandError {
             CommandError::Failed { status, stderr, .. } if stderr.is_empty() => {
                 format!("git failed ({status})")
             }
-            CommandError::Failed { stderr, .. } => stderr.clone(),
+            CommandError::Failed { .. } if self.is_missing_identity() => {
+                "git has no identity to commit with (user.name and user.email are not set)".into()
+            }
+            // Errors are one line; git's full text stays in the source chain (`-v`). The
+            // first line says what went wrong; later ones quote internal command lines.
+            CommandError::Failed { stderr, .. } => {
+                let first = stderr.lines().map(str::trim).find(|l| !l.is_empty());
+                let first = first.unwrap_or_default();
+                first
+                    .strip_prefix("git-annex: ")
+                    .or_else(|| first.strip_prefix("fatal: "))
+                    .unwrap_or(first)
+                    .to_string()
+            }
             CommandError::Protocol { detail, .. } => detail.clone(),
+        }
+    }
+
+    /// git refused to commit because it does not know who commits (no `user.email`).
+    pub fn is_missing_identity(&self) -> bool {
+        match self {
+            CommandError::Failed { stderr, .. } => {
+                stderr.contains("Please tell me who you are")
+                    || stderr.contains("unable to auto-detect email address")
+                    || stderr.contains("empty ident name")
+            }
+            _ => false,
         }
     }
 

@@ -108,6 +108,12 @@ impl Ui {
 
 /// Parses the command line, runs, and returns the exit code. `main` is only this.
 pub fn main() -> ExitCode {
+    // Output piped into `head` ends quietly, as for other Unix tools, instead of a panic in
+    // the next print. SAFETY: setting a signal to its default disposition has no handler
+    // to race with, and happens before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let ui = Ui {
         verbose: cli.verbose,

@@ -169,6 +169,10 @@ pub fn run(
             eprintln!("waiting for {holder} to finish…")
         })?),
     };
+    let leftover = match options.dry_run {
+        true => 0,
+        false => crate::annex::branch::commit_leftover_journal(&inputs.repo)?,
+    };
     let (plan, mut timings) = prepare(
         inputs,
         &options.selection,
@@ -188,6 +192,11 @@ pub fn run(
         timings: Vec::new(),
         warnings: Vec::new(),
     };
+    if leftover > 0 {
+        outcome.warnings.push(format!(
+            "git-annex's journal held {leftover} uncommitted change(s) an earlier run could not commit; committed them"
+        ));
+    }
     if cancel.load(Ordering::SeqCst) {
         outcome.interrupted = true;
         outcome.not_written = outcome.plan.outgoing_files().count();

@@ -26,6 +26,9 @@ pub fn run(cli: &Cli, args: &SyncArgs, ui: &Ui) -> Result<ExitCode> {
     };
     install_sigint_handler();
     let outcome = sync::run(&inputs, &options, &ui.progress(), &CANCEL)?;
+    for warning in &outcome.warnings {
+        ui.warn(warning);
+    }
 
     let mut out = std::io::stdout().lock();
     if args.json {
