@@ -4,13 +4,12 @@ use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 
 use crate::annex::Repo;
+use crate::annex::branch::{self, BRANCH};
 use crate::annex::cache::{self, Freshness};
 use crate::annex::metalog;
 use crate::annex::repo::{Blob, CatFile};
 use crate::error::{Error, Result};
 use crate::model::{AnnexKey, FieldSet};
-
-const BRANCH: &str = "refs/heads/git-annex";
 
 /// Current metadata of `keys`, exactly as `git annex metadata` would report it (minus the
 /// derived `*lastchanged` fields): branch blob, replaced by the journal file when one exists,
@@ -127,7 +126,7 @@ pub fn read_with(
 ) -> Result<HashMap<AnnexKey, FieldSet>> {
     let mut journal = Journal::open(repo)?;
     journal.preload()?;
-    let tips = annex_tips(repo)?;
+    let tips = branch::tips(repo)?;
     let Some(head) = tips
         .iter()
         .find(|t| t.name == BRANCH)
@@ -272,34 +271,6 @@ pub fn read_with(
         }
     }
     Ok(out)
-}
-
-/// One ref named `…/git-annex`.
-struct Tip {
-    oid: String,
-    name: String,
-}
-
-/// `refs/heads/git-annex` and its siblings, with their commits, in one call.
-fn annex_tips(repo: &Repo) -> Result<Vec<Tip>> {
-    let listed = repo.git_output(&["for-each-ref", "--format=%(objectname) %(refname)"])?;
-    let listed = String::from_utf8(listed).map_err(|_| {
-        Error::git(
-            "cannot list git-annex branches",
-            crate::annex::Git::new()
-                .arg("for-each-ref")
-                .protocol("a ref name is not UTF-8"),
-        )
-    })?;
-    Ok(listed
-        .lines()
-        .filter_map(|line| line.split_once(' '))
-        .filter(|(_, name)| name.ends_with("/git-annex"))
-        .map(|(oid, name)| Tip {
-            oid: oid.to_string(),
-            name: name.to_string(),
-        })
-        .collect())
 }
 
 /// The current fields of the branch log of every cached key, at one commit of the branch.
@@ -511,46 +482,22 @@ impl Lookup {
 }
 
 /// The refs to read: the local branch (first, when it exists), then every ref git-annex would
-/// merge into it before answering: refs named `…/git-annex` (`git show-ref git-annex`) whose
-/// tip the local branch does not contain yet.
+/// merge into it before answering ([`branch::unmerged_siblings`]).
 struct AnnexRefs {
     branch_exists: bool,
     refs: Vec<String>,
 }
 
 fn annex_refs(repo: &Repo) -> Result<AnnexRefs> {
-    let listed = repo.git_output(&[
-        "for-each-ref",
-        "--format=%(refname)",
-        &format!("--no-merged={BRANCH}"),
-    ]);
-    // `--no-merged` fails only when the local branch does not exist yet (a clone before its
-    // first git-annex command); then nothing is merged.
-    let (branch_exists, listed) = match listed {
-        Ok(refs) => (true, refs),
-        Err(_) => (
-            false,
-            repo.git_output(&["for-each-ref", "--format=%(refname)"])?,
-        ),
+    let (branch_exists, siblings) = match branch::unmerged_siblings(repo)? {
+        Some(siblings) => (true, siblings),
+        None => (false, branch::tips(repo)?),
     };
-    let listed = String::from_utf8(listed).map_err(|_| {
-        Error::git(
-            "cannot list git-annex branches",
-            crate::annex::Git::new()
-                .arg("for-each-ref")
-                .protocol("a ref name is not UTF-8"),
-        )
-    })?;
     let mut refs: Vec<String> = Vec::new();
     if branch_exists {
         refs.push(BRANCH.to_string());
     }
-    refs.extend(
-        listed
-            .lines()
-            .filter(|r| r.ends_with("/git-annex") && *r != BRANCH)
-            .map(str::to_string),
-    );
+    refs.extend(siblings.into_iter().map(|t| t.name));
     Ok(AnnexRefs {
         branch_exists,
         refs,
