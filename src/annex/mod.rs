@@ -4,6 +4,7 @@
 //! - [`repo`]: find and check the repository.
 //! - [`keys`]: map work-tree files to annex keys in one bulk pass.
 //! - [`metalog`]: parse `.log.met` files with git-annex's semantics.
+//! - [`journal`]: git-annex's uncommitted branch files, which supersede the branch.
 //! - [`snapshot`]: current metadata of many keys, read from the git-annex branch + journal.
 //! - [`request`]: one metadata change for one key.
 //! - [`branch`]: git-annex branch plumbing (head, journal commit, merging other clones).
@@ -13,6 +14,7 @@
 pub mod branch;
 pub mod cache;
 pub mod git;
+pub mod journal;
 pub mod keys;
 pub mod metalog;
 pub mod repo;

@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::annex::Repo;
 use crate::annex::request::WriteRequest;
-use crate::annex::snapshot;
-use crate::error::{Error, Result};
+use crate::annex::{journal, snapshot};
+use crate::error::Result;
 use crate::model::AnnexKey;
 
 pub use crate::annex::branch::STATE_KEY;
@@ -78,16 +78,9 @@ fn read_state_fields(repo: &Repo) -> Result<BTreeMap<String, Vec<String>>> {
 
 /// `uuid.log` as git-annex sees it: the journal's copy supersedes the branch's.
 fn read_uuid_log(repo: &Repo) -> Result<String> {
-    match std::fs::read(repo.common_dir.join("annex/journal/uuid.log")) {
-        Ok(bytes) => return Ok(String::from_utf8_lossy(&bytes).into_owned()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(Error::io("read git-annex journal uuid.log", e)),
-    }
     // A repository nobody described has no uuid.log; descriptions are optional.
-    let out = repo
-        .git_output(&["cat-file", "blob", "refs/heads/git-annex:uuid.log"])
-        .unwrap_or_default();
-    Ok(String::from_utf8_lossy(&out).into_owned())
+    let log = journal::read_current(repo, "uuid.log")?.unwrap_or_default();
+    Ok(String::from_utf8_lossy(&log).into_owned())
 }
 
 /// The newest description of each UUID from `uuid.log` lines
