@@ -186,9 +186,10 @@ fn cmp_meta(a: &LineMeta, b: &LineMeta) -> Ordering {
     }
 }
 
-/// A vector clock (POSIX seconds), kept as digits so comparisons are exact.
+/// A git-annex timestamp (POSIX seconds: the vector clock of a `.log.met` line, the
+/// `timestamp=` of a `uuid.log` line), kept as digits so comparisons are exact.
 #[derive(Clone, Debug, PartialEq, Eq)]
-struct Clock {
+pub(crate) struct Clock {
     negative: bool,
     /// Integer digits without leading zeros.
     int: Vec<u8>,
@@ -214,16 +215,17 @@ impl PartialOrd for Clock {
     }
 }
 
-/// `[+-]digits[.digits][s]`, then the rest of the line after one space.
-fn parse_clock(line: &[u8]) -> Option<(Clock, &[u8])> {
+/// `[+-]digits[.digits][s]` at the start of `text`, and what follows it. The one parser of
+/// git-annex timestamps: never panics, whatever a clone pushed.
+pub(crate) fn parse_timestamp(text: &[u8]) -> Option<(Clock, &[u8])> {
     let mut i = 0;
     let mut minus = false;
-    if let Some(&sign @ (b'+' | b'-')) = line.first() {
+    if let Some(&sign @ (b'+' | b'-')) = text.first() {
         minus = sign == b'-';
         i = 1;
     }
     let digits = |from: usize| {
-        line[from..]
+        text[from..]
             .iter()
             .take_while(|b| b.is_ascii_digit())
             .count()
@@ -232,19 +234,16 @@ fn parse_clock(line: &[u8]) -> Option<(Clock, &[u8])> {
     if n == 0 {
         return None;
     }
-    let int = &line[i..i + n];
+    let int = &text[i..i + n];
     i += n;
     let mut frac: &[u8] = &[];
-    if line.get(i) == Some(&b'.') && digits(i + 1) > 0 {
+    if text.get(i) == Some(&b'.') && digits(i + 1) > 0 {
         let m = digits(i + 1);
-        frac = &line[i + 1..i + 1 + m];
+        frac = &text[i + 1..i + 1 + m];
         i += 1 + m;
     }
-    if line.get(i) == Some(&b's') {
+    if text.get(i) == Some(&b's') {
         i += 1;
-    }
-    if line.get(i) != Some(&b' ') {
-        return None;
     }
     let int: Vec<u8> = int.iter().copied().skip_while(|&d| d == b'0').collect();
     let mut frac = frac[..frac.len().min(12)].to_vec();
@@ -259,8 +258,14 @@ fn parse_clock(line: &[u8]) -> Option<(Clock, &[u8])> {
             int,
             frac,
         },
-        &line[i + 1..],
+        &text[i..],
     ))
+}
+
+/// A line's clock, then the rest of the line after one space.
+fn parse_clock(line: &[u8]) -> Option<(Clock, &[u8])> {
+    let (clock, rest) = parse_timestamp(line)?;
+    Some((clock, rest.strip_prefix(b" ")?))
 }
 
 fn parse_line(line: &[u8]) -> Option<(Clock, LineMeta)> {
