@@ -52,8 +52,7 @@ pub fn current(log: &[u8]) -> FieldSet {
     }
     let mut out = FieldSet::new();
     for ((field, value), set) in state {
-        // git-annex derives `*lastchanged` itself and discards writes to such fields.
-        if set && !field.ends_with("lastchanged") {
+        if set && !is_derived_field(field) {
             out.insert(field, lossy(value));
         }
     }
@@ -184,6 +183,25 @@ fn cmp_meta(a: &LineMeta, b: &LineMeta) -> Ordering {
             }
         }
     }
+}
+
+/// The suffix of the fields git-annex derives from the log's clocks (`lastchanged`,
+/// `<field>-lastchanged`).
+const DERIVED_SUFFIX: &str = "lastchanged";
+
+/// Whether git-annex treats `field` as derived: it reports its own value for it and discards
+/// writes to it. git-annex's test is a case-sensitive suffix match, so reading a log we match
+/// it exactly.
+pub(crate) fn is_derived_field(field: &str) -> bool {
+    field.ends_with(DERIVED_SUFFIX)
+}
+
+/// Whether music-commander refuses `name` as a field it writes or trusts: any case variant of
+/// a derived name. Field names are case-insensitive everywhere else in git-annex, so a
+/// `fooLastChanged` written by us or a clone would read back like a derived field.
+pub(crate) fn is_reserved_name(name: &str) -> bool {
+    let (name, suffix) = (name.as_bytes(), DERIVED_SUFFIX.as_bytes());
+    name.len() >= suffix.len() && name[name.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
 }
 
 /// A git-annex timestamp (POSIX seconds: the vector clock of a `.log.met` line, the
@@ -399,6 +417,18 @@ mod tests {
         assert_eq!(current(b"100s f  +v\n"), fs(&[("", "v")]));
         assert_eq!(current(b"100s \n"), FieldSet::new());
         assert_eq!(current(b""), FieldSet::new());
+    }
+
+    /// git-annex's rule is case-sensitive; ours refuses every case variant, and neither slices
+    /// a name that is not ASCII.
+    #[test]
+    fn derived_and_reserved_names() {
+        assert!(is_derived_field("rating-lastchanged"));
+        assert!(!is_derived_field("fooLastChanged"));
+        assert!(is_reserved_name("fooLastChanged"));
+        assert!(is_reserved_name("lastchanged"));
+        assert!(!is_reserved_name("lastchange"));
+        assert!(!is_reserved_name("éééééééééé"));
     }
 
     #[test]

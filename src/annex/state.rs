@@ -127,10 +127,10 @@ fn assemble(
         let Some((uuid, attr)) = name.split_once('.') else {
             continue;
         };
-        let attr = attr.to_ascii_lowercase();
-        if attr.ends_with("lastchanged") {
+        if metalog::is_reserved_name(attr) {
             continue;
         }
+        let attr = attr.to_ascii_lowercase();
         by_uuid
             .entry(uuid.to_ascii_lowercase())
             .or_default()

@@ -17,7 +17,7 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread::JoinHandle;
 
 use crate::annex::Repo;
-use crate::annex::branch;
+use crate::annex::{branch, metalog};
 use crate::error::{Error, Result};
 use crate::model::AnnexKey;
 
@@ -111,7 +111,7 @@ const GC_THRESHOLD: usize = 300;
 const STDERR_TAIL: usize = 1500;
 
 /// Checks a field name the way git-annex does (ASCII subset: `[A-Za-z0-9][A-Za-z0-9_.-]*`,
-/// and not ending in `lastchanged`, which git-annex silently discards).
+/// and not a derived `lastchanged` name in any case, see [`metalog::is_reserved_name`]).
 pub fn validate_field_name(name: &str) -> std::result::Result<(), String> {
     let mut chars = name.chars();
     match chars.next() {
@@ -128,9 +128,7 @@ pub fn validate_field_name(name: &str) -> std::result::Result<(), String> {
             "illegal field name {name:?}: {c:?} is not allowed (only letters, digits, _ . -)"
         ));
     }
-    // git-annex's check is case-sensitive, but field names are case-insensitive everywhere
-    // else, so a `fooLastChanged` would read back like a derived field.
-    if name.to_ascii_lowercase().ends_with("lastchanged") {
+    if metalog::is_reserved_name(name) {
         return Err(format!(
             "illegal field name {name:?}: git-annex discards fields ending in \"lastchanged\""
         ));
