@@ -70,11 +70,10 @@ pub(crate) fn tips(repo: &Repo) -> Result<Vec<Tip>> {
 /// None when the local branch does not exist yet (a clone before its first git-annex
 /// command): then every sibling is unmerged, see [`tips`].
 pub(crate) fn unmerged_siblings(repo: &Repo) -> Result<Option<Vec<Tip>>> {
-    if branch_head(repo)?.is_none() {
-        return Ok(None);
-    }
     let no_merged = format!("--no-merged={BRANCH}");
-    Ok(Some(list_tips(repo, &[&no_merged])?))
+    // `--no-merged` fails only when the local branch does not exist; asking first would cost
+    // a git call on every read. Any other trouble shows again in the caller's `tips`.
+    Ok(list_tips(repo, &[&no_merged]).ok())
 }
 
 /// Merges git-annex branches fetched from other clones but not merged yet. A batch writer does
