@@ -14,7 +14,7 @@
 pub mod branch;
 pub mod cache;
 pub mod git;
-pub mod journal;
+pub(crate) mod journal;
 pub mod keys;
 pub mod metalog;
 pub mod repo;
