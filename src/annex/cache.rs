@@ -34,7 +34,9 @@ const CODE_STAMP: u64 = fingerprint(&[
     include_bytes!("cache.rs"),
     include_bytes!("keys.rs"),
     include_bytes!("metalog.rs"),
-    include_bytes!("snapshot.rs"),
+    include_bytes!("snapshot/mod.rs"),
+    include_bytes!("snapshot/fresh.rs"),
+    include_bytes!("snapshot/cached.rs"),
 ]);
 const HEADER_LEN: usize = MAGIC.len() + 4 + 8 + 1;
 const CHECKSUM_LEN: usize = 8;

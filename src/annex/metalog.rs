@@ -52,8 +52,7 @@ pub fn current(log: &[u8]) -> FieldSet {
     }
     let mut out = FieldSet::new();
     for ((field, value), set) in state {
-        // git-annex derives `*lastchanged` itself and discards writes to such fields.
-        if set && !field.ends_with("lastchanged") {
+        if set && !is_derived_field(field) {
             out.insert(field, lossy(value));
         }
     }
@@ -186,9 +185,29 @@ fn cmp_meta(a: &LineMeta, b: &LineMeta) -> Ordering {
     }
 }
 
-/// A vector clock (POSIX seconds), kept as digits so comparisons are exact.
+/// The suffix of the fields git-annex derives from the log's clocks (`lastchanged`,
+/// `<field>-lastchanged`).
+const DERIVED_SUFFIX: &str = "lastchanged";
+
+/// Whether git-annex treats `field` as derived: it reports its own value for it and discards
+/// writes to it. git-annex's test is a case-sensitive suffix match, so reading a log we match
+/// it exactly.
+pub(crate) fn is_derived_field(field: &str) -> bool {
+    field.ends_with(DERIVED_SUFFIX)
+}
+
+/// Whether music-commander refuses `name` as a field it writes or trusts: any case variant of
+/// a derived name. Field names are case-insensitive everywhere else in git-annex, so a
+/// `fooLastChanged` written by us or a clone would read back like a derived field.
+pub(crate) fn is_reserved_name(name: &str) -> bool {
+    let (name, suffix) = (name.as_bytes(), DERIVED_SUFFIX.as_bytes());
+    name.len() >= suffix.len() && name[name.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
+}
+
+/// A git-annex timestamp (POSIX seconds: the vector clock of a `.log.met` line, the
+/// `timestamp=` of a `uuid.log` line), kept as digits so comparisons are exact.
 #[derive(Clone, Debug, PartialEq, Eq)]
-struct Clock {
+pub(crate) struct Clock {
     negative: bool,
     /// Integer digits without leading zeros.
     int: Vec<u8>,
@@ -214,16 +233,17 @@ impl PartialOrd for Clock {
     }
 }
 
-/// `[+-]digits[.digits][s]`, then the rest of the line after one space.
-fn parse_clock(line: &[u8]) -> Option<(Clock, &[u8])> {
+/// `[+-]digits[.digits][s]` at the start of `text`, and what follows it. The one parser of
+/// git-annex timestamps: never panics, whatever a clone pushed.
+pub(crate) fn parse_timestamp(text: &[u8]) -> Option<(Clock, &[u8])> {
     let mut i = 0;
     let mut minus = false;
-    if let Some(&sign @ (b'+' | b'-')) = line.first() {
+    if let Some(&sign @ (b'+' | b'-')) = text.first() {
         minus = sign == b'-';
         i = 1;
     }
     let digits = |from: usize| {
-        line[from..]
+        text[from..]
             .iter()
             .take_while(|b| b.is_ascii_digit())
             .count()
@@ -232,19 +252,16 @@ fn parse_clock(line: &[u8]) -> Option<(Clock, &[u8])> {
     if n == 0 {
         return None;
     }
-    let int = &line[i..i + n];
+    let int = &text[i..i + n];
     i += n;
     let mut frac: &[u8] = &[];
-    if line.get(i) == Some(&b'.') && digits(i + 1) > 0 {
+    if text.get(i) == Some(&b'.') && digits(i + 1) > 0 {
         let m = digits(i + 1);
-        frac = &line[i + 1..i + 1 + m];
+        frac = &text[i + 1..i + 1 + m];
         i += 1 + m;
     }
-    if line.get(i) == Some(&b's') {
+    if text.get(i) == Some(&b's') {
         i += 1;
-    }
-    if line.get(i) != Some(&b' ') {
-        return None;
     }
     let int: Vec<u8> = int.iter().copied().skip_while(|&d| d == b'0').collect();
     let mut frac = frac[..frac.len().min(12)].to_vec();
@@ -259,8 +276,14 @@ fn parse_clock(line: &[u8]) -> Option<(Clock, &[u8])> {
             int,
             frac,
         },
-        &line[i + 1..],
+        &text[i..],
     ))
+}
+
+/// A line's clock, then the rest of the line after one space.
+fn parse_clock(line: &[u8]) -> Option<(Clock, &[u8])> {
+    let (clock, rest) = parse_timestamp(line)?;
+    Some((clock, rest.strip_prefix(b" ")?))
 }
 
 fn parse_line(line: &[u8]) -> Option<(Clock, LineMeta)> {
@@ -394,6 +417,18 @@ mod tests {
         assert_eq!(current(b"100s f  +v\n"), fs(&[("", "v")]));
         assert_eq!(current(b"100s \n"), FieldSet::new());
         assert_eq!(current(b""), FieldSet::new());
+    }
+
+    /// git-annex's rule is case-sensitive; ours refuses every case variant, and neither slices
+    /// a name that is not ASCII.
+    #[test]
+    fn derived_and_reserved_names() {
+        assert!(is_derived_field("rating-lastchanged"));
+        assert!(!is_derived_field("fooLastChanged"));
+        assert!(is_reserved_name("fooLastChanged"));
+        assert!(is_reserved_name("lastchanged"));
+        assert!(!is_reserved_name("lastchange"));
+        assert!(!is_reserved_name("éééééééééé"));
     }
 
     #[test]

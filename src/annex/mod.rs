@@ -6,6 +6,7 @@
 //! - [`keys`]: map work-tree files to annex keys in one bulk pass.
 //! - [`lock`]: one writing run per repository.
 //! - [`metalog`]: parse `.log.met` files with git-annex's semantics.
+//! - [`journal`]: git-annex's uncommitted branch files, which supersede the branch.
 //! - [`snapshot`]: current metadata of many keys, read from the git-annex branch + journal.
 //! - [`request`]: one metadata change for one key.
 //! - [`branch`]: git-annex branch plumbing (head, journal commit, merging other clones).
@@ -17,6 +18,7 @@ pub mod adjusted;
 pub mod branch;
 pub mod cache;
 pub mod git;
+pub(crate) mod journal;
 pub mod keys;
 pub mod lock;
 pub mod metalog;

@@ -4,9 +4,10 @@
 use std::collections::{BTreeMap, HashMap};
 
 use crate::annex::Repo;
+use crate::annex::metalog::{self, Clock};
 use crate::annex::request::WriteRequest;
-use crate::annex::snapshot;
-use crate::error::{Error, Result};
+use crate::annex::{journal, snapshot};
+use crate::error::Result;
 use crate::model::AnnexKey;
 
 pub use crate::annex::branch::STATE_KEY;
@@ -78,22 +79,15 @@ fn read_state_fields(repo: &Repo) -> Result<BTreeMap<String, Vec<String>>> {
 
 /// `uuid.log` as git-annex sees it: the journal's copy supersedes the branch's.
 fn read_uuid_log(repo: &Repo) -> Result<String> {
-    match std::fs::read(repo.common_dir.join("annex/journal/uuid.log")) {
-        Ok(bytes) => return Ok(String::from_utf8_lossy(&bytes).into_owned()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(Error::io("read git-annex journal uuid.log", e)),
-    }
     // A repository nobody described has no uuid.log; descriptions are optional.
-    let out = repo
-        .git_output(&["cat-file", "blob", "refs/heads/git-annex:uuid.log"])
-        .unwrap_or_default();
-    Ok(String::from_utf8_lossy(&out).into_owned())
+    let log = journal::read_current(repo, "uuid.log")?.unwrap_or_default();
+    Ok(String::from_utf8_lossy(&log).into_owned())
 }
 
 /// The newest description of each UUID from `uuid.log` lines
 /// `<uuid> <description, may contain spaces> timestamp=<secs>[.<frac>]s`.
 fn descriptions(uuid_log: &str) -> HashMap<String, String> {
-    let mut newest: HashMap<String, ((u64, u32), String)> = HashMap::new();
+    let mut newest: HashMap<String, (Option<Clock>, String)> = HashMap::new();
     for line in uuid_log.lines() {
         let Some((uuid, rest)) = line.split_once(' ') else {
             continue;
@@ -101,13 +95,13 @@ fn descriptions(uuid_log: &str) -> HashMap<String, String> {
         let (description, stamp) = match rest.rsplit_once(' ') {
             Some((d, t)) => match t.strip_prefix("timestamp=") {
                 Some(t) => (d, parse_timestamp(t)),
-                None => (rest, (0, 0)),
+                None => (rest, None),
             },
-            None => (rest, (0, 0)),
+            None => (rest, None),
         };
         let entry = newest
             .entry(uuid.to_string())
-            .or_insert_with(|| (stamp, description.to_string()));
+            .or_insert_with(|| (stamp.clone(), description.to_string()));
         if stamp >= entry.0 {
             *entry = (stamp, description.to_string());
         }
@@ -115,22 +109,13 @@ fn descriptions(uuid_log: &str) -> HashMap<String, String> {
     newest.into_iter().map(|(u, (_, d))| (u, d)).collect()
 }
 
-/// `1795756589.679617906s` → (seconds, nanoseconds), compared exactly; garbage sorts oldest.
-/// Works on bytes: the text comes from any clone, and a non-ASCII fraction must not split a
-/// character.
-fn parse_timestamp(t: &str) -> (u64, u32) {
-    let t = t.trim_end_matches('s');
-    let (secs, frac) = t.split_once('.').unwrap_or((t, ""));
-    let frac = &frac.as_bytes()[..frac.len().min(9)];
-    let nanos = if frac.iter().all(u8::is_ascii_digit) {
-        frac.iter()
-            .chain(std::iter::repeat(&b'0'))
-            .take(9)
-            .fold(0u32, |n, d| n * 10 + u32::from(d - b'0'))
-    } else {
-        0
-    };
-    (secs.parse().unwrap_or(0), nanos)
+/// A `timestamp=` value, exactly comparable; None (sorting oldest) unless it is a whole
+/// git-annex timestamp.
+fn parse_timestamp(t: &str) -> Option<Clock> {
+    match metalog::parse_timestamp(t.as_bytes())? {
+        (clock, b"") => Some(clock),
+        _ => None,
+    }
 }
 
 fn assemble(
@@ -142,10 +127,10 @@ fn assemble(
         let Some((uuid, attr)) = name.split_once('.') else {
             continue;
         };
-        let attr = attr.to_ascii_lowercase();
-        if attr.ends_with("lastchanged") {
+        if metalog::is_reserved_name(attr) {
             continue;
         }
+        let attr = attr.to_ascii_lowercase();
         by_uuid
             .entry(uuid.to_ascii_lowercase())
             .or_default()
@@ -278,8 +263,9 @@ mod tests {
     /// Any clone can push a uuid.log line; a malformed one sorts oldest instead of panicking.
     #[test]
     fn malformed_timestamps_sort_oldest() {
-        assert_eq!(parse_timestamp("1.ééééés"), (1, 0));
-        assert_eq!(parse_timestamp("x.5s"), (0, 500_000_000));
+        assert_eq!(parse_timestamp("1.ééééés"), None);
+        assert_eq!(parse_timestamp("x.5s"), None);
+        assert!(parse_timestamp("1.5s") > parse_timestamp("1.ééééés"));
         let d = descriptions("u1 name timestamp=1.ééééés\nu1 later timestamp=1.1s\n");
         assert_eq!(d["u1"], "later");
     }
