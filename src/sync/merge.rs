@@ -125,16 +125,8 @@ fn merge_single(mixxx: &[String], repo: &[String], base: Base<'_>) -> Merge {
 }
 
 fn merge_multi(mixxx: &[String], repo: &[String], base: Base<'_>) -> Merge {
-    let assumed;
-    let base = match base {
-        Some(base) => base,
-        None => {
-            // Without a base, what both sides hold is agreed and everything else was added on
-            // the side that has it: membership is never removed on a guess.
-            assumed = intersection(mixxx, repo);
-            &assumed
-        }
-    };
+    let mut assumed = Vec::new();
+    let base = element_base(mixxx, repo, base, &mut assumed);
     // An element changed on one side only is applied to the other; an element changed on both
     // sides changed the same way (membership is binary), so it is in sync.
     let mut outgoing: Vec<String> = Vec::with_capacity(repo.len() + mixxx.len());
@@ -182,14 +174,8 @@ pub fn settle(
     match arity {
         Arity::Single => base.map(<[String]>::to_vec),
         Arity::Multi => {
-            let assumed;
-            let base = match base {
-                Some(base) => base,
-                None => {
-                    assumed = intersection(mixxx, repo);
-                    &assumed
-                }
-            };
+            let mut assumed = Vec::new();
+            let base = element_base(mixxx, repo, base, &mut assumed);
             let mut settled = Vec::new();
             for element in union(&union(mixxx, repo), base) {
                 let in_m = contains(mixxx, &element);
@@ -199,6 +185,24 @@ pub fn settle(
                 }
             }
             Some(settled)
+        }
+    }
+}
+
+/// The base of a multi-valued field, element by element. Without one, what both sides hold is
+/// agreed and everything else was added on the side that has it: membership is never
+/// removed on a guess. `assumed` holds that guess when it is needed.
+fn element_base<'a>(
+    mixxx: &[String],
+    repo: &[String],
+    base: Base<'a>,
+    assumed: &'a mut Vec<String>,
+) -> &'a [String] {
+    match base {
+        Some(base) => base,
+        None => {
+            *assumed = intersection(mixxx, repo);
+            assumed
         }
     }
 }
