@@ -190,6 +190,11 @@ fn file_label(change: &FileChange) -> String {
     shown_paths(&change.paths, " = ")
 }
 
+/// A local path, quoted for the terminal.
+pub fn quote_path(path: &Path) -> String {
+    quote::bytes_for_terminal(path.as_os_str().as_encoded_bytes()).into_owned()
+}
+
 /// Paths quoted for the terminal, joined by `separator`.
 fn shown_paths(paths: &[RepoPath], separator: &str) -> String {
     paths
@@ -791,10 +796,10 @@ pub fn render_records(records: &[SyncRecord], this_uuid: &str) -> String {
         };
         let _ = writeln!(
             out,
-            "  {who}{here}\n      {}  {} tracks, {} files changed, music-commander {}, from {}",
+            "  {who}{here}\n      {}  {}, {} changed, music-commander {}, from {}",
             quote::for_terminal(&r.time),
-            r.tracks,
-            r.written,
+            count(r.tracks as usize, "track", "tracks"),
+            count(r.written as usize, "file", "files"),
             quote::for_terminal(&r.tool_version),
             quote::for_terminal(&r.mixxx_db)
         );

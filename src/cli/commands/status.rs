@@ -37,10 +37,14 @@ pub fn run(cli: &Cli, json: bool, ui: &Ui) -> Result<ExitCode> {
     let _ = writeln!(
         out,
         "Repository:     {} (this clone: {})",
-        inputs.repo.root.display(),
+        report::quote_path(&inputs.repo.root),
         inputs.repo.uuid
     );
-    let _ = writeln!(out, "Mixxx database: {}", inputs.mixxx_db.display());
+    let _ = writeln!(
+        out,
+        "Mixxx database: {}",
+        report::quote_path(&inputs.mixxx_db)
+    );
     if plan.changes.is_empty() {
         let _ = writeln!(
             out,
