@@ -437,10 +437,15 @@ pub fn rating(rating: Option<i64>) -> Option<String> {
         .map(|r| r.to_string())
 }
 
+/// The fastest tempo taken as a real BPM; above it a value is a corrupt or mis-analysed one
+/// (`1e308` would otherwise be written as a 310-digit value).
+pub const MAX_BPM: f64 = 1000.0;
+
 /// Two decimals (`"128.00"`), so git-annex's numeric matchers and views see one spelling.
-/// 0, NULL, negative and non-finite values mean "unknown".
+/// 0, NULL, negative, non-finite and implausible (> [`MAX_BPM`]) values mean "unknown", so an
+/// implausible BPM counts as no value, in the three-way merge too.
 pub fn bpm(bpm: Option<f64>) -> Option<String> {
-    bpm.filter(|b| b.is_finite() && *b > 0.0)
+    bpm.filter(|b| b.is_finite() && *b > 0.0 && *b <= MAX_BPM)
         .map(|b| format!("{b:.2}"))
         .filter(|s| s != "0.00")
 }
@@ -541,6 +546,10 @@ mod tests {
         assert_eq!(bpm(Some(128.0)), Some("128.00".into()));
         assert_eq!(bpm(Some(127.999)), Some("128.00".into()));
         assert_eq!(bpm(Some(93.456)), Some("93.46".into()));
+        // Implausible tempos are no value, as NaN is: never a 310-digit string.
+        assert_eq!(bpm(Some(1e308)), None);
+        assert_eq!(bpm(Some(1000.01)), None);
+        assert_eq!(bpm(Some(1000.0)), Some("1000.00".into()));
     }
 
     #[test]
@@ -700,6 +709,10 @@ mod tests {
         assert_eq!(
             round_trip(FieldId::Bpm, Some("128"), &o),
             Err(Unrepresentable::Invalid("128".into()))
+        );
+        assert_eq!(
+            round_trip(FieldId::Bpm, Some("5000.00"), &o),
+            Err(Unrepresentable::Invalid("5000.00".into()))
         );
         assert_eq!(round_trip(FieldId::Rating, None, &o), Ok(None));
         assert_eq!(round_trip(FieldId::Comment, None, &o), Ok(None));
