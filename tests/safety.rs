@@ -370,3 +370,146 @@ fn a_sync_with_nothing_to_write_needs_no_writable_repository() {
     assert_eq!(doc["files"]["unchanged"], 2, "{doc}");
     assert!(!lock_file(&sb).exists());
 }
+
+/// The demo, built in one folder and then moved: every Mixxx location names the old folder.
+fn moved_demo() -> (tempfile::TempDir, PathBuf, PathBuf, String) {
+    let tmp = tempfile::tempdir().unwrap();
+    let old = tmp.path().join("old");
+    assert_cmd::Command::cargo_bin("music-commander")
+        .unwrap()
+        .env("HOME", tmp.path())
+        .arg("demo")
+        .arg(&old)
+        .assert()
+        .success();
+    let new = tmp.path().join("new");
+    std::fs::rename(&old, &new).unwrap();
+    let old_root = old.join("Music").display().to_string();
+    (tmp, new.join("Music"), new.join("mixxxdb.sqlite"), old_root)
+}
+
+fn run_in(
+    repo: &Path,
+    home: &Path,
+    db: &Path,
+    env: &[(&str, &str)],
+    args: &[&str],
+) -> (i32, String, String) {
+    let out = Command::new(binary())
+        .current_dir(repo)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap())
+        .env("HOME", home)
+        .envs(env.iter().copied())
+        .arg("--mixxx-db")
+        .arg(db)
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_library_entirely_outside_the_root_is_a_wrong_music_root() {
+    let (tmp, repo, db, old_root) = moved_demo();
+    for args in [&["sync"][..], &["sync", "-n"], &["status"]] {
+        let (code, out, err) = run_in(&repo, tmp.path(), &db, &[], args);
+        assert_eq!(code, 2, "{args:?}: {out}\n{err}");
+        assert!(err.contains(&format!("{old_root:?}")), "{args:?}: {err}");
+        assert!(
+            err.contains(&format!("hint: set mixxx_music_root = {old_root:?}")),
+            "{args:?}: {err}"
+        );
+    }
+    // With the root set, it syncs.
+    let (code, out, err) = run_in(
+        &repo,
+        tmp.path(),
+        &db,
+        &[("MUSIC_COMMANDER_MUSIC_ROOT", &old_root)],
+        &["sync", "-n"],
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+}
+
+#[test]
+fn most_of_a_library_outside_the_root_warns() {
+    let sb = Sandbox::new(4, SchemaEra::Newest);
+    let conn = sb.mixxx();
+    conn.execute(
+        "UPDATE track_locations SET location = '/elsewhere/Music/' || filename, directory = '/elsewhere/Music' WHERE id IN (SELECT id FROM track_locations LIMIT 3)",
+        [],
+    )
+    .unwrap();
+    let (code, out, err) = sb.sync(&["-n"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        err.contains("warning: 3 of 4 Mixxx tracks are outside the music root"),
+        "{err}"
+    );
+    assert!(
+        err.contains("hint: set mixxx_music_root = \"/elsewhere/Music\""),
+        "{err}"
+    );
+}
+
+/// A copy of the sandbox's database as an older Mixxx would have it: `sql` drops what that
+/// Mixxx lacks, and the schema revision says 28.
+fn older_schema(sb: &Sandbox, sql: &str) {
+    let conn = sb.mixxx();
+    conn.execute_batch(sql).unwrap();
+    conn.execute(
+        "UPDATE settings SET value = '28' WHERE name = 'mixxx.schema.version'",
+        [],
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_column_an_older_mixxx_lacks_is_not_a_removal() {
+    for (field, sql) in [
+        ("color", "ALTER TABLE library DROP COLUMN color"),
+        ("rating", "ALTER TABLE library DROP COLUMN rating"),
+        ("crate", "DROP TABLE crate_tracks; DROP TABLE crates"),
+    ] {
+        let sb = Sandbox::new(3, SchemaEra::Newest);
+        sb.set_column(0, "color", rusqlite::types::Value::Integer(0xFF0000));
+        sb.set_column(0, "rating", rusqlite::types::Value::Integer(4));
+        sb.add_to_crate(0, "Peak");
+        assert_eq!(sb.sync(&[]).0, 0);
+        older_schema(&sb, sql);
+        let (code, out, err) = sb.sync(&["-n"]);
+        assert_eq!(code, 0, "{field}: {out}\n{err}");
+        assert!(
+            out.contains("Nothing to sync"),
+            "{field}: plans a change: {out}"
+        );
+        assert!(
+            err.contains(&format!("warning: {field} is not synced in this run"))
+                && err.contains("schema revision 28"),
+            "{field}: {err}"
+        );
+        assert_eq!(err.matches("warning:").count(), 1, "{err}");
+        let json = sb.sync_json(&["-n"]);
+        assert_eq!(
+            json["changes"].as_array().map_or(0, |a| a.len()),
+            0,
+            "{json}"
+        );
+        // Written for real, nothing is removed either.
+        assert_eq!(sb.sync(&[]).0, 0);
+        let meta = sb.metadata();
+        assert!(
+            format!("{meta:?}").contains(match field {
+                "color" => "#FF0000",
+                "rating" => "\"4\"",
+                _ => "Peak",
+            }),
+            "{field}: {meta:?}"
+        );
+    }
+}

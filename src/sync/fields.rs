@@ -308,13 +308,17 @@ impl ManagedFields {
             }
             fields.push((field, annex_name));
         }
+        Ok(ManagedFields::indexed(fields, Options::default()))
+    }
+
+    fn indexed(fields: Vec<(FieldId, String)>, options: Options) -> ManagedFields {
         let mut by_name: Vec<usize> = (0..fields.len()).collect();
         by_name.sort_by(|&a, &b| fields[a].1.cmp(&fields[b].1));
-        Ok(ManagedFields {
+        ManagedFields {
             fields,
             by_name,
-            options: Options::default(),
-        })
+            options,
+        }
     }
 
     /// All fields under their own names.
@@ -354,6 +358,33 @@ impl ManagedFields {
     /// The git-annex names, in table order.
     pub fn annex_names(&self) -> impl Iterator<Item = &str> {
         self.fields.iter().map(|(_, n)| n.as_str())
+    }
+
+    /// These fields less `drop`.
+    pub fn without(&self, drop: &[FieldId]) -> ManagedFields {
+        let fields: Vec<(FieldId, String)> = self
+            .fields
+            .iter()
+            .filter(|(f, _)| !drop.contains(f))
+            .cloned()
+            .collect();
+        ManagedFields::indexed(fields, self.options)
+    }
+
+    /// Managed fields `library` could not read: every column of the field is missing from
+    /// this database, or (crates) its tables are. Such a field has no Mixxx value at all,
+    /// which is not the same as an empty one: managing it would remove it everywhere.
+    pub fn unreadable(&self, library: &Library) -> Vec<FieldId> {
+        self.fields
+            .iter()
+            .map(|(f, _)| *f)
+            .filter(|f| match f.def().source {
+                Source::Columns(columns) => columns
+                    .iter()
+                    .all(|c| library.missing_columns.contains(&c.name)),
+                Source::Crates => !library.has_crates,
+            })
+            .collect()
     }
 
     /// What the Mixxx reader must read for these fields.

@@ -21,6 +21,9 @@ pub fn run(cli: &Cli, json: bool, ui: &Ui) -> Result<ExitCode> {
         Default::default(),
         &ui.progress(),
     )?;
+    for warning in &plan.warnings {
+        ui.warn(warning);
+    }
     let records = state::read_all(&inputs.repo)?;
     let mut out = std::io::stdout().lock();
     if json {
