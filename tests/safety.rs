@@ -513,3 +513,79 @@ fn a_column_an_older_mixxx_lacks_is_not_a_removal() {
         );
     }
 }
+
+#[test]
+fn status_without_a_mixxx_database_still_shows_the_records() {
+    let sb = Sandbox::new(2, SchemaEra::Newest);
+    assert_eq!(sb.sync(&[]).0, 0);
+    std::fs::remove_file(&sb.db).unwrap();
+    let out = sb.cmd().arg("status").output().unwrap();
+    let (stdout, err) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{err}");
+    assert!(stdout.contains("Mixxx database not found"), "{stdout}");
+    assert!(stdout.contains("this clone"), "{stdout}");
+    let json = sb.status_json();
+    assert_eq!(json["mixxx_db_found"], false, "{json}");
+    assert_eq!(json["syncs"].as_array().unwrap().len(), 1, "{json}");
+}
+
+#[test]
+fn a_relative_mixxx_db_is_recorded_absolute() {
+    let sb = Sandbox::new(1, SchemaEra::Newest);
+    let copy = sb.repo.join("..").join("rel.sqlite");
+    std::fs::copy(&sb.db, &copy).unwrap();
+    let out = Command::new(binary())
+        .current_dir(&sb.repo)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap())
+        .env("HOME", &sb.home)
+        .args(["--mixxx-db", "../rel.sqlite", "sync"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let json = sb.status_json();
+    let recorded = json["syncs"][0]["mixxx_db"].as_str().unwrap().to_string();
+    assert!(Path::new(&recorded).is_absolute(), "{recorded}");
+    assert!(recorded.ends_with("rel.sqlite"), "{recorded}");
+}
+
+#[test]
+fn status_json_lists_the_skipped_tracks() {
+    let sb = Sandbox::new(2, SchemaEra::Newest);
+    sb.mixxx()
+        .execute(
+            "UPDATE library SET mixxx_deleted = 1 WHERE id = ?1",
+            [sb.track_id(0)],
+        )
+        .unwrap();
+    let json = sb.status_json();
+    let skipped = json["skipped_tracks"].as_array().expect("skipped_tracks");
+    assert_eq!(skipped.len(), 1, "{json}");
+    assert_eq!(skipped[0]["reason"], "removed-from-mixxx", "{json}");
+}
+
+#[test]
+fn git_annex_generated_year_under_its_own_name_warns() {
+    let sb = Sandbox::new(1, SchemaEra::Newest);
+    let (_, _, quiet) = sb.sync(&["-n"]);
+    assert!(!quiet.contains("genmetadata"), "{quiet}");
+    sb.git(&["config", "annex.genmetadata", "true"]);
+    let (code, out, err) = sb.sync(&["-n"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(err.matches("annex.genmetadata").count(), 1, "{err}");
+    assert!(err.contains("year = \"mixxx-year\""), "{err}");
+    // Renamed, nothing to warn about.
+    let config = sb.home.join("c.toml");
+    std::fs::write(&config, "[sync.names]\nyear = \"mixxx-year\"\n").unwrap();
+    let out = sb
+        .cmd()
+        .arg("--config")
+        .arg(&config)
+        .args(["sync", "-n"])
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("genmetadata"));
+}
