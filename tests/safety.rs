@@ -526,7 +526,8 @@ fn status_without_a_mixxx_database_still_shows_the_records() {
     );
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{err}");
     assert!(stdout.contains("Mixxx database not found"), "{stdout}");
-    assert!(stdout.contains("this clone"), "{stdout}");
+    assert!(stdout.contains("Last sync of each clone:"), "{stdout}");
+    assert!(stdout.contains("[this clone]"), "{stdout}");
     let json = sb.status_json();
     assert_eq!(json["mixxx_db_found"], false, "{json}");
     assert_eq!(json["syncs"].as_array().unwrap().len(), 1, "{json}");
