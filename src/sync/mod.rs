@@ -19,7 +19,7 @@ use crate::mixxx::MixxxDb;
 use crate::mixxx::paths::PathMapper;
 use crate::model::{AnnexKey, RepoPath};
 use base::{Agreed, BaseStore};
-use fields::ManagedFields;
+use fields::{FieldId, ManagedFields};
 use merge::Prefer;
 use plan::{Plan, Selection};
 
@@ -146,6 +146,15 @@ pub fn prepare(
     };
 
     let (managed, mut warnings) = readable_fields(&inputs.managed, &library, schema_version);
+    if inputs.repo.genmetadata
+        && managed.annex_name(FieldId::Year) == "year"
+        && managed.contains(FieldId::Year)
+    {
+        warnings.push(
+            "annex.genmetadata is on: git-annex sets year, month and day from file dates, and this sync replaces git-annex's year with Mixxx's (or removes it where Mixxx has none), leaving month and day\nhint: keep both with [sync.names] year = \"mixxx-year\" in the config"
+                .to_string(),
+        );
+    }
 
     let mut mapper = PathMapper::new(&inputs.repo.root, inputs.music_root.as_deref());
     let targets = plan::targets(&library, &mut mapper, &keys, selection);
