@@ -590,3 +590,21 @@ fn git_annex_generated_year_under_its_own_name_warns() {
         .unwrap();
     assert!(!String::from_utf8_lossy(&out.stderr).contains("genmetadata"));
 }
+
+#[test]
+fn a_column_with_no_readable_value_is_not_a_removal() {
+    let sb = Sandbox::new(3, SchemaEra::Newest);
+    sb.set_column(0, "color", rusqlite::types::Value::Integer(0xFF0000));
+    assert_eq!(sb.sync(&[]).0, 0);
+    sb.mixxx()
+        .execute("UPDATE library SET color = 'garbled'", [])
+        .unwrap();
+    let (code, out, err) = sb.sync(&["-n"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("Nothing to sync"), "plans a change: {out}");
+    assert!(
+        err.contains("warning: color is not synced in this run")
+            && err.contains("no readable value"),
+        "{err}"
+    );
+}

@@ -372,16 +372,18 @@ impl ManagedFields {
     }
 
     /// Managed fields `library` could not read: every column of the field is missing from
-    /// this database, or (crates) its tables are. Such a field has no Mixxx value at all,
-    /// which is not the same as an empty one: managing it would remove it everywhere.
+    /// this database or holds no value that decodes, or (crates) its tables are missing. Such
+    /// a field has no Mixxx value at all, which is not the same as an empty one: managing it
+    /// would remove it everywhere.
     pub fn unreadable(&self, library: &Library) -> Vec<FieldId> {
         self.fields
             .iter()
             .map(|(f, _)| *f)
             .filter(|f| match f.def().source {
-                Source::Columns(columns) => columns
-                    .iter()
-                    .all(|c| library.missing_columns.contains(&c.name)),
+                Source::Columns(columns) => columns.iter().all(|c| {
+                    library.missing_columns.contains(&c.name)
+                        || library.undecodable_columns.contains(&c.name)
+                }),
                 Source::Crates => !library.has_crates,
             })
             .collect()

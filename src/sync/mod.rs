@@ -210,10 +210,14 @@ fn readable_fields(
         .iter()
         .map(|field| {
             let source = match field.def().source {
-                fields::Source::Columns(columns) => format!(
-                    "no {} column",
-                    columns.iter().map(|c| c.name).collect::<Vec<_>>().join("/")
-                ),
+                fields::Source::Columns(columns) => {
+                    let names = columns.iter().map(|c| c.name).collect::<Vec<_>>().join("/");
+                    if columns.iter().all(|c| library.missing_columns.contains(&c.name)) {
+                        format!("no {names} column")
+                    } else {
+                        format!("no readable value in its {names} column")
+                    }
+                }
                 fields::Source::Crates => "no crates tables".to_string(),
             };
             format!(
