@@ -239,9 +239,28 @@ pub fn parse(text: &str) -> std::result::Result<(Config, Vec<String>), String> {
         .parse()
         .map_err(|e: toml::de::Error| one_line(text, &e))?;
     let warnings = unknown_keys(&table);
-    let config: Config =
-        Config::deserialize(toml::Value::Table(table)).map_err(|e| one_line(text, &e))?;
+    // From the text rather than the parsed table: only then does a type error (`key_notation =
+    // 5`) carry the span that says which key and line it is about.
+    let config: Config = toml::from_str(text).map_err(|e| one_line(text, &e))?;
     Ok((config, warnings))
+}
+
+/// The dotted key whose value starts on the line holding `offset`: the line's own key under the
+/// last `[table]` header above it.
+fn key_at(text: &str, offset: usize) -> Option<String> {
+    let start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let line = text[start..].lines().next()?;
+    let key = line.split_once('=')?.0.trim().trim_matches('"');
+    let table = text[..start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('[') && !l.starts_with("[["))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim());
+    Some(match table {
+        Some(table) if !table.is_empty() => format!("{table}.{key}"),
+        _ => key.to_string(),
+    })
 }
 
 /// toml's messages span several lines (with a source excerpt); errors here are one line, so
@@ -253,7 +272,10 @@ fn one_line(text: &str, e: &toml::de::Error) -> String {
             let before = &text[..span.start.min(text.len())];
             let line = before.matches('\n').count() + 1;
             let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
-            format!("line {line}, column {column}: {message}")
+            match key_at(text, before.len()) {
+                Some(key) => format!("line {line}, column {column}, {key}: {message}"),
+                None => format!("line {line}, column {column}: {message}"),
+            }
         }
         None => message,
     }

@@ -43,6 +43,18 @@ pub enum Error {
     #[error("cannot read Mixxx database {path}: {detail}")]
     MixxxDbUnreadable { path: PathBuf, detail: String },
 
+    /// Mixxx has tracks and none of them is under the music root: the root is wrong, and a
+    /// sync would report "nothing to sync" while syncing nothing.
+    #[error(
+        "none of the {tracks} Mixxx tracks is under the music root {root}; most of their locations start with {folder:?}",
+        root = root.display()
+    )]
+    WrongMusicRoot {
+        tracks: usize,
+        root: PathBuf,
+        folder: String,
+    },
+
     #[error("not a git repository: {path}")]
     NotGitRepo { path: PathBuf },
 
@@ -82,6 +94,14 @@ pub enum Error {
 
     #[error("interrupted")]
     Interrupted,
+}
+
+/// The hint for a music root that does not match Mixxx's locations: the folder that, in
+/// Mixxx's paths, is the repository.
+pub fn music_root_hint(folder: &str) -> String {
+    format!(
+        "set mixxx_music_root = {folder:?} in the config (or MUSIC_COMMANDER_MUSIC_ROOT) to the folder that is this repository in Mixxx's paths"
+    )
 }
 
 impl Error {
@@ -137,6 +157,7 @@ impl Error {
             Error::MixxxDbUnreadable { .. } => Some(
                 "check the file's permissions, or restore it from a backup if it is damaged".into(),
             ),
+            Error::WrongMusicRoot { folder, .. } => Some(music_root_hint(folder)),
             Error::NotGitRepo { .. } => Some(
                 "run inside your git-annex music repository, or pass --repo DIR (or set [paths] music_repo)".into(),
             ),
@@ -185,7 +206,8 @@ impl Error {
             | Error::MixxxDbMissing { .. }
             | Error::MixxxDbNotMixxx { .. }
             | Error::MixxxDbLocked { .. }
-            | Error::MixxxDbUnreadable { .. } => ExitCode::Usage,
+            | Error::MixxxDbUnreadable { .. }
+            | Error::WrongMusicRoot { .. } => ExitCode::Usage,
             Error::NotGitRepo { .. }
             | Error::BareRepo { .. }
             | Error::NotAnnexRepo { .. }

@@ -731,11 +731,15 @@ pub struct StatusJson<'a> {
     pub repository: &'a Path,
     pub uuid: &'a str,
     pub mixxx_db: &'a Path,
+    /// False when the database does not exist: the counts are then zero and only `syncs`,
+    /// the clones' records, says anything.
+    pub mixxx_db_found: bool,
     pub tracks: usize,
     pub files_to_write: usize,
     pub files_unchanged: usize,
     pub tracks_skipped: usize,
     pub skipped: SkipCounts,
+    pub skipped_tracks: &'a [Skipped],
     /// Outgoing changes: what a sync would write.
     pub pending: Vec<ChangeJson<'a>>,
     #[serde(flatten)]
@@ -748,18 +752,23 @@ impl<'a> StatusJson<'a> {
         repository: &'a Path,
         uuid: &'a str,
         mixxx_db: &'a Path,
-        plan: &'a Plan,
+        plan: Option<&'a Plan>,
         syncs: &'a [SyncRecord],
     ) -> StatusJson<'a> {
+        static NO_PLAN: std::sync::LazyLock<Plan> = std::sync::LazyLock::new(Plan::default);
+        let mixxx_db_found = plan.is_some();
+        let plan = plan.unwrap_or(&NO_PLAN);
         StatusJson {
             repository,
             uuid,
             mixxx_db,
+            mixxx_db_found,
             tracks: plan.tracks,
             files_to_write: plan.outgoing_files().count(),
             files_unchanged: plan.unchanged,
             tracks_skipped: plan.skipped.len(),
             skipped: SkipCounts::new(plan),
+            skipped_tracks: &plan.skipped,
             pending: ChangeJson::all(plan),
             three_way: ThreeWayJson::new(plan),
             syncs,

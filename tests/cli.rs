@@ -240,3 +240,21 @@ fn a_closed_pipe_is_not_a_panic() {
     let status = child.wait().unwrap();
     assert_ne!(status.code(), Some(101), "{status:?}");
 }
+
+#[test]
+fn a_config_type_error_names_the_key_and_the_line() {
+    let sb = Sandbox::new(1, SchemaEra::Newest);
+    let config = sb.home.join("c.toml");
+    std::fs::write(&config, "# mine\n[sync]\nkey_notation = 5\n").unwrap();
+    let out = sb
+        .cmd()
+        .arg("--config")
+        .arg(&config)
+        .arg("status")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("sync.key_notation"), "{err}");
+    assert!(err.contains("line 3"), "{err}");
+}

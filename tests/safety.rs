@@ -405,3 +405,241 @@ fn a_missing_git_identity_is_named_and_the_journal_is_committed_next_time() {
     assert_eq!(left, 0, "journal empty");
     assert_eq!(sb.metadata()[&sample_path(1)]["rating"], vec!["1"]);
 }
+
+/// The demo, built in one folder and then moved: every Mixxx location names the old folder.
+fn moved_demo() -> (tempfile::TempDir, PathBuf, PathBuf, String) {
+    let tmp = tempfile::tempdir().unwrap();
+    let old = tmp.path().join("old");
+    assert_cmd::Command::cargo_bin("music-commander")
+        .unwrap()
+        .env("HOME", tmp.path())
+        .arg("demo")
+        .arg(&old)
+        .assert()
+        .success();
+    let new = tmp.path().join("new");
+    std::fs::rename(&old, &new).unwrap();
+    let old_root = old.join("Music").display().to_string();
+    (tmp, new.join("Music"), new.join("mixxxdb.sqlite"), old_root)
+}
+
+fn run_in(
+    repo: &Path,
+    home: &Path,
+    db: &Path,
+    env: &[(&str, &str)],
+    args: &[&str],
+) -> (i32, String, String) {
+    let out = Command::new(binary())
+        .current_dir(repo)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap())
+        .env("HOME", home)
+        .envs(env.iter().copied())
+        .arg("--mixxx-db")
+        .arg(db)
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_library_entirely_outside_the_root_is_a_wrong_music_root() {
+    let (tmp, repo, db, old_root) = moved_demo();
+    for args in [&["sync"][..], &["sync", "-n"], &["status"]] {
+        let (code, out, err) = run_in(&repo, tmp.path(), &db, &[], args);
+        assert_eq!(code, 2, "{args:?}: {out}\n{err}");
+        assert!(err.contains(&format!("{old_root:?}")), "{args:?}: {err}");
+        assert!(
+            err.contains(&format!("hint: set mixxx_music_root = {old_root:?}")),
+            "{args:?}: {err}"
+        );
+    }
+    // With the root set, it syncs.
+    let (code, out, err) = run_in(
+        &repo,
+        tmp.path(),
+        &db,
+        &[("MUSIC_COMMANDER_MUSIC_ROOT", &old_root)],
+        &["sync", "-n"],
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+}
+
+#[test]
+fn most_of_a_library_outside_the_root_warns() {
+    let sb = Sandbox::new(4, SchemaEra::Newest);
+    let conn = sb.mixxx();
+    conn.execute(
+        "UPDATE track_locations SET location = '/elsewhere/Music/' || filename, directory = '/elsewhere/Music' WHERE id IN (SELECT id FROM track_locations LIMIT 3)",
+        [],
+    )
+    .unwrap();
+    let (code, out, err) = sb.sync(&["-n"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        err.contains("warning: 3 of 4 Mixxx tracks are outside the music root"),
+        "{err}"
+    );
+    assert!(
+        err.contains("hint: set mixxx_music_root = \"/elsewhere/Music\""),
+        "{err}"
+    );
+}
+
+/// A copy of the sandbox's database as an older Mixxx would have it: `sql` drops what that
+/// Mixxx lacks, and the schema revision says 28.
+fn older_schema(sb: &Sandbox, sql: &str) {
+    let conn = sb.mixxx();
+    conn.execute_batch(sql).unwrap();
+    conn.execute(
+        "UPDATE settings SET value = '28' WHERE name = 'mixxx.schema.version'",
+        [],
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_column_an_older_mixxx_lacks_is_not_a_removal() {
+    for (field, sql) in [
+        ("color", "ALTER TABLE library DROP COLUMN color"),
+        ("rating", "ALTER TABLE library DROP COLUMN rating"),
+        ("crate", "DROP TABLE crate_tracks; DROP TABLE crates"),
+    ] {
+        let sb = Sandbox::new(3, SchemaEra::Newest);
+        sb.set_column(0, "color", rusqlite::types::Value::Integer(0xFF0000));
+        sb.set_column(0, "rating", rusqlite::types::Value::Integer(4));
+        sb.add_to_crate(0, "Peak");
+        assert_eq!(sb.sync(&[]).0, 0);
+        older_schema(&sb, sql);
+        let (code, out, err) = sb.sync(&["-n"]);
+        assert_eq!(code, 0, "{field}: {out}\n{err}");
+        assert!(
+            out.contains("Nothing to sync"),
+            "{field}: plans a change: {out}"
+        );
+        assert!(
+            err.contains(&format!("warning: {field} is not synced in this run"))
+                && err.contains("schema revision 28"),
+            "{field}: {err}"
+        );
+        assert_eq!(err.matches("warning:").count(), 1, "{err}");
+        let json = sb.sync_json(&["-n"]);
+        assert_eq!(
+            json["changes"].as_array().map_or(0, |a| a.len()),
+            0,
+            "{json}"
+        );
+        // Written for real, nothing is removed either.
+        assert_eq!(sb.sync(&[]).0, 0);
+        let meta = sb.metadata();
+        assert!(
+            format!("{meta:?}").contains(match field {
+                "color" => "#FF0000",
+                "rating" => "\"4\"",
+                _ => "Peak",
+            }),
+            "{field}: {meta:?}"
+        );
+    }
+}
+
+#[test]
+fn status_without_a_mixxx_database_still_shows_the_records() {
+    let sb = Sandbox::new(2, SchemaEra::Newest);
+    assert_eq!(sb.sync(&[]).0, 0);
+    std::fs::remove_file(&sb.db).unwrap();
+    let out = sb.cmd().arg("status").output().unwrap();
+    let (stdout, err) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{err}");
+    assert!(stdout.contains("Mixxx database not found"), "{stdout}");
+    assert!(stdout.contains("Last sync of each clone:"), "{stdout}");
+    assert!(stdout.contains("[this clone]"), "{stdout}");
+    let json = sb.status_json();
+    assert_eq!(json["mixxx_db_found"], false, "{json}");
+    assert_eq!(json["syncs"].as_array().unwrap().len(), 1, "{json}");
+}
+
+#[test]
+fn a_relative_mixxx_db_is_recorded_absolute() {
+    let sb = Sandbox::new(1, SchemaEra::Newest);
+    let copy = sb.repo.join("..").join("rel.sqlite");
+    std::fs::copy(&sb.db, &copy).unwrap();
+    let out = Command::new(binary())
+        .current_dir(&sb.repo)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap())
+        .env("HOME", &sb.home)
+        .args(["--mixxx-db", "../rel.sqlite", "sync"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let json = sb.status_json();
+    let recorded = json["syncs"][0]["mixxx_db"].as_str().unwrap().to_string();
+    assert!(Path::new(&recorded).is_absolute(), "{recorded}");
+    assert!(recorded.ends_with("rel.sqlite"), "{recorded}");
+}
+
+#[test]
+fn status_json_lists_the_skipped_tracks() {
+    let sb = Sandbox::new(2, SchemaEra::Newest);
+    sb.mixxx()
+        .execute(
+            "UPDATE library SET mixxx_deleted = 1 WHERE id = ?1",
+            [sb.track_id(0)],
+        )
+        .unwrap();
+    let json = sb.status_json();
+    let skipped = json["skipped_tracks"].as_array().expect("skipped_tracks");
+    assert_eq!(skipped.len(), 1, "{json}");
+    assert_eq!(skipped[0]["reason"], "removed-from-mixxx", "{json}");
+}
+
+#[test]
+fn git_annex_generated_year_under_its_own_name_warns() {
+    let sb = Sandbox::new(1, SchemaEra::Newest);
+    let (_, _, quiet) = sb.sync(&["-n"]);
+    assert!(!quiet.contains("genmetadata"), "{quiet}");
+    sb.git(&["config", "annex.genmetadata", "true"]);
+    let (code, out, err) = sb.sync(&["-n"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(err.matches("annex.genmetadata").count(), 1, "{err}");
+    assert!(err.contains("year = \"mixxx-year\""), "{err}");
+    // Renamed, nothing to warn about.
+    let config = sb.home.join("c.toml");
+    std::fs::write(&config, "[sync.names]\nyear = \"mixxx-year\"\n").unwrap();
+    let out = sb
+        .cmd()
+        .arg("--config")
+        .arg(&config)
+        .args(["sync", "-n"])
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("genmetadata"));
+}
+
+#[test]
+fn a_column_with_no_readable_value_is_not_a_removal() {
+    let sb = Sandbox::new(3, SchemaEra::Newest);
+    sb.set_column(0, "color", rusqlite::types::Value::Integer(0xFF0000));
+    assert_eq!(sb.sync(&[]).0, 0);
+    sb.mixxx()
+        .execute("UPDATE library SET color = 'garbled'", [])
+        .unwrap();
+    let (code, out, err) = sb.sync(&["-n"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("Nothing to sync"), "plans a change: {out}");
+    assert!(
+        err.contains("warning: color is not synced in this run")
+            && err.contains("no readable value"),
+        "{err}"
+    );
+}

@@ -415,6 +415,7 @@ fn status_json_and_table() {
       "repository": "[TMP]/Music",
       "uuid": "[UUID]",
       "mixxx_db": "[TMP]/mixxxdb.sqlite",
+      "mixxx_db_found": true,
       "tracks": 2,
       "files_to_write": 1,
       "files_unchanged": 1,
@@ -426,6 +427,7 @@ fn status_json_and_table() {
         "not-annexed": 0,
         "key-not-utf8": 0
       },
+      "skipped_tracks": [],
       "pending": [
         {
           "paths": [
@@ -547,9 +549,9 @@ fn bad_config_names_line_and_column() {
     let mut cmd = sb.cmd();
     cmd.arg("--config").arg(&config).arg("sync");
     snap!(stderr(&sb, &mut cmd, 2), @r#"
-error: config file [TMP]/home/bad.toml: line 2, column 25: invalid basic string, expected `"`
-hint: fix the file, or run `music-commander init-config --force -o [TMP]/home/bad.toml` for a fresh commented one
-"#);
+    error: config file [TMP]/home/bad.toml: line 2, column 25, paths.mixxx_db: invalid basic string, expected `"`
+    hint: fix the file, or run `music-commander init-config --force -o [TMP]/home/bad.toml` for a fresh commented one
+    "#);
 }
 
 #[test]

@@ -28,6 +28,9 @@ pub struct Repo {
     pub uuid: String,
     /// `git annex version --raw`.
     pub annex_version: String,
+    /// `annex.genmetadata`: git-annex sets `year`, `month` and `day` from file dates on `git
+    /// annex add`, so a managed field named `year` writes over git-annex's own.
+    pub genmetadata: bool,
 }
 
 impl Repo {
@@ -84,6 +87,7 @@ impl Repo {
             common_dir: PathBuf::from(common_dir),
             uuid: String::new(),
             annex_version: String::new(),
+            genmetadata: false,
         };
 
         let out = repo
@@ -102,14 +106,21 @@ impl Repo {
             });
         }
 
-        // `git config` exits 1 when the key is unset: that is the "not initialized" answer,
-        // not a failure.
+        // `git config` exits 1 when no key matches: that is the "not initialized" answer,
+        // not a failure. One process for both keys: every sync pays for it.
         let out = repo
             .git()
-            .args(["config", "--get", "annex.uuid"])
+            .args(["config", "--get-regexp", r"^annex\.(uuid|genmetadata)$"])
             .output()
             .map_err(|e| Error::git("cannot run git", e))?;
-        repo.uuid = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            let (key, value) = line.split_once(' ').unwrap_or((line, "true"));
+            match key {
+                "annex.uuid" => repo.uuid = value.trim().to_string(),
+                "annex.genmetadata" => repo.genmetadata = git_bool(value.trim()),
+                _ => {}
+            }
+        }
         if repo.uuid.is_empty() {
             return Err(Error::NotAnnexRepo { path: repo.root });
         }
@@ -135,6 +146,12 @@ impl Repo {
             )
         })
     }
+}
+
+/// git's boolean spelling: `true`, `yes`, `on` or a non-zero number, in any case.
+fn git_bool(value: &str) -> bool {
+    let value = value.to_ascii_lowercase();
+    matches!(value.as_str(), "true" | "yes" | "on") || value.parse::<i64>().is_ok_and(|n| n != 0)
 }
 
 /// Compares git-annex version strings numerically, component by component

@@ -48,7 +48,7 @@ pub fn inputs(cli: &Cli, ui: &Ui) -> Result<Inputs> {
     let files = &config.paths;
     let repo_dir = path(&REPO, cli.repo.as_deref(), files.music_repo.as_deref())
         .map(|p| cwd.join(p))
-        .unwrap_or(cwd);
+        .unwrap_or_else(|| cwd.clone());
     let repo = Repo::discover(&repo_dir)?;
 
     let mixxx_db = path(
@@ -57,6 +57,9 @@ pub fn inputs(cli: &Cli, ui: &Ui) -> Result<Inputs> {
         files.mixxx_db.as_deref(),
     )
     .or_else(config::default_mixxx_db)
+    // Absolute: the path is recorded in the sync record and names this clone's base, which a
+    // path relative to wherever the command ran cannot.
+    .map(|p| cwd.join(p))
     .ok_or_else(|| Error::MixxxDbMissing {
         path: PathBuf::from(MIXXX_DB.default),
     })?;

@@ -192,6 +192,9 @@ pub struct Library {
     cells: Vec<Cell>,
     /// Requested columns this database does not have (an older Mixxx).
     pub missing_columns: Vec<&'static str>,
+    /// Requested columns that hold values but not one this reader could decode (text in an
+    /// integer column, for every track): that says nothing about what the tracks have.
+    pub undecodable_columns: Vec<&'static str>,
     /// Whether crate memberships were read (asked for, and the tables exist).
     pub has_crates: bool,
 }
@@ -240,6 +243,7 @@ impl Library {
             columns: columns.into_iter().map(|(c, _)| c).collect(),
             cells,
             missing_columns: Vec::new(),
+            undecodable_columns: Vec::new(),
             has_crates: true,
         }
     }
@@ -369,7 +373,7 @@ impl MixxxDb {
                 missing_columns.push(column.name);
             }
         }
-        let (mut tracks, cells) = self.read_tracks(&columns)?;
+        let (mut tracks, cells, undecodable_columns) = self.read_tracks(&columns)?;
         let has_crates = request.crates && self.layout.has_crates;
         let crate_names = if has_crates {
             self.read_crates(&mut tracks)?
@@ -382,12 +386,18 @@ impl MixxxDb {
             columns,
             cells,
             missing_columns,
+            undecodable_columns,
             has_crates,
         })
     }
 
-    /// The tracks and, row-major, the cells of `columns` (all of which exist).
-    fn read_tracks(&self, columns: &[Column]) -> rusqlite::Result<(Vec<Track>, Vec<Cell>)> {
+    /// The tracks, row-major the cells of `columns` (all of which exist), and the columns
+    /// with values of which none decoded.
+    #[allow(clippy::type_complexity)]
+    fn read_tracks(
+        &self,
+        columns: &[Column],
+    ) -> rusqlite::Result<(Vec<Track>, Vec<Cell>, Vec<&'static str>)> {
         // Flags a revision lacks are selected as NULL, so one query shape serves all.
         let flag = |alias, name: &str, have: &HashSet<String>| column_or_null(alias, name, have);
         let mut sql = format!(
@@ -406,6 +416,8 @@ impl MixxxDb {
         let mut rows = stmt.query([])?;
         let mut tracks = Vec::new();
         let mut cells = Vec::new();
+        // Per column: values that decoded, values that were there but did not.
+        let mut decoded = vec![(0usize, 0usize); columns.len()];
         while let Some(row) = rows.next()? {
             let value = |i: usize| row.get_ref(i);
             let (Some(id), Some(location)) = (decode::integer(value(0)?), decode::bytes(value(1)?))
@@ -420,11 +432,24 @@ impl MixxxDb {
                 fs_deleted: decode::flag(value(3)?),
             });
             for (i, column) in columns.iter().enumerate() {
-                cells.push(Cell::decode(column.kind, value(4 + i)?));
+                let raw = value(4 + i)?;
+                let cell = Cell::decode(column.kind, raw);
+                match (&cell, raw) {
+                    (_, rusqlite::types::ValueRef::Null) => {}
+                    (Cell::Null, _) => decoded[i].1 += 1,
+                    _ => decoded[i].0 += 1,
+                }
+                cells.push(cell);
             }
         }
         cells.shrink_to_fit();
-        Ok((tracks, cells))
+        let undecodable = columns
+            .iter()
+            .zip(&decoded)
+            .filter(|(_, (ok, failed))| *ok == 0 && *failed > 0)
+            .map(|(c, _)| c.name)
+            .collect();
+        Ok((tracks, cells, undecodable))
     }
 
     /// Fills in each track's crates and returns the crate names, sorted, which the

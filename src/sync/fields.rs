@@ -308,13 +308,17 @@ impl ManagedFields {
             }
             fields.push((field, annex_name));
         }
+        Ok(ManagedFields::indexed(fields, Options::default()))
+    }
+
+    fn indexed(fields: Vec<(FieldId, String)>, options: Options) -> ManagedFields {
         let mut by_name: Vec<usize> = (0..fields.len()).collect();
         by_name.sort_by(|&a, &b| fields[a].1.cmp(&fields[b].1));
-        Ok(ManagedFields {
+        ManagedFields {
             fields,
             by_name,
-            options: Options::default(),
-        })
+            options,
+        }
     }
 
     /// All fields under their own names.
@@ -354,6 +358,35 @@ impl ManagedFields {
     /// The git-annex names, in table order.
     pub fn annex_names(&self) -> impl Iterator<Item = &str> {
         self.fields.iter().map(|(_, n)| n.as_str())
+    }
+
+    /// These fields less `drop`.
+    pub fn without(&self, drop: &[FieldId]) -> ManagedFields {
+        let fields: Vec<(FieldId, String)> = self
+            .fields
+            .iter()
+            .filter(|(f, _)| !drop.contains(f))
+            .cloned()
+            .collect();
+        ManagedFields::indexed(fields, self.options)
+    }
+
+    /// Managed fields `library` could not read: every column of the field is missing from
+    /// this database or holds no value that decodes, or (crates) its tables are missing. Such
+    /// a field has no Mixxx value at all, which is not the same as an empty one: managing it
+    /// would remove it everywhere.
+    pub fn unreadable(&self, library: &Library) -> Vec<FieldId> {
+        self.fields
+            .iter()
+            .map(|(f, _)| *f)
+            .filter(|f| match f.def().source {
+                Source::Columns(columns) => columns.iter().all(|c| {
+                    library.missing_columns.contains(&c.name)
+                        || library.undecodable_columns.contains(&c.name)
+                }),
+                Source::Crates => !library.has_crates,
+            })
+            .collect()
     }
 
     /// What the Mixxx reader must read for these fields.
@@ -437,10 +470,15 @@ pub fn rating(rating: Option<i64>) -> Option<String> {
         .map(|r| r.to_string())
 }
 
+/// The fastest tempo taken as a real BPM; above it a value is a corrupt or mis-analysed one
+/// (`1e308` would otherwise be written as a 310-digit value).
+pub const MAX_BPM: f64 = 1000.0;
+
 /// Two decimals (`"128.00"`), so git-annex's numeric matchers and views see one spelling.
-/// 0, NULL, negative and non-finite values mean "unknown".
+/// 0, NULL, negative, non-finite and implausible (> [`MAX_BPM`]) values mean "unknown", so an
+/// implausible BPM counts as no value, in the three-way merge too.
 pub fn bpm(bpm: Option<f64>) -> Option<String> {
-    bpm.filter(|b| b.is_finite() && *b > 0.0)
+    bpm.filter(|b| b.is_finite() && *b > 0.0 && *b <= MAX_BPM)
         .map(|b| format!("{b:.2}"))
         .filter(|s| s != "0.00")
 }
@@ -541,6 +579,10 @@ mod tests {
         assert_eq!(bpm(Some(128.0)), Some("128.00".into()));
         assert_eq!(bpm(Some(127.999)), Some("128.00".into()));
         assert_eq!(bpm(Some(93.456)), Some("93.46".into()));
+        // Implausible tempos are no value, as NaN is: never a 310-digit string.
+        assert_eq!(bpm(Some(1e308)), None);
+        assert_eq!(bpm(Some(1000.01)), None);
+        assert_eq!(bpm(Some(1000.0)), Some("1000.00".into()));
     }
 
     #[test]
@@ -700,6 +742,10 @@ mod tests {
         assert_eq!(
             round_trip(FieldId::Bpm, Some("128"), &o),
             Err(Unrepresentable::Invalid("128".into()))
+        );
+        assert_eq!(
+            round_trip(FieldId::Bpm, Some("5000.00"), &o),
+            Err(Unrepresentable::Invalid("5000.00".into()))
         );
         assert_eq!(round_trip(FieldId::Rating, None, &o), Ok(None));
         assert_eq!(round_trip(FieldId::Comment, None, &o), Ok(None));

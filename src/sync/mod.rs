@@ -19,7 +19,7 @@ use crate::mixxx::MixxxDb;
 use crate::mixxx::paths::PathMapper;
 use crate::model::{AnnexKey, RepoPath};
 use base::{Agreed, BaseStore};
-use fields::ManagedFields;
+use fields::{FieldId, ManagedFields};
 use merge::Prefer;
 use plan::{Plan, Selection};
 
@@ -112,10 +112,10 @@ pub fn prepare(
     let (library, keys) = std::thread::scope(|scope| {
         let mixxx = scope.spawn(|| {
             let started = Instant::now();
-            let library =
-                MixxxDb::open(&inputs.mixxx_db)?.read_library(&inputs.managed.request())?;
+            let db = MixxxDb::open(&inputs.mixxx_db)?;
+            let library = db.read_library(&inputs.managed.request())?;
             let base = BaseStore::open(base_file(inputs));
-            Ok::<_, crate::Error>((library, base, started.elapsed()))
+            Ok::<_, crate::Error>((library, db.schema().version, base, started.elapsed()))
         });
         let started = Instant::now();
         let keys = KeyMap::read_with(&inputs.repo, &|path| selection.contains(path), freshness)
@@ -124,7 +124,7 @@ pub fn prepare(
         (library, keys)
     });
     // A Mixxx problem is reported first, as when the reads ran one after the other.
-    let (library, base, mixxx_time) = library?;
+    let (library, schema_version, base, mixxx_time) = library?;
     let (keys, keys_time) = keys?;
     timings.push(("mixxx read", mixxx_time));
     timings.push(("key map (alongside)", keys_time));
@@ -135,8 +135,38 @@ pub fn prepare(
         phase = Instant::now();
     };
 
+    let (managed, mut warnings) = readable_fields(&inputs.managed, &library, schema_version);
+    if inputs.repo.genmetadata
+        && managed.annex_name(FieldId::Year) == "year"
+        && managed.contains(FieldId::Year)
+    {
+        warnings.push(
+            "annex.genmetadata is on: git-annex sets year, month and day from file dates, and this sync replaces git-annex's year with Mixxx's (or removes it where Mixxx has none), leaving month and day\nhint: keep both with [sync.names] year = \"mixxx-year\" in the config"
+                .to_string(),
+        );
+    }
+
     let mut mapper = PathMapper::new(&inputs.repo.root, inputs.music_root.as_deref());
     let targets = plan::targets(&library, &mut mapper, &keys, selection);
+    let outside = targets.outside_root().count();
+    if outside * 2 > targets.tracks {
+        let folder = plan::likely_music_root(&targets, &keys).unwrap_or_default();
+        if outside == targets.tracks {
+            return Err(crate::Error::WrongMusicRoot {
+                tracks: outside,
+                root: inputs
+                    .music_root
+                    .clone()
+                    .unwrap_or(inputs.repo.root.clone()),
+                folder,
+            });
+        }
+        warnings.push(format!(
+            "{outside} of {} Mixxx tracks are outside the music root; most of them start with {folder:?}\nhint: {}",
+            targets.tracks,
+            crate::error::music_root_hint(&folder)
+        ));
+    }
     drop(keys);
     lap("resolve", &mut timings);
 
@@ -145,13 +175,48 @@ pub fn prepare(
     let current = snapshot::read_with(&inputs.repo, &wanted, freshness)?;
     lap("metadata read", &mut timings);
 
-    let plan = plan::plan(targets, &library, &current, &inputs.managed, &base, prefer);
+    let mut plan = plan::plan(targets, &library, &current, &managed, &base, prefer);
+    plan.warnings = warnings;
     // Freeing 100,000 tracks and metadata sets string by string takes a noticeable part of a
     // no-op sync; let a thread do it while the report is printed (or the process exits).
     std::thread::spawn(move || drop((library, current, base)));
     lap("plan", &mut timings);
     progress.finish();
     Ok((plan, timings))
+}
+
+/// The managed fields this database can supply, and a warning for each one it cannot. A
+/// field whose column (or crate table) an older Mixxx lacks has no value here, which is not
+/// an empty one: managed, it would plan its removal from every file, and a laptop with an
+/// older Mixxx would wipe what the others curated. It is left alone for this run.
+fn readable_fields(
+    managed: &ManagedFields,
+    library: &crate::mixxx::Library,
+    schema_version: Option<u32>,
+) -> (ManagedFields, Vec<String>) {
+    let unreadable = managed.unreadable(library);
+    let revision = schema_version.map_or("unknown".to_string(), |v| v.to_string());
+    let warnings = unreadable
+        .iter()
+        .map(|field| {
+            let source = match field.def().source {
+                fields::Source::Columns(columns) => {
+                    let names = columns.iter().map(|c| c.name).collect::<Vec<_>>().join("/");
+                    if columns.iter().all(|c| library.missing_columns.contains(&c.name)) {
+                        format!("no {names} column")
+                    } else {
+                        format!("no readable value in its {names} column")
+                    }
+                }
+                fields::Source::Crates => "no crates tables".to_string(),
+            };
+            format!(
+                "{} is not synced in this run: this Mixxx database (schema revision {revision}) has {source}; the repository's values are left as they are",
+                field.name()
+            )
+        })
+        .collect();
+    (managed.without(&unreadable), warnings)
 }
 
 /// The whole sync. With `dry_run`, stops after the plan.

@@ -157,6 +157,9 @@ pub struct Plan {
     pub base_updates: Vec<(AnnexKey, Agreed)>,
     /// Whether this clone had a base for this Mixxx database.
     pub base_found: Option<Found>,
+    /// What the run should say before its report: fields this database cannot supply, most
+    /// tracks outside the music root.
+    pub warnings: Vec<String>,
 }
 
 impl Plan {
@@ -289,6 +292,67 @@ pub fn targets(
         }
     }
     out
+}
+
+impl Targets {
+    /// Tracks whose location is not under the music root.
+    pub fn outside_root(&self) -> impl Iterator<Item = &str> {
+        self.skipped
+            .iter()
+            .filter(|s| s.reason == SkipReason::OutsideRoot)
+            .map(|s| s.location.as_str())
+    }
+}
+
+/// The folder that, in Mixxx's locations outside the root, most likely is this repository:
+/// the one most of them start with where the rest names a file in the repository (as a moved
+/// or remounted music folder leaves them), else their longest common folder, else their most
+/// common parent folder.
+pub fn likely_music_root(targets: &Targets, keys: &KeyMap) -> Option<String> {
+    // A sample is enough to vote, and bounds the lookups on a library of 100,000 tracks.
+    let outside: Vec<&str> = targets.outside_root().take(2000).collect();
+    let mut votes: HashMap<&str, usize> = HashMap::new();
+    for location in &outside {
+        let found = location.match_indices('/').map(|(i, _)| i).find(|&i| {
+            i > 0
+                && keys
+                    .get(&RepoPath::from_bytes(&location.as_bytes()[i + 1..]))
+                    .is_some()
+        });
+        if let Some(i) = found {
+            *votes.entry(&location[..i]).or_default() += 1;
+        }
+    }
+    if let Some((folder, _)) = votes
+        .into_iter()
+        .max_by_key(|&(folder, n)| (n, std::cmp::Reverse(folder)))
+    {
+        return Some(folder.to_string());
+    }
+    let parents: Vec<&str> = outside
+        .iter()
+        .filter_map(|l| l.rsplit_once('/').map(|(dir, _)| dir))
+        .filter(|dir| !dir.is_empty())
+        .collect();
+    let mut common = *parents.first()?;
+    for dir in &parents[1..] {
+        while !(dir.starts_with(common)
+            && matches!(dir.as_bytes().get(common.len()), None | Some(b'/')))
+        {
+            common = common.rsplit_once('/').map_or("", |(up, _)| up);
+        }
+    }
+    if !common.is_empty() {
+        return Some(common.to_string());
+    }
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for dir in &parents {
+        *counts.entry(dir).or_default() += 1;
+    }
+    counts
+        .into_iter()
+        .max_by_key(|&(dir, n)| (n, std::cmp::Reverse(dir)))
+        .map(|(dir, _)| dir.to_string())
 }
 
 /// Compares, per file and managed field, this Mixxx (`library`), the repository

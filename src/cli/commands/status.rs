@@ -6,21 +6,31 @@ use crate::annex::cache::Freshness;
 use crate::annex::state;
 use crate::cli::args::Cli;
 use crate::cli::{Ui, resolve};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::exit::ExitCode;
 use crate::report::{self, StatusJson};
 use crate::sync;
-use crate::sync::plan::{Direction, Selection};
+use crate::sync::plan::{Direction, Plan, Selection};
 
 pub fn run(cli: &Cli, json: bool, ui: &Ui) -> Result<ExitCode> {
     let inputs = resolve::inputs(cli, ui)?;
-    let (plan, _) = sync::prepare(
+    // Without this Mixxx database (a laptop whose Mixxx has not run yet, a database on an
+    // unmounted disk) the clones' records are still worth showing: say the database is
+    // missing and exit 0, since nothing is wrong with the repository.
+    let plan = match sync::prepare(
         &inputs,
         &Selection::default(),
         Freshness::UseCache,
         Default::default(),
         &ui.progress(),
-    )?;
+    ) {
+        Ok((plan, _)) => Some(plan),
+        Err(Error::MixxxDbMissing { .. }) => None,
+        Err(e) => return Err(e),
+    };
+    for warning in plan.iter().flat_map(|p| &p.warnings) {
+        ui.warn(warning);
+    }
     let records = state::read_all(&inputs.repo)?;
     let mut out = std::io::stdout().lock();
     if json {
@@ -28,7 +38,7 @@ pub fn run(cli: &Cli, json: bool, ui: &Ui) -> Result<ExitCode> {
             &inputs.repo.root,
             &inputs.repo.uuid,
             &inputs.mixxx_db,
-            &plan,
+            plan.as_ref(),
             &records,
         );
         let _ = writeln!(out, "{}", report::to_json(&doc));
@@ -45,6 +55,24 @@ pub fn run(cli: &Cli, json: bool, ui: &Ui) -> Result<ExitCode> {
         "Mixxx database: {}",
         report::quote_path(&inputs.mixxx_db)
     );
+    match &plan {
+        None => {
+            let _ = writeln!(
+                out,
+                "Mixxx database not found: nothing to compare; the clones' records follow."
+            );
+        }
+        Some(plan) => render_plan_summary(&mut out, plan, ui),
+    }
+    let _ = write!(
+        out,
+        "{}",
+        report::render_records(&records, &inputs.repo.uuid)
+    );
+    Ok(ExitCode::Success)
+}
+
+fn render_plan_summary(out: &mut impl Write, plan: &Plan, ui: &Ui) {
     if plan.changes.is_empty() {
         let _ = writeln!(
             out,
@@ -75,12 +103,6 @@ pub fn run(cli: &Cli, json: bool, ui: &Ui) -> Result<ExitCode> {
             report::count(plan.unchanged, "file", "files"),
             report::count(plan.skipped.len(), "track", "tracks"),
         );
-        let _ = write!(out, "{}", report::render_plan(&plan, ui.preview(false)));
+        let _ = write!(out, "{}", report::render_plan(plan, ui.preview(false)));
     }
-    let _ = write!(
-        out,
-        "{}",
-        report::render_records(&records, &inputs.repo.uuid)
-    );
-    Ok(ExitCode::Success)
 }

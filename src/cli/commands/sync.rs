@@ -30,6 +30,9 @@ pub fn run(cli: &Cli, args: &SyncArgs, ui: &Ui) -> Result<ExitCode> {
         ui.warn(warning);
     }
 
+    for warning in outcome.plan.warnings.iter().chain(&outcome.warnings) {
+        ui.warn(warning);
+    }
     let mut out = std::io::stdout().lock();
     if args.json {
         let _ = writeln!(out, "{}", report::to_json(&OutcomeJson::new(&outcome)));
