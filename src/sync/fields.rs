@@ -101,6 +101,19 @@ const fn text_field(id: FieldId, name: &'static str, column: &'static [Column]) 
     }
 }
 
+/// The Mixxx value `parse` reads from `value`, when the forward codec gives back exactly
+/// `value` for it; any other spelling (`05`, `128`, `#ff0000`, `7`) is not a value Mixxx could
+/// have produced, so it is not written.
+fn exactly<T: Copy>(
+    value: &str,
+    parse: impl Fn(&str) -> Option<T>,
+    forward: impl Fn(T) -> Option<String>,
+) -> Result<T, Unrepresentable> {
+    parse(value)
+        .filter(|&t| forward(t).as_deref() == Some(value))
+        .ok_or_else(|| Unrepresentable::Invalid(value.to_string()))
+}
+
 /// The table. Order is the order changes are shown in, and must follow [`FieldId`].
 pub static FIELDS: [FieldDef; 12] = [
     FieldDef {
@@ -115,12 +128,8 @@ pub static FIELDS: [FieldDef; 12] = [
                 use crate::mixxx::Value;
                 match value {
                     None => Ok(vec![Value::Integer(0)]),
-                    Some(v) => match v.parse::<i64>() {
-                        Ok(r) if (1..=5).contains(&r) && rating(Some(r)).as_deref() == Some(v) => {
-                            Ok(vec![Value::Integer(r)])
-                        }
-                        _ => Err(Unrepresentable::Invalid(v.to_string())),
-                    },
+                    Some(v) => exactly(v, |s| s.parse().ok(), |r| rating(Some(r)))
+                        .map(|r| vec![Value::Integer(r)]),
                 }
             },
         },
@@ -137,10 +146,8 @@ pub static FIELDS: [FieldDef; 12] = [
                 use crate::mixxx::Value;
                 match value {
                     None => Ok(vec![Value::Real(0.0)]),
-                    Some(v) => match v.parse::<f64>() {
-                        Ok(b) if bpm(Some(b)).as_deref() == Some(v) => Ok(vec![Value::Real(b)]),
-                        _ => Err(Unrepresentable::Invalid(v.to_string())),
-                    },
+                    Some(v) => exactly(v, |s| s.parse().ok(), |b| bpm(Some(b)))
+                        .map(|b| vec![Value::Real(b)]),
                 }
             },
         },
@@ -157,13 +164,15 @@ pub static FIELDS: [FieldDef; 12] = [
                 use crate::mixxx::Value;
                 match value {
                     None => Ok(vec![Value::Null]),
-                    Some(v) => v
-                        .strip_prefix('#')
-                        .filter(|hex| hex.len() == 6)
-                        .and_then(|hex| i64::from_str_radix(hex, 16).ok())
-                        .filter(|&c| color(Some(c)).as_deref() == Some(v))
-                        .map(|c| vec![Value::Integer(c)])
-                        .ok_or_else(|| Unrepresentable::Invalid(v.to_string())),
+                    Some(v) => exactly(
+                        v,
+                        |s| {
+                            let hex = s.strip_prefix('#').filter(|hex| hex.len() == 6)?;
+                            i64::from_str_radix(hex, 16).ok()
+                        },
+                        |c| color(Some(c)),
+                    )
+                    .map(|c| vec![Value::Integer(c)]),
                 }
             },
         },
