@@ -105,6 +105,23 @@ pub fn prepare(
     prefer: Prefer,
     progress: &dyn Progress,
 ) -> Result<(Plan, Timings)> {
+    let (plan, base, timings) =
+        read_and_plan(inputs, selection, freshness, prefer, false, progress)?;
+    std::thread::spawn(move || drop(base));
+    Ok((plan, timings))
+}
+
+/// [`prepare`], also handing back the base it read. With `settling` (a sync that will move
+/// the base), the plan also lists the unchanged files whose base must move; a dry run or
+/// `status` skips that check per file.
+fn read_and_plan(
+    inputs: &Inputs,
+    selection: &Selection,
+    freshness: Freshness,
+    prefer: Prefer,
+    settling: bool,
+    progress: &dyn Progress,
+) -> Result<(Plan, BaseStore, Timings)> {
     let mut timings = Timings::new();
     // The Mixxx database and the git index are independent: read them side by side (SQLite
     // in a thread, git in child processes), so the slower one sets the pace.
@@ -175,14 +192,16 @@ pub fn prepare(
     let current = snapshot::read_with(&inputs.repo, &wanted, freshness)?;
     lap("metadata read", &mut timings);
 
-    let mut plan = plan::plan(targets, &library, &current, &managed, &base, prefer);
+    let mut plan = plan::plan(
+        targets, &library, &current, &managed, &base, prefer, settling,
+    );
     plan.warnings = warnings;
     // Freeing 100,000 tracks and metadata sets string by string takes a noticeable part of a
     // no-op sync; let a thread do it while the report is printed (or the process exits).
-    std::thread::spawn(move || drop((library, current, base)));
+    std::thread::spawn(move || drop((library, current)));
     lap("plan", &mut timings);
     progress.finish();
-    Ok((plan, timings))
+    Ok((plan, base, timings))
 }
 
 /// The managed fields this database can supply, and a warning for each one it cannot. A
@@ -238,11 +257,12 @@ pub fn run(
         true => 0,
         false => crate::annex::branch::commit_leftover_journal(&inputs.repo)?,
     };
-    let (plan, mut timings) = prepare(
+    let (plan, base, mut timings) = read_and_plan(
         inputs,
         &options.selection,
         options.freshness,
         options.prefer,
+        !options.dry_run,
         progress,
     )?;
     let mut outcome = Outcome {
@@ -274,7 +294,7 @@ pub fn run(
         }
         // Only after the writes are committed: a base ahead of the repository could make an
         // incoming change look like a local edit.
-        if let Err(e) = settle_base(inputs, &outcome.plan, &written) {
+        if let Err(e) = settle_base(&base, &outcome.plan, &written) {
             outcome.warnings.push(format!(
                 "could not save this clone's sync base ({e}); nothing is lost, the next sync compares without it where it must"
             ));
@@ -368,13 +388,9 @@ fn base_file(inputs: &Inputs) -> PathBuf {
 /// Moves the base forward to what both sides now agree on: files that matched, and files
 /// whose outgoing changes git-annex confirmed (`written`). Writes the file only when
 /// something moved, so a no-op sync stays read-only.
-fn settle_base(inputs: &Inputs, plan: &Plan, written: &HashSet<AnnexKey>) -> std::io::Result<()> {
+/// `store` is the base the plan was made against (the repository lock keeps it current).
+fn settle_base(store: &BaseStore, plan: &Plan, written: &HashSet<AnnexKey>) -> std::io::Result<()> {
     let mut updates: HashMap<AnnexKey, Agreed> = plan.base_updates.iter().cloned().collect();
-    let needs_store = !plan.changes.is_empty();
-    if updates.is_empty() && !needs_store {
-        return Ok(());
-    }
-    let store = BaseStore::open(base_file(inputs));
     let mut scratch = crate::annex::cache::Encoder::default();
     for change in &plan.changes {
         let settled = if written.contains(&change.key) {

@@ -357,7 +357,8 @@ pub fn likely_music_root(targets: &Targets, keys: &KeyMap) -> Option<String> {
 
 /// Compares, per file and managed field, this Mixxx (`library`), the repository
 /// (`current`) and the base (`base`): see [`super::merge`] for the rules. `prefer` settles
-/// conflicts.
+/// conflicts. With `settling`, files that match are checked against their stored base and
+/// listed in `base_updates` where it must move (only a sync moves it).
 pub fn plan(
     targets: Targets,
     library: &Library,
@@ -365,6 +366,7 @@ pub fn plan(
     managed: &ManagedFields,
     base: &BaseStore,
     prefer: Prefer,
+    settling: bool,
 ) -> Plan {
     let empty = FieldSet::new();
     let reader = managed.reader(library);
@@ -400,7 +402,7 @@ pub fn plan(
         let differing = diff(&desired, now, managed);
         if differing.is_empty() {
             plan.unchanged += 1;
-            if !base.holds_fields(&key, &desired, managed, &mut scratch) {
+            if settling && !base.holds_fields(&key, &desired, managed, &mut scratch) {
                 let agreed = Agreed::from_fields(&desired, managed);
                 plan.base_updates.push((key, agreed));
             }
