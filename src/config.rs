@@ -135,6 +135,20 @@ pub const NAMES: Setting = Setting {
     example: || "[sync.names]\n# year = \"mixxx-year\"".into(),
 };
 
+pub const WRITER: Setting = Setting {
+    section: "sync",
+    key: "writer",
+    env: Some("MUSIC_COMMANDER_WRITER"),
+    summary: "Who writes the git-annex branch: `direct` or `git-annex`",
+    default: "\"direct\"",
+    doc: &[
+        "Who writes the git-annex branch: \"direct\" (the logs git-annex would write, committed",
+        "straight onto its branch under git-annex's journal lock; many times faster) or",
+        "\"git-annex\" (`git annex metadata --batch`, then a journal commit by git-annex).",
+    ],
+    example: || "writer = \"direct\"".into(),
+};
+
 /// Every setting, in template order. A table-valued key (`names`) comes last in its section.
 pub const SETTINGS: &[Setting] = &[
     CONFIG,
@@ -143,6 +157,7 @@ pub const SETTINGS: &[Setting] = &[
     MUSIC_ROOT,
     FIELDS,
     KEY_NOTATION,
+    WRITER,
     NAMES,
 ];
 
@@ -169,6 +184,7 @@ pub struct SyncConfig {
     /// Mixxx field name → git-annex field name.
     pub names: BTreeMap<String, String>,
     pub key_notation: KeyNotation,
+    pub writer: Option<crate::annex::writer::Writer>,
 }
 
 impl Default for SyncConfig {
@@ -177,6 +193,7 @@ impl Default for SyncConfig {
             fields: None,
             names: BTreeMap::new(),
             key_notation: KeyNotation::Traditional,
+            writer: None,
         }
     }
 }
@@ -406,6 +423,16 @@ mod tests {
         assert!(warnings.is_empty(), "{warnings:?}");
         assert_eq!(config.sync.key_notation, KeyNotation::Traditional);
         assert!(config.sync.fields.is_none());
+        assert_eq!(
+            config.sync.writer,
+            Some(crate::annex::writer::Writer::Direct)
+        );
+        let (config, _) = parse("[sync]\nwriter = \"git-annex\"\n").unwrap();
+        assert_eq!(
+            config.sync.writer,
+            Some(crate::annex::writer::Writer::GitAnnex)
+        );
+        assert!(parse("[sync]\nwriter = \"fast\"\n").is_err());
     }
 
     #[test]

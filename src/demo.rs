@@ -119,6 +119,7 @@ pub fn run(dir: Option<&Path>, quiet: bool) -> Result<ExitCode> {
         mixxx_db: db_path.clone(),
         music_root: None,
         managed: ManagedFields::all(),
+        writer: Default::default(),
     };
     let detail = Detail {
         quiet,

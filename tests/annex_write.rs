@@ -35,6 +35,8 @@ fn opts(jobs: usize, batch_size: Option<usize>) -> WriteOptions {
         jobs,
         batch_size,
         commit_message: "music-commander test".into(),
+        writer: writer::Writer::GitAnnex,
+        vector_clock: None,
     }
 }
 

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use super::resolve::{CONFIG, MIXXX_DB, REPO};
+use super::resolve::{CONFIG, MIXXX_DB, REPO, WRITER};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -25,6 +25,9 @@ pub struct Cli {
 
     #[arg(long, global = true, value_name = "FILE", help = MIXXX_DB.flag_help())]
     pub mixxx_db: Option<PathBuf>,
+
+    #[arg(long, global = true, value_name = "WHO", help = WRITER.flag_help())]
+    pub writer: Option<WriterArg>,
 
     /// More detail: every planned file, per-phase timings
     #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
@@ -111,6 +114,24 @@ pub struct SyncArgs {
     /// Only files in these files or folders (relative to the current directory, or absolute)
     #[arg(value_name = "PATHS")]
     pub paths: Vec<PathBuf>,
+}
+
+/// Who writes the git-annex branch (`--writer`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum WriterArg {
+    /// The logs git-annex would write, committed straight onto its branch
+    Direct,
+    /// `git annex metadata --batch`, then a git-annex journal commit
+    GitAnnex,
+}
+
+impl From<WriterArg> for crate::annex::writer::Writer {
+    fn from(arg: WriterArg) -> Self {
+        match arg {
+            WriterArg::Direct => crate::annex::writer::Writer::Direct,
+            WriterArg::GitAnnex => crate::annex::writer::Writer::GitAnnex,
+        }
+    }
 }
 
 /// The side `--prefer` settles conflicts on.

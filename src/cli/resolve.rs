@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 use super::Ui;
 use super::args::Cli;
 use crate::annex::Repo;
+use crate::annex::writer::Writer;
 use crate::config::{self, Loaded};
-pub use crate::config::{CONFIG, MIXXX_DB, MUSIC_ROOT, REPO, Setting};
+pub use crate::config::{CONFIG, MIXXX_DB, MUSIC_ROOT, REPO, Setting, WRITER};
 use crate::error::{Error, IoSubject, Result};
 use crate::model::RepoPath;
 use crate::sync::Inputs;
@@ -64,12 +65,36 @@ pub fn inputs(cli: &Cli, ui: &Ui) -> Result<Inputs> {
         path: PathBuf::from(MIXXX_DB.default),
     })?;
     let music_root = path(&MUSIC_ROOT, None, files.mixxx_music_root.as_deref());
+    let writer = writer(cli, config.sync.writer)?;
     Ok(Inputs {
         repo,
         mixxx_db,
         music_root,
         managed,
+        writer,
     })
+}
+
+/// `--writer` > `MUSIC_COMMANDER_WRITER` > `[sync] writer` > direct.
+fn writer(cli: &Cli, file: Option<Writer>) -> Result<Writer> {
+    if let Some(flag) = cli.writer {
+        return Ok(flag.into());
+    }
+    if let Some(env) = WRITER.env_value() {
+        return match env.to_str() {
+            Some("direct") => Ok(Writer::Direct),
+            Some("git-annex") => Ok(Writer::GitAnnex),
+            _ => Err(Error::Usage {
+                message: format!(
+                    "{}={} is not a writer",
+                    WRITER.env.unwrap_or_default(),
+                    crate::quote::for_terminal(&env.to_string_lossy())
+                ),
+                hint: Some("use \"direct\" or \"git-annex\"".into()),
+            }),
+        };
+    }
+    Ok(file.unwrap_or_default())
 }
 
 /// Turns `sync PATHS...` into repository paths. A path outside the repository is a usage

@@ -44,6 +44,8 @@ pub struct Inputs {
     /// `mixxx_music_root`: the folder that, in Mixxx's paths, is the repository root.
     pub music_root: Option<PathBuf>,
     pub managed: ManagedFields,
+    /// `[sync] writer` / `--writer`: who writes the git-annex branch.
+    pub writer: writer::Writer,
 }
 
 #[derive(Clone, Debug)]
@@ -344,6 +346,8 @@ fn apply(
         })
     };
     let write_options = WriteOptions {
+        writer: inputs.writer,
+        vector_clock: None,
         jobs: options.jobs.max(1),
         batch_size: options.batch_size,
         commit_message: format!("music-commander sync: {files} files"),

@@ -1,6 +1,7 @@
-//! Writing metadata through git-annex.
+//! Writing metadata: directly ([`direct`], the default: the logs git-annex would write,
+//! committed with `git fast-import` under git-annex's journal lock), or through git-annex.
 //!
-//! Writers are long-running `git annex metadata --batch --json` processes started with
+//! git-annex writers are long-running `git annex metadata --batch --json` processes started with
 //! `annex.alwayscommit=false`, so nothing they write is committed by them: their changes
 //! collect in git-annex's journal. After each chunk of requests has been answered, one short
 //! git-annex command run with `annex.alwayscommit=true` commits the journal (see
@@ -8,6 +9,9 @@
 //! `git annex merge` / `git annex sync`, which can touch the user's branches.
 
 mod batch;
+mod direct;
+mod journal_lock;
+pub mod logmet;
 mod pool;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -74,14 +78,30 @@ pub struct Tally {
     pub failed: usize,
 }
 
+/// Who writes the git-annex branch.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Writer {
+    /// The logs git-annex would write, committed straight onto its branch (falls back to
+    /// git-annex where its locks cannot be shared: `annex.pidlock`).
+    #[default]
+    Direct,
+    /// `git annex metadata --batch` processes, then a journal commit by git-annex.
+    GitAnnex,
+}
+
 #[derive(Clone, Debug)]
 pub struct WriteOptions {
-    /// Number of concurrent `git annex metadata --batch` processes (≥ 1).
+    pub writer: Writer,
+    /// Number of concurrent `git annex metadata --batch` processes (≥ 1; git-annex writer).
     pub jobs: usize,
     /// Commit the git-annex branch after every this many requests (None: once at the end).
     pub batch_size: Option<usize>,
     /// Subject of the git-annex branch commit(s).
     pub commit_message: String,
+    /// The direct writer's clock, as git-annex's `GIT_ANNEX_VECTOR_CLOCK` (seconds); None:
+    /// that variable, else the time. git-annex writers read the variable only.
+    pub vector_clock: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -120,6 +140,9 @@ pub fn write(
     progress: &(dyn Fn(usize) + Sync),
     cancel: &AtomicBool,
 ) -> Result<WriteReport> {
+    if opts.writer == Writer::Direct && direct::unsupported(repo)?.is_none() {
+        return direct::write(repo, requests, last, opts, progress, cancel);
+    }
     let mut report = WriteReport::default();
     let mut items = Vec::with_capacity(requests.len() + 1);
     for req in requests {

@@ -1,0 +1,781 @@
+//! The direct writer: the `.log.met` blobs git-annex would write, committed straight onto the
+//! git-annex branch with one `git fast-import`, under git-annex's own journal lock.
+//!
+//! What git-annex does for a `git annex metadata --batch` set followed by a commit, and how
+//! this writer does the same (git-annex 10.20230126, `Annex/Branch.hs`, `Annex/Journal.hs`):
+//!
+//! - Unmerged sibling branches (`*/git-annex` not contained in the local branch) are merged by
+//!   git-annex before its first read. Here too: git-annex itself merges them first
+//!   ([`branch::merge_other_annex_branches`]), and a sibling fetched meanwhile is noticed under
+//!   the lock and merged the same way before anything is written.
+//! - Every change to the journal, the branch index (`annex/index`) and the branch happens under
+//!   an exclusive lock on `annex/journal.lck`; we hold it from reading the branch until the
+//!   branch, the journal and the index agree again, so a concurrent git-annex neither loses our
+//!   write nor has its own lost.
+//! - Each key's new log is computed from the journal file when there is one, else the branch
+//!   blob, exactly as git-annex computes it ([`logmet`]).
+//! - A non-empty journal is committed first, verbatim, as git-annex's `stageJournal` would, in
+//!   a commit of its own; its files are removed only once the branch holds them, and our
+//!   commit is put on top only after that. A kill at any point leaves the branch at the old
+//!   head (journal intact), at the journal commit (journal files equal to the committed
+//!   blobs, as after an interrupted git-annex commit), or at our commit: never a journal
+//!   file that hides a committed write.
+//! - The branch moves by compare-and-swap (`update-ref NEW OLD`); when another writer moved it
+//!   first, everything is recomputed on the new head.
+//! - git-annex records in `annex/index.lck` the branch commit its index matches, and merges the
+//!   branch into the index when they differ. When the index matched the head we built on, we
+//!   replace it with our tree and record our commit, which is the state git-annex's own commit
+//!   would have left; otherwise we leave both alone and git-annex merges our commit into its
+//!   index (union merge) the next time it commits.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::batch::encode;
+use super::journal_lock::{JournalLock, Locked};
+use super::logmet::{Clock, Log};
+use super::{FailureKind, RecordOutcome, Tally, WriteOptions, WriteReport, WriteRequest};
+use crate::annex::Repo;
+use crate::annex::branch::{self, BRANCH};
+use crate::annex::git::CommandError;
+use crate::annex::metalog;
+use crate::annex::repo::{Blob, CatFile};
+use crate::error::{Error, Result};
+
+/// The ref fast-import builds on; never a `*/git-annex` name, so git-annex ignores it.
+const WORK_REF: &str = "refs/music-commander/direct-write";
+
+/// How often the whole write is recomputed when another writer moves the branch or fetches a
+/// sibling in between.
+const ATTEMPTS: usize = 8;
+
+/// Above this many keys, one `ls-tree` beats resolving `<head>:<path>` per key (see
+/// `snapshot::fresh`).
+const PATH_LOOKUP_LIMIT: usize = 256;
+
+/// Why the direct writer cannot be used in this repository (the git-annex writer is used
+/// instead), or None.
+pub(super) fn unsupported(repo: &Repo) -> Result<Option<&'static str>> {
+    // `--type=bool` prints git's canonical spelling of whatever boolean the user wrote.
+    let out = repo
+        .git()
+        .args(["config", "--type=bool", "--get", "annex.pidlock"])
+        .output()
+        .map_err(|e| Error::git("cannot read the git configuration", e))?;
+    Ok((String::from_utf8_lossy(&out.stdout).trim() == "true")
+        .then_some("annex.pidlock is set: git-annex locks with a pid file, not the journal lock"))
+}
+
+/// One validated request.
+struct Item {
+    key: crate::model::AnnexKey,
+    fields: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+/// Outcome of one request in one attempt.
+#[derive(Clone)]
+enum Fate {
+    Written,
+    Refused(String),
+}
+
+pub(super) fn write(
+    repo: &Repo,
+    requests: Vec<WriteRequest>,
+    last: Option<&dyn Fn(&Tally) -> WriteRequest>,
+    opts: &WriteOptions,
+    progress: &(dyn Fn(usize) + Sync),
+    cancel: &AtomicBool,
+) -> Result<WriteReport> {
+    let mut report = WriteReport::default();
+    let mut items = Vec::with_capacity(requests.len());
+    for req in requests {
+        match encode(&req) {
+            Ok(_) => items.push(Item {
+                key: req.key,
+                fields: req.fields,
+            }),
+            Err(why) => report.failed.push((req.key, why)),
+        }
+    }
+    if items.is_empty() && last.is_none() {
+        return Ok(report);
+    }
+    let interrupted = |mut report: WriteReport, items: Vec<Item>| {
+        report.interrupted = true;
+        for item in items {
+            report.failed.push((item.key, FailureKind::Interrupted));
+        }
+        Ok(report)
+    };
+    if cancel.load(Ordering::Relaxed) {
+        return interrupted(report, items);
+    }
+    let candidate = candidate_clock(opts)?;
+    let before = branch::branch_head(repo)?;
+    branch::merge_other_annex_branches(repo)?;
+
+    let annex_dir = repo.common_dir.join("annex");
+    let mut lock = match JournalLock::acquire(&annex_dir.join("journal.lck"), cancel)
+        .map_err(|e| Error::io("cannot lock git-annex's journal", e))?
+    {
+        Locked::Held(lock) => lock,
+        Locked::Cancelled => return interrupted(report, items),
+    };
+
+    let mut outcome = None;
+    for _ in 0..ATTEMPTS {
+        if has_unmerged_siblings(repo)? {
+            // git-annex merges them itself and needs the lock for it.
+            drop(lock);
+            branch::merge_other_annex_branches(repo)?;
+            lock = match JournalLock::acquire(&annex_dir.join("journal.lck"), cancel)
+                .map_err(|e| Error::io("cannot lock git-annex's journal", e))?
+            {
+                Locked::Held(lock) => lock,
+                Locked::Cancelled => return interrupted(report, items),
+            };
+            continue;
+        }
+        match attempt(
+            repo,
+            &annex_dir,
+            &items,
+            last,
+            report.failed.len(),
+            opts,
+            candidate,
+            progress,
+            cancel,
+        )? {
+            Attempt::Done(done) => {
+                outcome = Some(done);
+                break;
+            }
+            Attempt::Raced => continue,
+            Attempt::Cancelled => {
+                drop(lock);
+                return interrupted(report, items);
+            }
+        }
+    }
+    drop(lock);
+    let Some(done) = outcome else {
+        return Err(Error::git(
+            "cannot write the git-annex branch",
+            repo.git().protocol(format!(
+                "{BRANCH} kept moving while writing ({ATTEMPTS} attempts)"
+            )),
+        ));
+    };
+
+    for (item, fate) in items.into_iter().zip(done.fates) {
+        match fate {
+            Fate::Written => report.written.push(item.key),
+            Fate::Refused(why) => report.failed.push((item.key, FailureKind::Refused(why))),
+        }
+    }
+    report.record = done.record;
+    report.commits = branch::commits_since(repo, before.as_deref())?;
+    progress(report.written.len() + report.failed.len());
+    if report.written.len() > super::GC_THRESHOLD {
+        // Hygiene only: a failed gc must not turn a successful write into an error.
+        let _ = repo.git().args(["gc", "--auto", "--quiet"]).output();
+    }
+    Ok(report)
+}
+
+/// The candidate clock of every new line: the option, else `GIT_ANNEX_VECTOR_CLOCK` (as
+/// git-annex reads it), else now. None means "now, per request".
+fn candidate_clock(opts: &WriteOptions) -> Result<Option<Clock>> {
+    let pinned = opts
+        .vector_clock
+        .clone()
+        .or_else(|| std::env::var("GIT_ANNEX_VECTOR_CLOCK").ok());
+    // git-annex falls back to the time when the variable does not parse; so do we.
+    Ok(pinned.as_deref().and_then(Clock::parse_exact))
+}
+
+fn now_clock(previous: &mut Clock) -> Clock {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    // git-annex sleeps a microsecond between batch requests so no two share a clock.
+    let clock = Clock::from_unix(now.as_secs(), now.subsec_nanos()).max(Clock(previous.0 + 1000));
+    *previous = clock;
+    clock
+}
+
+fn has_unmerged_siblings(repo: &Repo) -> Result<bool> {
+    Ok(match branch::unmerged_siblings(repo)? {
+        Some(siblings) => !siblings.is_empty(),
+        None => !branch::tips(repo)?.is_empty(),
+    })
+}
+
+struct Done {
+    fates: Vec<Fate>,
+    record: RecordOutcome,
+}
+
+enum Attempt {
+    Done(Done),
+    /// The branch moved under us; start again.
+    Raced,
+    Cancelled,
+}
+
+/// git-annex's journal: branch path → complete content, and the file each came from.
+struct JournalFiles {
+    files: Vec<(Vec<u8>, PathBuf, Vec<u8>)>,
+}
+
+impl JournalFiles {
+    fn read(dir: &Path) -> Result<JournalFiles> {
+        let mut files = Vec::new();
+        let entries = match std::fs::read_dir(dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(JournalFiles { files });
+            }
+            Err(e) => return Err(Error::io(format!("list {}", dir.display()), e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io(format!("list {}", dir.display()), e))?;
+            let path = entry.path();
+            let content =
+                std::fs::read(&path).map_err(|e| Error::io(format!("read {}", path.display()), e))?;
+            files.push((
+                branch_path_of(entry.file_name().as_bytes()),
+                path,
+                content,
+            ));
+        }
+        files.sort();
+        Ok(JournalFiles { files })
+    }
+}
+
+/// `fileJournal`: a journal file name back to its branch path (`_` → `/`, `__` → `_`).
+fn branch_path_of(name: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(name.len());
+    let mut i = 0;
+    while i < name.len() {
+        if name[i] != b'_' {
+            out.push(name[i]);
+            i += 1;
+            continue;
+        }
+        match name.get(i + 1) {
+            None => i += 1,
+            Some(b'_') => {
+                out.push(b'_');
+                i += 2;
+            }
+            Some(_) => {
+                out.push(b'/');
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+/// Reading a journal file to change it, git-annex drops an unterminated last line.
+fn complete_lines(content: &[u8]) -> &[u8] {
+    match content.iter().rposition(|&b| b == b'\n') {
+        Some(i) => &content[..=i],
+        None => &[],
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn attempt(
+    repo: &Repo,
+    annex_dir: &Path,
+    items: &[Item],
+    last: Option<&dyn Fn(&Tally) -> WriteRequest>,
+    invalid: usize,
+    opts: &WriteOptions,
+    candidate: Option<Clock>,
+    progress: &(dyn Fn(usize) + Sync),
+    cancel: &AtomicBool,
+) -> Result<Attempt> {
+    let Some(head) = branch::branch_head(repo)? else {
+        return Err(Error::git(
+            "cannot write the git-annex branch",
+            repo.git()
+                .protocol(format!("{BRANCH} does not exist (run `git annex init`)")),
+        ));
+    };
+    let index_status = std::fs::read(annex_dir.join("index.lck")).ok();
+    let index_matches = annex_dir.join("index").exists()
+        && index_status
+            .as_deref()
+            .map(|s| String::from_utf8_lossy(s).lines().next().unwrap_or("").trim() == head)
+            .unwrap_or(false);
+    let journal = JournalFiles::read(&annex_dir.join("journal"))?;
+    let journal_content: HashMap<&[u8], &[u8]> = journal
+        .files
+        .iter()
+        .map(|(p, _, c)| (p.as_slice(), complete_lines(c)))
+        .collect();
+
+    let mut cat = CatFile::start(repo)?;
+    let levels = {
+        let difference = match journal_content.get(b"difference.log".as_slice()) {
+            Some(c) => Some(c.to_vec()),
+            None => match cat.get(format!("{head}:difference.log").as_bytes(), u64::MAX)? {
+                Blob::Content(c) => Some(c),
+                _ => None,
+            },
+        };
+        match difference {
+            Some(c) if c.windows(18).any(|w| w == b"OneLevelBranchHash") => 1,
+            _ => 2,
+        }
+    };
+
+    // Current content of every path we write: journal, else the branch blob.
+    let mut paths: Vec<String> = Vec::with_capacity(items.len() + 1);
+    let mut path_of: HashMap<&str, usize> = HashMap::with_capacity(items.len());
+    for item in items {
+        let key = item.key.as_str();
+        if !path_of.contains_key(key) {
+            path_of.insert(key, paths.len());
+            paths.push(metalog::met_path_levels(key, levels));
+        }
+    }
+    let mut current: Vec<Option<Vec<u8>>> = vec![None; paths.len()];
+    let missing: Vec<usize> = (0..paths.len())
+        .filter(|&i| {
+            if let Some(c) = journal_content.get(paths[i].as_bytes()) {
+                current[i] = Some(c.to_vec());
+                false
+            } else {
+                true
+            }
+        })
+        .collect();
+    let specs: Vec<Vec<u8>> = if missing.len() <= PATH_LOOKUP_LIMIT {
+        missing
+            .iter()
+            .map(|&i| format!("{head}:{}", paths[i]).into_bytes())
+            .collect()
+    } else {
+        let tree = list_tree(repo, &head)?;
+        missing
+            .iter()
+            .map(|&i| {
+                tree.get(paths[i].as_bytes())
+                    .cloned()
+                    // An id that cannot exist: cat-file answers "missing".
+                    .unwrap_or_else(|| b"0000000000000000000000000000000000000000".to_vec())
+            })
+            .collect()
+    };
+    let blobs = cat.get_many(&specs, u64::MAX)?;
+    cat.finish()?;
+    for (&i, blob) in missing.iter().zip(blobs) {
+        if let Blob::Content(c) = blob {
+            current[i] = Some(c);
+        }
+    }
+
+    // Apply every request in order; a key asked for twice sees its first change.
+    let mut slots: Vec<Slot> = paths
+        .into_iter()
+        .zip(current)
+        .map(|(path, current)| Slot {
+            path,
+            current,
+            log: None,
+            refused: None,
+            changed: false,
+        })
+        .collect();
+    let mut previous = Clock(0);
+    let mut fates = Vec::with_capacity(items.len());
+    for (n, item) in items.iter().enumerate() {
+        let clock = candidate.unwrap_or_else(|| now_clock(&mut previous));
+        fates.push(slots[path_of[item.key.as_str()]].apply(&item.fields, clock));
+        if n % 1024 == 0 {
+            progress(n);
+        }
+    }
+    let mut record = RecordOutcome::NotSent;
+    let mut record_path = None;
+    if let Some(last) = last {
+        let written = fates.iter().filter(|f| matches!(f, Fate::Written)).count();
+        let tally = Tally {
+            written,
+            failed: invalid + fates.len() - written,
+        };
+        let req = last(&tally);
+        record = match encode(&req) {
+            Err(why) => RecordOutcome::Failed(why),
+            Ok(_) => {
+                let key = req.key.as_str();
+                let i = match path_of.get(key) {
+                    Some(&i) => i,
+                    None => {
+                        let path = metalog::met_path_levels(key, levels);
+                        let current = match journal_content.get(path.as_bytes()) {
+                            Some(c) => Some(c.to_vec()),
+                            None => {
+                                let mut cat = CatFile::start(repo)?;
+                                let blob =
+                                    cat.get(format!("{head}:{path}").as_bytes(), u64::MAX)?;
+                                cat.finish()?;
+                                match blob {
+                                    Blob::Content(c) => Some(c),
+                                    _ => None,
+                                }
+                            }
+                        };
+                        slots.push(Slot {
+                            path,
+                            current,
+                            log: None,
+                            refused: None,
+                            changed: false,
+                        });
+                        slots.len() - 1
+                    }
+                };
+                record_path = Some(i);
+                let clock = candidate.unwrap_or_else(|| now_clock(&mut previous));
+                match slots[i].apply(&req.fields, clock) {
+                    Fate::Written => RecordOutcome::Written,
+                    Fate::Refused(why) => RecordOutcome::Failed(FailureKind::Refused(why)),
+                }
+            }
+        };
+    }
+    if cancel.load(Ordering::Relaxed) {
+        return Ok(Attempt::Cancelled);
+    }
+
+    // One fast-import: the journal commit (if any), then ours, chained.
+    let chunk = opts.batch_size.unwrap_or(usize::MAX).max(1);
+    let mut seen = vec![false; slots.len()];
+    // Chunks follow the requests' order; the record lands in the last one.
+    let mut order: Vec<usize> = items.iter().map(|i| path_of[i.key.as_str()]).collect();
+    order.extend(record_path);
+    let mut chunks: Vec<Vec<usize>> = Vec::new();
+    let mut in_chunk = 0;
+    for i in order {
+        if !slots[i].changed || seen[i] {
+            continue;
+        }
+        seen[i] = true;
+        if chunks.is_empty() || in_chunk == chunk {
+            chunks.push(Vec::new());
+            in_chunk = 0;
+        }
+        chunks.last_mut().expect("pushed").push(i);
+        in_chunk += 1;
+    }
+    // The record's key may have been written by a request too: it is in an earlier chunk then,
+    // with its final content (the record applied), which is what lands anyway.
+
+    if journal.files.is_empty() && chunks.is_empty() {
+        return Ok(Attempt::Done(Done { fates, record }));
+    }
+    let ident = Ident::read(repo)?;
+    let mut stream: Vec<u8> = Vec::new();
+    let mut mark = 0;
+    let mut parent = head.clone();
+    let mut journal_mark = None;
+    if !journal.files.is_empty() {
+        mark += 1;
+        commit_header(&mut stream, mark, &ident, &journal_message(repo), &parent);
+        for (path, _, content) in &journal.files {
+            modify(&mut stream, path, content);
+        }
+        parent = format!(":{mark}");
+        journal_mark = Some(mark);
+    }
+    for chunk_paths in &chunks {
+        mark += 1;
+        commit_header(&mut stream, mark, &ident, &opts.commit_message, &parent);
+        for &i in chunk_paths {
+            let slot = &slots[i];
+            let content = slot.log.as_ref().expect("changed logs are parsed").build();
+            modify(&mut stream, slot.path.as_bytes(), &content);
+        }
+        parent = format!(":{mark}");
+    }
+    for m in 1..=mark {
+        stream.extend_from_slice(format!("get-mark :{m}\n").as_bytes());
+    }
+    stream.extend_from_slice(b"done\n");
+    let marks = fast_import(repo, stream)?;
+    let last_commit = marks.last().cloned().expect("at least one commit");
+
+    let mut moved_from = head.clone();
+    if let Some(jm) = journal_mark {
+        let journal_commit = &marks[jm - 1];
+        if !compare_and_swap(repo, journal_commit, &moved_from, journal_commit == &last_commit)? {
+            return Ok(Attempt::Raced);
+        }
+        // Only now: the branch holds every journal file, so removing them loses nothing.
+        for (_, file, _) in &journal.files {
+            match std::fs::remove_file(file) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io(format!("remove {}", file.display()), e)),
+            }
+        }
+        moved_from = journal_commit.clone();
+    }
+    if moved_from != last_commit {
+        if !compare_and_swap(repo, &last_commit, &moved_from, true)? {
+            if journal_mark.is_some() {
+                // The journal commit is in; the index no longer matches what it recorded.
+                sync_index(repo, annex_dir, &moved_from, index_matches)?;
+            }
+            return Ok(Attempt::Raced);
+        }
+    }
+    sync_index(repo, annex_dir, &last_commit, index_matches)?;
+    Ok(Attempt::Done(Done { fates, record }))
+}
+
+/// One branch path we write: what it held, and its log as our requests change it.
+struct Slot {
+    path: String,
+    current: Option<Vec<u8>>,
+    log: Option<Log>,
+    /// Why it cannot be rewritten, once found.
+    refused: Option<String>,
+    changed: bool,
+}
+
+impl Slot {
+    fn apply(&mut self, fields: &std::collections::BTreeMap<String, Vec<String>>, clock: Clock) -> Fate {
+        if let Some(why) = &self.refused {
+            return Fate::Refused(why.clone());
+        }
+        if self.log.is_none() {
+            match Log::parse(self.current.as_deref().unwrap_or_default()) {
+                Ok(log) => self.log = Some(log),
+                Err(_) => {
+                    let why = "its metadata log holds a clock too large to rewrite exactly; \
+                               use `--writer git-annex` for this file"
+                        .to_string();
+                    self.refused = Some(why.clone());
+                    return Fate::Refused(why);
+                }
+            }
+        }
+        let log = self.log.as_mut().expect("parsed above");
+        if log.apply(fields.iter().map(|(f, v)| (f.as_str(), v.as_slice())), clock) {
+            self.changed = true;
+        }
+        Fate::Written
+    }
+}
+
+/// git-annex's message for a journal commit (`annex.commitmessage`, else "update").
+fn journal_message(repo: &Repo) -> String {
+    repo.git()
+        .args(["config", "--get", "annex.commitmessage"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim_end_matches('\n').to_string())
+        .unwrap_or_else(|| "update".to_string())
+}
+
+/// Brings git-annex's branch index to `commit`, when it matched the head we built on
+/// (otherwise git-annex merges the branch into it on its next commit, as for any push).
+fn sync_index(repo: &Repo, annex_dir: &Path, commit: &str, matched: bool) -> Result<()> {
+    if !matched {
+        return Ok(());
+    }
+    let index = annex_dir.join("index");
+    // Under the journal lock a leftover index.lock is stale (git-annex's prepareModifyIndex).
+    let _ = std::fs::remove_file(annex_dir.join("index.lock"));
+    repo.git()
+        .env("GIT_INDEX_FILE", &index)
+        .args(["read-tree", commit])
+        .stdout_bytes()
+        .map_err(|e| Error::git("cannot update git-annex's branch index", e))?;
+    let tmp = annex_dir.join(format!("index.lck.music-commander.{}", std::process::id()));
+    std::fs::write(&tmp, format!("{commit}\n"))
+        .and_then(|()| std::fs::rename(&tmp, annex_dir.join("index.lck")))
+        .map_err(|e| Error::io("cannot record git-annex's branch index state", e))
+}
+
+/// `git update-ref BRANCH new old`, in one transaction that also drops the work ref when
+/// `finish`; false when the branch is no longer at `old`.
+fn compare_and_swap(repo: &Repo, new: &str, old: &str, finish: bool) -> Result<bool> {
+    let mut input = format!("update {BRANCH} {new} {old}\n");
+    if finish {
+        input.push_str(&format!("delete {WORK_REF}\n"));
+    }
+    let out = repo
+        .git()
+        .args(["update-ref", "-m", "music-commander: direct metadata write", "--stdin"])
+        .stdin(input.into_bytes())
+        .output()
+        .map_err(|e| Error::git("cannot move the git-annex branch", e))?;
+    if out.status.success() {
+        return Ok(true);
+    }
+    // Lost the race (someone moved the branch), or a real failure: tell them apart.
+    match branch::branch_head(repo)? {
+        Some(now) if now != old => Ok(false),
+        _ => Err(Error::git(
+            "cannot move the git-annex branch",
+            repo.git().args(["update-ref", "--stdin"]).failed(out.status, &out.stderr),
+        )),
+    }
+}
+
+/// Author and committer, as `git commit-tree` would take them.
+struct Ident {
+    author: String,
+    committer: String,
+}
+
+impl Ident {
+    fn read(repo: &Repo) -> Result<Ident> {
+        let var = |name: &str| -> std::result::Result<String, CommandError> {
+            repo.git()
+                .args(["var", name])
+                .stdout_text()
+                .map(|s| s.trim_end().to_string())
+        };
+        let doing = "cannot commit the git-annex branch";
+        Ok(Ident {
+            author: var("GIT_AUTHOR_IDENT").map_err(|e| Error::git(doing, e))?,
+            committer: var("GIT_COMMITTER_IDENT").map_err(|e| Error::git(doing, e))?,
+        })
+    }
+}
+
+fn commit_header(stream: &mut Vec<u8>, mark: usize, ident: &Ident, message: &str, parent: &str) {
+    stream.extend_from_slice(format!("commit {WORK_REF}\nmark :{mark}\n").as_bytes());
+    stream.extend_from_slice(format!("author {}\n", ident.author).as_bytes());
+    stream.extend_from_slice(format!("committer {}\n", ident.committer).as_bytes());
+    stream.extend_from_slice(format!("data {}\n{message}\n", message.len()).as_bytes());
+    stream.extend_from_slice(format!("from {parent}\n").as_bytes());
+}
+
+/// `M 100644 inline "<path>"` and the blob, the path always C-quoted.
+fn modify(stream: &mut Vec<u8>, path: &[u8], content: &[u8]) {
+    stream.extend_from_slice(b"M 100644 inline \"");
+    for &b in path {
+        match b {
+            b'"' => stream.extend_from_slice(b"\\\""),
+            b'\\' => stream.extend_from_slice(b"\\\\"),
+            0x20..=0x7e => stream.push(b),
+            _ => stream.extend_from_slice(format!("\\{b:03o}").as_bytes()),
+        }
+    }
+    stream.extend_from_slice(format!("\"\ndata {}\n", content.len()).as_bytes());
+    stream.extend_from_slice(content);
+    stream.push(b'\n');
+}
+
+/// Runs `git fast-import` on `stream`; returns the commit ids of its marks, in order.
+fn fast_import(repo: &Repo, stream: Vec<u8>) -> Result<Vec<String>> {
+    let command = repo
+        .git()
+        .args(["fast-import", "--quiet", "--force", "--done"]);
+    let mut child = command
+        .spawn(Stdio::piped(), Stdio::piped(), Stdio::piped())
+        .map_err(|e| Error::git("cannot write the git-annex branch", e))?;
+    let mut stdin = child.stdin.take().expect("stdin is piped");
+    let mut stdout = child.stdout.take().expect("stdout is piped");
+    let mut stderr = child.stderr.take().expect("stderr is piped");
+    let (out, err) = std::thread::scope(|scope| {
+        scope.spawn(move || {
+            // A write error means the child died; its exit status says why.
+            let _ = stdin.write_all(&stream);
+        });
+        let err = scope.spawn(move || {
+            let mut err = Vec::new();
+            let _ = stderr.read_to_end(&mut err);
+            err
+        });
+        let mut out = Vec::new();
+        let _ = stdout.read_to_end(&mut out);
+        (out, err.join().unwrap_or_default())
+    });
+    let status = child
+        .wait()
+        .map_err(|e| Error::io("cannot wait for git fast-import", e))?;
+    if !status.success() {
+        return Err(Error::git(
+            "cannot write the git-annex branch",
+            command.failed(status, &err),
+        ));
+    }
+    let marks: Vec<String> = String::from_utf8_lossy(&out)
+        .lines()
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect();
+    if marks.is_empty() || marks.iter().any(|m| m.len() < 40 || !m.bytes().all(|b| b.is_ascii_hexdigit())) {
+        return Err(Error::git(
+            "cannot write the git-annex branch",
+            command.protocol(format!("unexpected output {:?}", String::from_utf8_lossy(&out))),
+        ));
+    }
+    Ok(marks)
+}
+
+/// Branch path → blob id of every `.log.met` at `head`.
+fn list_tree(repo: &Repo, head: &str) -> Result<HashMap<Vec<u8>, Vec<u8>>> {
+    let listing = repo.git_output(&["ls-tree", "-r", "-z", "--full-tree", head])?;
+    let mut tree = HashMap::new();
+    for record in listing.split(|&b| b == 0) {
+        let Some(tab) = record.iter().position(|&b| b == b'\t') else {
+            continue;
+        };
+        let path = &record[tab + 1..];
+        if !path.ends_with(b".log.met") {
+            continue;
+        }
+        if let Some(oid) = record[..tab].rsplit(|&b| b == b' ').next() {
+            tree.insert(path.to_vec(), oid.to_vec());
+        }
+    }
+    Ok(tree)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn journal_names_map_back_to_branch_paths() {
+        assert_eq!(
+            branch_path_of(b"50c_030_SHA256E-s6--x.mp3.log.met"),
+            b"50c/030/SHA256E-s6--x.mp3.log.met"
+        );
+        assert_eq!(
+            branch_path_of(b"cb4_be7_WORM-s0-m0--a__b.log.met"),
+            b"cb4/be7/WORM-s0-m0--a_b.log.met"
+        );
+        assert_eq!(branch_path_of(b"uuid.log"), b"uuid.log");
+        assert_eq!(branch_path_of(b"a_"), b"a");
+    }
+
+    #[test]
+    fn paths_are_quoted_for_fast_import() {
+        let mut s = Vec::new();
+        modify(&mut s, b"a/\"b\\\n\xc3\xa9", b"x");
+        assert_eq!(
+            s,
+            b"M 100644 inline \"a/\\\"b\\\\\\012\\303\\251\"\ndata 1\nx\n".to_vec()
+        );
+    }
+}
