@@ -1,0 +1,631 @@
+//! The direct writer against git-annex's own: the same requests, from the same random history
+//! (committed changes, journal-only changes, a clone's branch fetched but not merged), written
+//! by `git annex metadata --batch` in one copy of the repository and by the direct writer in
+//! another, give the same git-annex branch tree, byte for byte, and therefore the same
+//! `git annex metadata --json` and `git annex find --metadata` answers. Then: kills at random
+//! points, other writers at the same time, and a clone reading the values back.
+//!
+//! Seeded and reproducible: the seed is printed; `MC_DIRECT_SEED=<n>` replays a run.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStringExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use common::{Rng, Sandbox, metadata};
+use music_commander::annex::writer::{self, WriteOptions, WriteRequest, Writer};
+use music_commander::annex::{Entry, KeyMap, Repo};
+use music_commander::model::AnnexKey;
+use testutils::annex_repo::{self, git, git_bytes, git_with_input};
+use testutils::library::{self, Shape};
+use testutils::mixxx_db::SchemaEra;
+
+const FILES: usize = 120;
+/// History fields: case variants and non-ASCII names, as other tools may write them.
+const HISTORY_FIELDS: &[&str] = &[
+    "rating", "Rating", "RATING", "tag", "Tag", "genre", "comment", "bpm", "x.y", "ü", "Ü2",
+];
+/// Fields our requests use: names music-commander accepts (ASCII), in several cases.
+const REQUEST_FIELDS: &[&str] = &[
+    "rating", "Rating", "tag", "genre", "comment", "bpm", "x.y", "mixxx.rating",
+];
+
+fn value(rng: &mut Rng) -> String {
+    const FIXED: &[&str] = &[
+        "",
+        " lead",
+        "trail ",
+        "a\nb",
+        "a\rb",
+        "line1\r\nline2",
+        "x\ty",
+        "!bang",
+        "a!b",
+        "+plus",
+        "-minus",
+        "+",
+        "-",
+        "ünï ☃",
+        "a=b",
+        "a  b",
+        "House",
+        "house",
+        "deep house",
+        "128",
+        "128.00",
+        "a\u{0}b",
+        "4",
+        "5",
+    ];
+    match rng.below(12) {
+        0 => format!("long-{}-{}", rng.next(), "L".repeat(200 + rng.below(2000))),
+        1..=3 => format!("v{}", rng.below(6)),
+        _ => rng.pick(FIXED).to_string(),
+    }
+}
+
+fn random_fields(rng: &mut Rng, names: &[&str]) -> BTreeMap<String, Vec<String>> {
+    let mut fields = BTreeMap::new();
+    let mut folded = std::collections::HashSet::new();
+    for _ in 0..1 + rng.below(3) {
+        let name = rng.pick(names).to_string();
+        // One spelling per request: git-annex keeps one of two case twins at random.
+        if !folded.insert(name.to_lowercase()) {
+            continue;
+        }
+        let values: Vec<String> = (0..rng.below(4)).map(|_| value(rng)).collect();
+        fields.insert(name, values);
+    }
+    fields
+}
+
+fn batch(dir: &Path, config: &[&str], env: &[(&str, &str)], requests: &[String]) {
+    let mut cmd = Command::new("git");
+    cmd.current_dir(dir);
+    for c in config {
+        cmd.args(["-c", c]);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.args(["annex", "metadata", "--batch", "--json"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut input = requests.join("\n");
+    input.push('\n');
+    let mut stdin = child.stdin.take().unwrap();
+    let feeder = std::thread::spawn(move || std::io::Write::write_all(&mut stdin, input.as_bytes()));
+    let out = child.wait_with_output().unwrap();
+    feeder.join().unwrap().unwrap();
+    assert!(
+        out.status.success(),
+        "git annex metadata --batch: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let answered = out.stdout.split(|&b| b == b'\n').filter(|l| !l.is_empty()).count();
+    assert_eq!(answered, requests.len(), "one answer per request");
+}
+
+fn file_requests(rng: &mut Rng, files: &[String], percent: u64) -> Vec<String> {
+    let mut out = Vec::new();
+    for f in files {
+        if rng.chance(percent) {
+            let fields = random_fields(rng, HISTORY_FIELDS);
+            out.push(serde_json::json!({"file": f, "fields": fields}).to_string());
+        }
+    }
+    out
+}
+
+/// One CLI metadata change applied to many files with a single git-annex start.
+fn cli_op(rng: &mut Rng, dir: &Path, files: &[String]) {
+    let field = rng.pick(HISTORY_FIELDS).to_string();
+    let cli_value = |rng: &mut Rng| -> Vec<u8> {
+        match rng.below(8) {
+            0 => b"a\xff\xfeb".to_vec(),
+            1 => b"-dash".to_vec(),
+            _ => value(rng).replace(['=', '\0'], "_").into_bytes(),
+        }
+    };
+    let mut op: Vec<OsString> = Vec::new();
+    match rng.below(6) {
+        0 => op.extend([
+            "-s".into(),
+            OsString::from_vec([format!("{field}+=").into_bytes(), cli_value(rng)].concat()),
+        ]),
+        1 => op.extend([
+            "-s".into(),
+            OsString::from_vec([format!("{field}-=").into_bytes(), cli_value(rng)].concat()),
+        ]),
+        2 => op.extend([
+            "-s".into(),
+            OsString::from_vec([format!("{field}=").into_bytes(), cli_value(rng)].concat()),
+        ]),
+        3 => op.extend(["-r".into(), field.into()]),
+        4 => op.push("--remove-all".into()),
+        _ => op.extend(["-t".into(), OsString::from_vec(cli_value(rng))]),
+    }
+    let chosen: Vec<&String> = files.iter().filter(|_| rng.chance(35)).collect();
+    if chosen.is_empty() {
+        return;
+    }
+    let mut args: Vec<OsString> = vec!["annex".into(), "metadata".into(), "--quiet".into()];
+    args.extend(op);
+    args.push("--".into());
+    args.extend(chosen.iter().map(|f| OsString::from(f.as_str())));
+    git_bytes(dir, &args).expect("git annex metadata (CLI)");
+}
+
+/// A repository with a random metadata history: committed batch and CLI changes, a clone's
+/// diverging changes fetched (and pushed to `synced/git-annex`) but not merged, and changes
+/// left in the journal. Returns the files and their keys.
+fn random_history(rng: &mut Rng, tmp: &Path) -> (PathBuf, Vec<String>, Vec<AnnexKey>) {
+    let main = tmp.join("main");
+    annex_repo::init(&main).unwrap();
+    annex_repo::add_files(&main, &[(Path::new("real/a.mp3"), b"aaa")]).unwrap();
+    let absent: Vec<(PathBuf, String)> = (0..FILES)
+        .map(|i| {
+            let n = if i % 20 == 19 { i - 1 } else { i };
+            (
+                PathBuf::from(format!("d{}/t {i}.mp3", i % 5)),
+                format!("SHA256E-s{n}--{:064x}.mp3", n as u128 * 7919 + 17),
+            )
+        })
+        .collect();
+    let pairs: Vec<(&Path, &str)> = absent.iter().map(|(p, k)| (p.as_path(), k.as_str())).collect();
+    annex_repo::add_absent_files(&main, &pairs).unwrap();
+    let mut files: Vec<String> = absent
+        .iter()
+        .map(|(p, _)| p.to_string_lossy().into_owned())
+        .collect();
+    files.push("real/a.mp3".into());
+
+    for _ in 0..2 {
+        let requests = file_requests(rng, &files, 70);
+        batch(&main, &[], &[], &requests);
+    }
+    let clone = tmp.join("clone");
+    git(tmp, &["clone", "-q", main.to_str().unwrap(), "clone"]).unwrap();
+    git(&clone, &["config", "user.name", "clone"]).unwrap();
+    git(&clone, &["config", "user.email", "clone@example.invalid"]).unwrap();
+    git(&clone, &["annex", "init", "-q", "clone"]).unwrap();
+    for _ in 0..2 {
+        cli_op(rng, &main, &files);
+    }
+    let requests = file_requests(rng, &files, 40);
+    batch(&clone, &[], &[], &requests);
+    cli_op(rng, &clone, &files);
+    if rng.chance(70) {
+        git(&clone, &["push", "-q", "origin", "git-annex:synced/git-annex"]).unwrap();
+    }
+    let requests = file_requests(rng, &files, 30);
+    batch(&clone, &[], &[], &requests);
+    if rng.chance(70) {
+        git(&main, &["remote", "add", "clone", clone.to_str().unwrap()]).unwrap();
+        git(&main, &["fetch", "-q", "clone"]).unwrap();
+    }
+    // Left in main's journal: no commit at exit.
+    let requests = file_requests(rng, &files, 30);
+    batch(&main, &["annex.alwayscommit=false"], &[], &requests);
+
+    let repo = Repo::discover(&main).unwrap();
+    let map = KeyMap::read(&repo, &|_| true).unwrap();
+    let mut keys: Vec<AnnexKey> = map
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Entry::Annexed(k) => Some(k.clone()),
+            _ => None,
+        })
+        .collect();
+    keys.sort();
+    keys.dedup();
+    (main, files, keys)
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    assert!(Command::new("cp").arg("-a").arg(from).arg(to).status().unwrap().success());
+}
+
+/// Every branch file at `refs/heads/git-annex`: path → content.
+fn branch_files(dir: &Path) -> BTreeMap<Vec<u8>, Vec<u8>> {
+    let listing = git_bytes(dir, &["ls-tree", "-r", "-z", "git-annex"]).unwrap();
+    let mut files = BTreeMap::new();
+    for record in listing.split(|&b| b == 0).filter(|r| !r.is_empty()) {
+        let tab = record.iter().position(|&b| b == b'\t').unwrap();
+        let oid = String::from_utf8_lossy(&record[..tab]).rsplit(' ').next().unwrap().to_string();
+        let content = git_bytes(dir, &["cat-file", "blob", &oid]).unwrap();
+        files.insert(record[tab + 1..].to_vec(), content);
+    }
+    files
+}
+
+fn tree(dir: &Path) -> String {
+    git(dir, &["rev-parse", "refs/heads/git-annex^{tree}"]).unwrap().trim().to_string()
+}
+
+fn journal_entries(repo: &Path) -> usize {
+    std::fs::read_dir(repo.join(".git/annex/journal")).map(|d| d.count()).unwrap_or(0)
+}
+
+fn direct_options(clock: Option<String>) -> WriteOptions {
+    WriteOptions {
+        writer: Writer::Direct,
+        jobs: 1,
+        batch_size: None,
+        commit_message: "direct test".into(),
+        vector_clock: clock,
+    }
+}
+
+/// The heart of the proof: byte-equal branch trees after the same requests, on random
+/// histories with journal entries and unmerged siblings, clocks pinned (in the past, so every
+/// key with a log takes git-annex's "newest + 1 s" path, or in the future).
+#[test]
+fn direct_writer_writes_exactly_what_git_annex_writes() {
+    let seed = common::seed("MC_DIRECT_SEED");
+    eprintln!("direct seed = {seed} (replay: MC_DIRECT_SEED={seed})");
+    let mut rng = Rng::new(seed);
+    for round in 0..3 {
+        let tmp = tempfile::tempdir().unwrap();
+        if std::env::var_os("MC_KEEP").is_some() {
+            eprintln!("keeping {}", tmp.path().display());
+            std::mem::forget(tmp.path().to_path_buf());
+        }
+        let (main, files, keys) = random_history(&mut rng, tmp.path());
+        let journaled = journal_entries(&main);
+        let by_annex = tmp.path().join("by-annex");
+        let by_direct = tmp.path().join("by-direct");
+        copy_dir(&main, &by_annex);
+        copy_dir(&main, &by_direct);
+
+        // Requests by key: most files, some twice, a key no file uses, the state key.
+        let mut targets: Vec<AnnexKey> = keys.iter().filter(|_| rng.chance(80)).cloned().collect();
+        for _ in 0..10 {
+            targets.push(rng.pick(&keys).clone());
+        }
+        targets.push(AnnexKey::new("WORM-s0-m0--not-a-file"));
+        targets.push(AnnexKey::new(music_commander::annex::state::STATE_KEY));
+        let requests: Vec<WriteRequest> = targets
+            .into_iter()
+            .map(|key| WriteRequest {
+                key,
+                fields: random_fields(&mut rng, REQUEST_FIELDS),
+            })
+            .collect();
+        let clock = match rng.below(3) {
+            0 => "1600000000".to_string(),
+            1 => "1600000000.123456789".to_string(),
+            _ => "4000000000.5".to_string(),
+        };
+
+        let lines: Vec<String> = requests
+            .iter()
+            .map(|r| serde_json::json!({"key": r.key.as_str(), "fields": r.fields}).to_string())
+            .collect();
+        // As the git-annex writer does: a batch process merges no sibling branch (measured),
+        // so a plain read merges them first, then the batch, which commits at exit.
+        git(&by_annex, &["annex", "metadata", "--json", "--key", "WORM-s0-m0--x"]).unwrap();
+        batch(&by_annex, &[], &[("GIT_ANNEX_VECTOR_CLOCK", &clock)], &lines);
+        assert_eq!(journal_entries(&by_annex), 0, "git-annex commits its journal at exit");
+
+        let repo = Repo::discover(&by_direct).unwrap();
+        let n = requests.len();
+        let report = writer::write(
+            &repo,
+            requests,
+            None,
+            &direct_options(Some(clock.clone())),
+            &|_| {},
+            &AtomicBool::new(false),
+        )
+        .unwrap();
+        assert_eq!(report.written.len(), n, "{:?}", report.failed);
+        assert!(report.failed.is_empty());
+
+        let (a, b) = (branch_files(&by_annex), branch_files(&by_direct));
+        let differing: Vec<String> = a
+            .keys()
+            .chain(b.keys())
+            .filter(|p| a.get(*p) != b.get(*p))
+            .map(|p| {
+                format!(
+                    "{}:\n git-annex: {:?}\n direct:    {:?}",
+                    String::from_utf8_lossy(p),
+                    a.get(p).map(|c| String::from_utf8_lossy(c).into_owned()),
+                    b.get(p).map(|c| String::from_utf8_lossy(c).into_owned())
+                )
+            })
+            .collect();
+        if !differing.is_empty() && std::env::var_os("MC_KEEP").is_some() {
+            let _ = tmp.keep();
+            panic!("{}", differing[0]);
+        }
+        assert!(
+            differing.is_empty(),
+            "seed {seed} round {round}: {} branch files differ, e.g. {}",
+            differing.len(),
+            differing[0]
+        );
+        assert_eq!(tree(&by_annex), tree(&by_direct));
+
+        // What git-annex itself answers, lastchanged included.
+        let json = |dir: &Path| git(dir, &["annex", "metadata", "--json", "."]).unwrap();
+        assert_eq!(json(&by_annex), json(&by_direct), "seed {seed} round {round}");
+        for query in ["rating=5", "tag=house", "genre=*", "rating>4", "x.y=v*", "comment="] {
+            let find = |dir: &Path| {
+                git(dir, &["annex", "find", "--anything", "--metadata", query]).unwrap()
+            };
+            assert_eq!(find(&by_annex), find(&by_direct), "find --metadata {query}");
+        }
+        let key_json = |dir: &Path| {
+            git(dir, &["annex", "metadata", "--json", "--key", "WORM-s0-m0--not-a-file"]).unwrap()
+        };
+        assert_eq!(key_json(&by_annex), key_json(&by_direct));
+
+        // The repository is clean and git-annex's own state agrees with the branch.
+        assert_eq!(journal_entries(&by_direct), 0);
+        git(&by_direct, &["fsck", "--no-progress", "--no-dangling"]).unwrap();
+        assert!(
+            git(&by_direct, &["for-each-ref", "refs/music-commander"]).unwrap().is_empty(),
+            "work ref left behind"
+        );
+        eprintln!(
+            "round {round}: {} files, {journaled} journal files, clock {clock}: equal",
+            files.len()
+        );
+    }
+}
+
+/// git-annex's branch index stays in step: after a direct write its recorded commit is the
+/// branch head, and its content is the head's tree, so git-annex's next commit merges nothing.
+#[test]
+fn git_annex_index_follows_the_direct_commit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("r");
+    annex_repo::init(&dir).unwrap();
+    annex_repo::add_absent_files(&dir, &[(Path::new("a.mp3"), "SHA256E-s1--aa.mp3")]).unwrap();
+    git(&dir, &["annex", "metadata", "-s", "genre=x", "a.mp3"]).unwrap();
+    let repo = Repo::discover(&dir).unwrap();
+    let requests = vec![WriteRequest {
+        key: AnnexKey::new("SHA256E-s1--aa.mp3"),
+        fields: [("rating".to_string(), vec!["5".to_string()])].into(),
+    }];
+    let report = writer::write(
+        &repo,
+        requests,
+        None,
+        &direct_options(None),
+        &|_| {},
+        &AtomicBool::new(false),
+    )
+    .unwrap();
+    assert_eq!(report.commits, 1);
+    let head = git(&dir, &["rev-parse", "git-annex"]).unwrap();
+    let recorded = std::fs::read_to_string(dir.join(".git/annex/index.lck")).unwrap();
+    assert_eq!(recorded.trim(), head.trim());
+    let staged = Command::new("git")
+        .current_dir(&dir)
+        .env("GIT_INDEX_FILE", dir.join(".git/annex/index"))
+        .args(["write-tree"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&staged.stdout).trim(), tree(&dir));
+    // git-annex reads and writes on top of it.
+    git(&dir, &["annex", "metadata", "-s", "tag=t", "a.mp3"]).unwrap();
+    let meta = metadata(&dir);
+    assert_eq!(meta["a.mp3"]["rating"], ["5"]);
+    assert_eq!(meta["a.mp3"]["genre"], ["x"]);
+    assert_eq!(meta["a.mp3"]["tag"], ["t"]);
+}
+
+fn binary() -> PathBuf {
+    assert_cmd::cargo::cargo_bin("music-commander")
+}
+
+fn sync_cmd(lib: &library::Generated, home: &Path, writer: &str) -> Command {
+    let mut cmd = Command::new(binary());
+    cmd.current_dir(&lib.repo)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap())
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home)
+        .env("MUSIC_COMMANDER_MUSIC_ROOT", &lib.mixxx_root)
+        .arg("--mixxx-db")
+        .arg(&lib.db)
+        .args(["--writer", writer, "sync"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+fn generated(tmp: &Path, n: usize) -> library::Generated {
+    library::generate(&tmp.canonicalize().unwrap().join("lib"), &Shape::new(n)).unwrap()
+}
+
+fn copy_lib(lib: &library::Generated, to: &Path) -> library::Generated {
+    copy_dir(lib.repo.parent().unwrap(), to);
+    library::Generated {
+        repo: to.join("Music"),
+        db: to.join("mixxxdb.sqlite"),
+        ..lib.clone()
+    }
+}
+
+/// Killed at random points (while reading, while fast-import runs, between the ref moves),
+/// the branch is always before or after: every file has either all its old metadata or all
+/// its new, never a mix across files; a rerun finishes; fsck is clean.
+#[test]
+fn sigkill_leaves_the_branch_before_or_after() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lib = generated(tmp.path(), 1500);
+    // A pending journal entry on files the sync writes: the journal commit is exercised too.
+    git(
+        &lib.repo,
+        &["-c", "annex.alwayscommit=false", "annex", "metadata", "--force", "-s", "energy=high", "Techno"],
+    )
+    .unwrap();
+    assert!(journal_entries(&lib.repo) > 0);
+    let home = tmp.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let clean = copy_lib(&lib, &tmp.path().join("clean"));
+    let before = metadata(&lib.repo);
+    let out = sync_cmd(&clean, &home, "direct").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let after = metadata(&clean.repo);
+    assert_ne!(before, after);
+
+    let seed = common::seed("MC_DIRECT_KILL_SEED");
+    eprintln!("kill seed {seed} (replay: MC_DIRECT_KILL_SEED={seed})");
+    let mut rng = Rng::new(seed);
+    let mut done = false;
+    for round in 0..12 {
+        let mut child = sync_cmd(&lib, &home, "direct").spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(rng.below(900) as u64));
+        let _ = child.kill();
+        let _ = child.wait();
+        let now = metadata(&lib.repo);
+        let state = if now == before {
+            "before"
+        } else if now == after {
+            "after"
+        } else {
+            let mixed = now
+                .iter()
+                .filter(|(f, m)| before.get(*f) != Some(m) && after.get(*f) != Some(m))
+                .count();
+            panic!("round {round}: torn state, {mixed} files neither before nor after");
+        };
+        assert!(!(done && state == "before"), "round {round}: went back");
+        done = state == "after";
+        eprintln!("round {round}: {state}");
+    }
+    let out = sync_cmd(&lib, &home, "direct").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(metadata(&lib.repo), after);
+    git(&lib.repo, &["fsck", "--no-progress", "--no-dangling"]).unwrap();
+}
+
+/// A `git annex metadata -s` loop on the same files while the direct writer syncs them: every
+/// value of both survives.
+#[test]
+fn a_concurrent_git_annex_metadata_loop_loses_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lib = generated(tmp.path(), 1500);
+    let home = tmp.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let clean = copy_lib(&lib, &tmp.path().join("clean"));
+    let out = sync_cmd(&clean, &home, "direct").output().unwrap();
+    assert!(out.status.success());
+    let synced = metadata(&clean.repo);
+
+    let files: Vec<String> = git(&lib.repo, &["annex", "find", "--anything"])
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    let loop_files: Vec<String> = files.iter().step_by(25).cloned().collect();
+    let repo = lib.repo.clone();
+    let other_files = loop_files.clone();
+    let other = std::thread::spawn(move || {
+        for (i, f) in other_files.iter().enumerate() {
+            git(&repo, &["annex", "metadata", "-s", &format!("energy={i}"), "--", f]).unwrap();
+        }
+    });
+    // Several syncs while the loop runs: the first writes everything, later ones nothing
+    // (or what a lost update would have undone).
+    for _ in 0..3 {
+        let out = sync_cmd(&lib, &home, "direct").output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    other.join().unwrap();
+    let meta = metadata(&lib.repo);
+    for (i, f) in loop_files.iter().enumerate() {
+        assert_eq!(meta[f].get("energy"), Some(&vec![i.to_string()]), "{f}");
+    }
+    for (f, fields) in &synced {
+        let mut got = meta[f].clone();
+        got.remove("energy");
+        assert_eq!(&got, fields, "{f}");
+    }
+    git(&lib.repo, &["fsck", "--no-progress", "--no-dangling"]).unwrap();
+}
+
+/// Another writer moves the branch without git-annex's lock (a push into this repository):
+/// the compare-and-swap notices, the write is redone on the new head, nothing is lost.
+#[test]
+fn a_branch_moved_under_the_writer_is_not_overwritten() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lib = generated(tmp.path(), 800);
+    let home = tmp.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let repo = lib.repo.clone();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop2 = stop.clone();
+    // Commits adding `pushed/<n>` on top of whatever the branch is, moved by plain git.
+    let pusher = std::thread::spawn(move || {
+        let mut n = 0;
+        while !stop2.load(std::sync::atomic::Ordering::Relaxed) {
+            let head = git(&repo, &["rev-parse", "git-annex"]).unwrap().trim().to_string();
+            let blob = git_with_input(&repo, &["hash-object", "-w", "--stdin"], format!("{n}\n").as_bytes())
+                .unwrap();
+            let blob = String::from_utf8_lossy(&blob).trim().to_string();
+            let index = repo.join(format!(".git/pusher-index-{n}"));
+            let with_index = |args: &[&str]| {
+                let out = Command::new("git")
+                    .current_dir(&repo)
+                    .env("GIT_INDEX_FILE", &index)
+                    .args(args)
+                    .output()
+                    .unwrap();
+                assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+                String::from_utf8_lossy(&out.stdout).trim().to_string()
+            };
+            with_index(&["read-tree", &head]);
+            with_index(&["update-index", "--add", "--cacheinfo", &format!("100644,{blob},pushed/{n}")]);
+            let tree = with_index(&["write-tree"]);
+            let _ = std::fs::remove_file(&index);
+            let commit = git(&repo, &["commit-tree", &tree, "-p", &head, "-m", "pushed"]).unwrap();
+            // Lost races of our own are fine: only moves that happened count.
+            if git(&repo, &["update-ref", "refs/heads/git-annex", commit.trim(), &head]).is_ok() {
+                n += 1;
+            }
+            std::thread::sleep(Duration::from_millis(3));
+        }
+        n
+    });
+    let out = sync_cmd(&lib, &home, "direct").output().unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let pushed = pusher.join().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let listing = git(&lib.repo, &["ls-tree", "-r", "--name-only", "git-annex", "pushed"]).unwrap();
+    assert_eq!(listing.lines().count(), pushed, "every pushed commit is still in the branch");
+    let json = sync_cmd(&lib, &home, "direct").arg("--json").output().unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(doc["files"]["written"], 0, "the first sync's writes all landed: {doc}");
+}
+
+/// `git annex sync` carries what the direct writer wrote to another clone, which reads it back
+/// (through git-annex and through a music-commander sync there), and the record shows.
+#[test]
+fn annex_sync_carries_direct_writes_to_another_clone() {
+    let sb = Sandbox::new(12, SchemaEra::Mixxx23);
+    let doc = sb.sync_json(&["--writer", "direct"]);
+    assert_eq!(doc["files"]["written"], 12, "{doc}");
+    assert_eq!(sb.annex_commits(), 2, "branch creation + one sync commit");
+    let laptop = common::Laptop::clone_of(&sb, 12);
+    sb.annex_sync();
+    laptop.annex_sync();
+    assert_eq!(laptop.metadata(), sb.metadata());
+    assert!(!sb.metadata().values().all(|f| f.is_empty()));
+    // The record traveled in the same commit.
+    let status = laptop.status_json(&sb);
+    assert!(status.to_string().contains(&sb.git(&["config", "annex.uuid"]).trim().to_string()), "{status}");
+}
