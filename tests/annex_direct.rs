@@ -572,7 +572,11 @@ fn a_branch_moved_under_the_writer_is_not_overwritten() {
     // Commits adding `pushed/<n>` on top of whatever the branch is, moved by plain git.
     let pusher = std::thread::spawn(move || {
         let mut n = 0;
-        while !stop2.load(std::sync::atomic::Ordering::Relaxed) {
+        // A few pushes, spaced out: a writer that never gets a quiet moment cannot finish.
+        for _ in 0..40 {
+            if stop2.load(std::sync::atomic::Ordering::Relaxed) {
+                break;
+            }
             let head = git(&repo, &["rev-parse", "git-annex"]).unwrap().trim().to_string();
             let blob = git_with_input(&repo, &["hash-object", "-w", "--stdin"], format!("{n}\n").as_bytes())
                 .unwrap();
@@ -597,7 +601,7 @@ fn a_branch_moved_under_the_writer_is_not_overwritten() {
             if git(&repo, &["update-ref", "refs/heads/git-annex", commit.trim(), &head]).is_ok() {
                 n += 1;
             }
-            std::thread::sleep(Duration::from_millis(3));
+            std::thread::sleep(Duration::from_millis(25));
         }
         n
     });
@@ -617,9 +621,10 @@ fn a_branch_moved_under_the_writer_is_not_overwritten() {
 #[test]
 fn annex_sync_carries_direct_writes_to_another_clone() {
     let sb = Sandbox::new(12, SchemaEra::Mixxx23);
+    let before = sb.annex_commits();
     let doc = sb.sync_json(&["--writer", "direct"]);
     assert_eq!(doc["files"]["written"], 12, "{doc}");
-    assert_eq!(sb.annex_commits(), 2, "branch creation + one sync commit");
+    assert_eq!(sb.annex_commits(), before + 1, "one commit, the record in it");
     let laptop = common::Laptop::clone_of(&sb, 12);
     sb.annex_sync();
     laptop.annex_sync();
@@ -628,4 +633,46 @@ fn annex_sync_carries_direct_writes_to_another_clone() {
     // The record traveled in the same commit.
     let status = laptop.status_json(&sb);
     assert!(status.to_string().contains(&sb.git(&["config", "annex.uuid"]).trim().to_string()), "{status}");
+}
+
+/// The same race, made certain: the branch moves after the writer read it (from the progress
+/// callback, which runs while the logs are computed). The compare-and-swap fails, the write is
+/// redone on the moved branch, and lands on top of it.
+#[test]
+fn a_lost_compare_and_swap_is_redone_on_the_new_head() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("r");
+    annex_repo::init(&dir).unwrap();
+    annex_repo::add_absent_files(&dir, &[(Path::new("a.mp3"), "SHA256E-s1--aa.mp3")]).unwrap();
+    let repo = Repo::discover(&dir).unwrap();
+    let moved = std::sync::Mutex::new(None::<String>);
+    let progress = |_: usize| {
+        let mut moved = moved.lock().unwrap();
+        if moved.is_some() {
+            return;
+        }
+        let head = git(&dir, &["rev-parse", "git-annex"]).unwrap().trim().to_string();
+        let tree = git(&dir, &["rev-parse", "git-annex^{tree}"]).unwrap().trim().to_string();
+        let commit = git(&dir, &["commit-tree", &tree, "-p", &head, "-m", "pushed"]).unwrap();
+        git(&dir, &["update-ref", "refs/heads/git-annex", commit.trim(), &head]).unwrap();
+        *moved = Some(commit.trim().to_string());
+    };
+    let requests = vec![WriteRequest {
+        key: AnnexKey::new("SHA256E-s1--aa.mp3"),
+        fields: [("rating".to_string(), vec!["5".to_string()])].into(),
+    }];
+    let report = writer::write(
+        &repo,
+        requests,
+        None,
+        &direct_options(None),
+        &progress,
+        &AtomicBool::new(false),
+    )
+    .unwrap();
+    assert_eq!(report.written.len(), 1);
+    let pushed = moved.lock().unwrap().clone().expect("the branch was moved");
+    let parent = git(&dir, &["rev-parse", "git-annex^"]).unwrap();
+    assert_eq!(parent.trim(), pushed, "our commit sits on the moved head");
+    assert_eq!(metadata(&dir)["a.mp3"]["rating"], ["5"]);
 }

@@ -156,7 +156,11 @@ pub(super) fn write(
                 outcome = Some(done);
                 break;
             }
-            Attempt::Raced => continue,
+            Attempt::Raced => {
+                // Let whatever moved the branch settle (git-annex waits 0.1 s on a race).
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                continue;
+            }
             Attempt::Cancelled => {
                 drop(lock);
                 return interrupted(report, items);
