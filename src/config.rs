@@ -139,7 +139,7 @@ pub const WRITER: Setting = Setting {
     section: "sync",
     key: "writer",
     env: Some("MUSIC_COMMANDER_WRITER"),
-    summary: "Who writes the git-annex branch: `direct` or `git-annex`",
+    summary: "Who writes the git-annex branch",
     default: "\"direct\"",
     doc: &[
         "Who writes the git-annex branch: \"direct\" (the logs git-annex would write, committed",

@@ -182,7 +182,12 @@ fn ctrl_c_commits_what_was_accepted_and_exits_130() {
         .trim()
         .parse()
         .unwrap();
-    let mut child = sync_cmd(&lib, &home).spawn().unwrap();
+    // git-annex's writer: its journal shows the writes coming in (the direct writer's single
+    // commit gives a Ctrl-C nothing to wait for).
+    let mut child = sync_cmd(&lib, &home)
+        .args(["--writer", "git-annex"])
+        .spawn()
+        .unwrap();
     assert!(
         wait_for_writes(&mut child, &lib.repo, 20),
         "sync never started writing"
@@ -244,7 +249,10 @@ fn git_annex_killed_mid_run_reports_failures_and_rerun_completes() {
     let home = tmp.path().join("home");
     std::fs::create_dir_all(&home).unwrap();
     let want = files_to_write(&lib, &home);
-    let mut child = sync_cmd(&lib, &home).arg("--json").spawn().unwrap();
+    let mut child = sync_cmd(&lib, &home)
+        .args(["--json", "--writer", "git-annex"])
+        .spawn()
+        .unwrap();
     assert!(wait_for_writes(&mut child, &lib.repo, 20));
     let writers: Vec<u32> = descendants(child.id())
         .into_iter()

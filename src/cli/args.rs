@@ -99,7 +99,7 @@ pub struct SyncArgs {
     #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub batch_size: Option<u64>,
 
-    /// Parallel git-annex writers
+    /// Parallel git-annex writers (`--writer git-annex` only)
     #[arg(short, long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=64))]
     pub jobs: u64,
 
@@ -119,9 +119,8 @@ pub struct SyncArgs {
 /// Who writes the git-annex branch (`--writer`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum WriterArg {
-    /// The logs git-annex would write, committed straight onto its branch
+    // Documented by the setting's help (one line, like every other flag).
     Direct,
-    /// `git annex metadata --batch`, then a git-annex journal commit
     GitAnnex,
 }
 
