@@ -3,6 +3,7 @@
 //!
 //!     cargo run --release --example bench                 # 10k and 100k tracks, 3 runs each
 //!     cargo run --release --example bench -- --quick      # 1k and 10k, for a smoke test
+//!     cargo run --release --example bench -- --first      # only the first-sync scenarios (10k)
 //!     cargo run --release --example bench -- --runs 5 --keep /tmp/bench
 //!     cargo run --release --example bench -- --generate 100000 /tmp/lib   # a library to profile
 //!
@@ -200,20 +201,21 @@ impl Bench {
         cmd
     }
 
-    fn first_sync(&self, pristine: &Generated, jobs: &str) -> Row {
+    /// A first sync with `writer` (`direct`, or `git-annex` with `jobs` processes).
+    fn first_sync(&self, pristine: &Generated, writer: &str, jobs: &str) -> Row {
         let samples: Vec<Sample> = (0..self.runs)
             .map(|r| {
-                let lib = self.copy(pristine, &format!("first-j{jobs}-{r}"));
-                let s = self.run_sync(&lib, &["--jobs", jobs]);
+                let lib = self.copy(pristine, &format!("first-{writer}-j{jobs}-{r}"));
+                let s = self.run_sync(&lib, &["--writer", writer, "--jobs", jobs]);
                 let _ = std::fs::remove_dir_all(lib.repo.parent().unwrap());
                 s
             })
             .collect();
-        summarize(
-            &format!("first sync, --jobs {jobs}"),
-            pristine.tracks,
-            &samples,
-        )
+        let name = match writer {
+            "direct" => "first sync, direct writer".to_string(),
+            _ => format!("first sync, git-annex writer -j{jobs}"),
+        };
+        summarize(&name, pristine.tracks, &samples)
     }
 
     /// The same writes our first sync makes, fed straight to one git-annex batch process.
@@ -286,6 +288,7 @@ fn main() {
         return;
     }
     let quick = args.iter().any(|a| a == "--quick");
+    let first_only = args.iter().any(|a| a == "--first");
     let value = |flag: &str| {
         args.iter()
             .position(|a| a == flag)
@@ -321,9 +324,37 @@ fn main() {
     let mut rows = Vec::new();
     let pristine_small = bench.pristine(small);
     eprintln!("scenario 1/2: first sync and raw floor, {small} tracks");
-    let j1 = bench.first_sync(&pristine_small, "1");
-    let j2 = bench.first_sync(&pristine_small, "2");
+    let direct = bench.first_sync(&pristine_small, "direct", "1");
+    let j1 = bench.first_sync(&pristine_small, "git-annex", "1");
+    let j2 = bench.first_sync(&pristine_small, "git-annex", "2");
     let floor = bench.raw_floor(&pristine_small);
+    if first_only {
+        let ratio = |a: &Row, b: &Row| a.wall.as_secs_f64() / b.wall.as_secs_f64();
+        let rows = [direct, j1, j2, floor];
+        print_rows(&rows, runs);
+        let [direct, j1, j2, floor] = &rows;
+        println!("\nratios and targets:");
+        println!(
+            "  first sync direct / raw floor        {:>7.3}   (target ≤ 0.20, moonshot 0.10)",
+            ratio(direct, floor)
+        );
+        println!(
+            "  first sync direct / git-annex -j1    {:>7.3}",
+            ratio(direct, j1)
+        );
+        println!(
+            "  first sync git-annex -j1 / floor     {:>7.3}   (target ≤ 1.10)",
+            ratio(j1, floor)
+        );
+        println!(
+            "  first sync git-annex -j2 / -j1       {:>7.3}",
+            ratio(j2, j1)
+        );
+        if keep.is_none() {
+            drop(tmp);
+        }
+        return;
+    }
 
     eprintln!("scenario 3: no-op sync, {small} tracks");
     let synced_small = bench.copy(&pristine_small, "synced-small");
@@ -353,8 +384,56 @@ fn main() {
             library::mutate(&db, one_percent, 2000 + r as u64).expect("mutate");
         }
     });
-    rows.extend([j1, j2, floor, noop_small, noop_large, dry, changed]);
+    rows.extend([direct, j1, j2, floor, noop_small, noop_large, dry, changed]);
+    print_rows(&rows, runs);
+    let (direct, j1, j2, floor, noop_small, noop_large, _dry, changed) = (
+        &rows[0], &rows[1], &rows[2], &rows[3], &rows[4], &rows[5], &rows[6], &rows[7],
+    );
+    let ratio = |a: &Row, b: &Row| a.wall.as_secs_f64() / b.wall.as_secs_f64();
+    let write_time = changed
+        .phases
+        .iter()
+        .find(|(p, _)| p == "write + commit")
+        .map(|(_, s)| *s)
+        .unwrap_or(0.0);
+    println!("\nratios and targets:");
+    println!(
+        "  first sync direct / raw floor        {:>7.3}   (target ≤ 0.20, moonshot 0.10)",
+        ratio(direct, floor)
+    );
+    println!(
+        "  first sync git-annex -j1 / raw floor {:>7.3}   (target ≤ 1.10)",
+        ratio(j1, floor)
+    );
+    println!(
+        "  first sync git-annex -j2 / -j1       {:>7.3}   (target < 1.00)",
+        ratio(j2, j1)
+    );
 
+    println!(
+        "  no-op {small:>6}: {:>6.3}s  (target ≤ {})",
+        noop_small.wall.as_secs_f64(),
+        if quick { "—" } else { "0.3 s" }
+    );
+    println!(
+        "  no-op {large:>6}: {:>6.3}s, {:.0} MiB own / {:.0} MiB with git  (target ≤ {})",
+        noop_large.wall.as_secs_f64(),
+        noop_large.own_mib,
+        noop_large.rss_mib,
+        if quick { "—" } else { "2 s, 200 MB" }
+    );
+    println!(
+        "  1% changed of {large}: {:.3}s total, {:.3}s outside git-annex's write  (target ≤ 2 s)",
+        changed.wall.as_secs_f64(),
+        changed.wall.as_secs_f64() - write_time
+    );
+    if keep.is_none() {
+        drop(tmp);
+    }
+}
+
+/// The table of every row and the per-phase medians.
+fn print_rows(rows: &[Row], runs: usize) {
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(0);
@@ -380,7 +459,7 @@ fn main() {
         "{:<38}{:>8}{:>11}{:>11}{:>12}",
         "scenario", "tracks", "wall s", "cpu s", "peak MiB"
     );
-    for r in &rows {
+    for r in rows {
         println!(
             "{:<38}{:>8}{:>11.3}{:>11.3}{:>12.1}",
             r.name,
@@ -391,7 +470,7 @@ fn main() {
         );
     }
     println!("\nphases (median s):");
-    for r in &rows {
+    for r in rows {
         if r.phases.is_empty() {
             continue;
         }
@@ -401,44 +480,5 @@ fn main() {
             .map(|(p, s)| format!("{p} {s:.3}"))
             .collect();
         println!("  {} ({}): {}", r.name, r.tracks, phases.join(", "));
-    }
-    let (j1, j2, floor, noop_small, noop_large, _dry, changed) = (
-        &rows[0], &rows[1], &rows[2], &rows[3], &rows[4], &rows[5], &rows[6],
-    );
-    let ratio = |a: &Row, b: &Row| a.wall.as_secs_f64() / b.wall.as_secs_f64();
-    let write_time = changed
-        .phases
-        .iter()
-        .find(|(p, _)| p == "write + commit")
-        .map(|(_, s)| *s)
-        .unwrap_or(0.0);
-    println!("\nratios and targets:");
-    println!(
-        "  first sync --jobs 1 / raw floor      {:>7.3}   (target ≤ 1.10)",
-        ratio(j1, floor)
-    );
-    println!(
-        "  first sync --jobs 2 / --jobs 1       {:>7.3}   (target < 1.00)",
-        ratio(j2, j1)
-    );
-    println!(
-        "  no-op {small:>6}: {:>6.3}s  (target ≤ {})",
-        noop_small.wall.as_secs_f64(),
-        if quick { "—" } else { "0.3 s" }
-    );
-    println!(
-        "  no-op {large:>6}: {:>6.3}s, {:.0} MiB own / {:.0} MiB with git  (target ≤ {})",
-        noop_large.wall.as_secs_f64(),
-        noop_large.own_mib,
-        noop_large.rss_mib,
-        if quick { "—" } else { "2 s, 200 MB" }
-    );
-    println!(
-        "  1% changed of {large}: {:.3}s total, {:.3}s outside git-annex's write  (target ≤ 2 s)",
-        changed.wall.as_secs_f64(),
-        changed.wall.as_secs_f64() - write_time
-    );
-    if keep.is_none() {
-        drop(tmp);
     }
 }

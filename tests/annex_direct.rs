@@ -461,56 +461,60 @@ fn copy_lib(lib: &library::Generated, to: &Path) -> library::Generated {
 
 /// Killed at random points (while reading, while fast-import runs, between the ref moves),
 /// the branch is always before or after: every file has either all its old metadata or all
-/// its new, never a mix across files; a rerun finishes; fsck is clean.
+/// its new, never a mix across files; a rerun finishes; fsck is clean. Each round starts from
+/// the same state, so every kill lands in a full write.
 #[test]
 fn sigkill_leaves_the_branch_before_or_after() {
     let tmp = tempfile::tempdir().unwrap();
-    let lib = generated(tmp.path(), 1500);
+    let pristine = generated(tmp.path(), 1500);
     // A pending journal entry on files the sync writes: the journal commit is exercised too.
     git(
-        &lib.repo,
+        &pristine.repo,
         &["-c", "annex.alwayscommit=false", "annex", "metadata", "--force", "-s", "energy=high", "Techno"],
     )
     .unwrap();
-    assert!(journal_entries(&lib.repo) > 0);
+    assert!(journal_entries(&pristine.repo) > 0);
     let home = tmp.path().join("home");
     std::fs::create_dir_all(&home).unwrap();
-    let clean = copy_lib(&lib, &tmp.path().join("clean"));
-    let before = metadata(&lib.repo);
+    let before = metadata(&pristine.repo);
+    let clean = copy_lib(&pristine, &tmp.path().join("clean"));
+    let started = std::time::Instant::now();
     let out = sync_cmd(&clean, &home, "direct").output().unwrap();
+    let full = started.elapsed();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let after = metadata(&clean.repo);
     assert_ne!(before, after);
 
     let seed = common::seed("MC_DIRECT_KILL_SEED");
-    eprintln!("kill seed {seed} (replay: MC_DIRECT_KILL_SEED={seed})");
+    eprintln!("kill seed {seed} (replay: MC_DIRECT_KILL_SEED={seed}); a full sync takes {full:?}");
     let mut rng = Rng::new(seed);
-    let mut done = false;
-    for round in 0..12 {
+    let mut seen = (0, 0);
+    for round in 0..8 {
+        let lib = copy_lib(&pristine, &tmp.path().join(format!("round-{round}")));
         let mut child = sync_cmd(&lib, &home, "direct").spawn().unwrap();
-        std::thread::sleep(Duration::from_millis(rng.below(900) as u64));
+        let delay = full.mul_f64(rng.below(1000) as f64 / 1000.0);
+        std::thread::sleep(delay);
         let _ = child.kill();
         let _ = child.wait();
         let now = metadata(&lib.repo);
-        let state = if now == before {
-            "before"
+        if now == before {
+            seen.0 += 1;
         } else if now == after {
-            "after"
+            seen.1 += 1;
         } else {
             let mixed = now
                 .iter()
                 .filter(|(f, m)| before.get(*f) != Some(m) && after.get(*f) != Some(m))
                 .count();
-            panic!("round {round}: torn state, {mixed} files neither before nor after");
-        };
-        assert!(!(done && state == "before"), "round {round}: went back");
-        done = state == "after";
-        eprintln!("round {round}: {state}");
+            panic!("round {round} (killed after {delay:?}): torn, {mixed} files neither before nor after");
+        }
+        git(&lib.repo, &["fsck", "--no-progress", "--no-dangling"]).unwrap();
+        let out = sync_cmd(&lib, &home, "direct").output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(metadata(&lib.repo), after, "round {round}: rerun");
+        let _ = std::fs::remove_dir_all(lib.repo.parent().unwrap());
     }
-    let out = sync_cmd(&lib, &home, "direct").output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(metadata(&lib.repo), after);
-    git(&lib.repo, &["fsck", "--no-progress", "--no-dangling"]).unwrap();
+    eprintln!("kills: {} before, {} after", seen.0, seen.1);
 }
 
 /// A `git annex metadata -s` loop on the same files while the direct writer syncs them: every
@@ -675,4 +679,47 @@ fn a_lost_compare_and_swap_is_redone_on_the_new_head() {
     let parent = git(&dir, &["rev-parse", "git-annex^"]).unwrap();
     assert_eq!(parent.trim(), pushed, "our commit sits on the moved head");
     assert_eq!(metadata(&dir)["a.mp3"]["rating"], ["5"]);
+}
+
+/// `--batch-size` with the direct writer: one commit per chunk, the record in the last one
+/// (not a chunk of its own), as with git-annex's writer; and the tally the record is built
+/// from counts the writes.
+#[test]
+fn batch_size_commits_per_chunk_and_the_record_joins_the_last() {
+    for (n, want) in [(9, 3), (10, 4)] {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("r");
+        annex_repo::init(&dir).unwrap();
+        let repo = Repo::discover(&dir).unwrap();
+        let requests: Vec<WriteRequest> = (0..n)
+            .map(|i| WriteRequest {
+                key: AnnexKey::new(format!("SHA256E-s{i}--{i:064x}.mp3")),
+                fields: [("rating".to_string(), vec![i.to_string()])].into(),
+            })
+            .collect();
+        let mut options = direct_options(None);
+        options.batch_size = Some(3);
+        let tallied = std::sync::Mutex::new(None);
+        let record = |t: &writer::Tally| {
+            *tallied.lock().unwrap() = Some(*t);
+            WriteRequest {
+                key: AnnexKey::new(music_commander::annex::state::STATE_KEY),
+                fields: [("u.written".to_string(), vec![t.written.to_string()])].into(),
+            }
+        };
+        let report = writer::write(
+            &repo,
+            requests,
+            Some(&record),
+            &options,
+            &|_| {},
+            &AtomicBool::new(false),
+        )
+        .unwrap();
+        assert_eq!(report.commits, want, "{n} requests");
+        assert_eq!(report.record, writer::RecordOutcome::Written);
+        assert_eq!(tallied.lock().unwrap().unwrap().written, n);
+        let last = git(&dir, &["diff-tree", "-r", "--name-only", "git-annex"]).unwrap();
+        assert!(last.contains("music-commander-sync-state"), "{last}");
+    }
 }

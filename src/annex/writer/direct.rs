@@ -118,6 +118,9 @@ pub(super) fn write(
     let candidate = candidate_clock(opts)?;
     let before = branch::branch_head(repo)?;
     branch::merge_other_annex_branches(repo)?;
+    // What git-annex left unmerged (it may be told not to merge); the git-annex writer writes
+    // regardless of those, and so do we. Only a sibling fetched since is merged first.
+    let mut left_unmerged = unmerged_tips(repo)?;
 
     let annex_dir = repo.common_dir.join("annex");
     let mut lock = match JournalLock::acquire(&annex_dir.join("journal.lck"), cancel)
@@ -129,10 +132,12 @@ pub(super) fn write(
 
     let mut outcome = None;
     for _ in 0..ATTEMPTS {
-        if has_unmerged_siblings(repo)? {
+        let unmerged = unmerged_tips(repo)?;
+        if unmerged.iter().any(|t| !left_unmerged.contains(t)) {
             // git-annex merges them itself and needs the lock for it.
             drop(lock);
             branch::merge_other_annex_branches(repo)?;
+            left_unmerged = unmerged_tips(repo)?;
             lock = match JournalLock::acquire(&annex_dir.join("journal.lck"), cancel)
                 .map_err(|e| Error::io("cannot lock git-annex's journal", e))?
             {
@@ -214,11 +219,13 @@ fn now_clock(previous: &mut Clock) -> Clock {
     clock
 }
 
-fn has_unmerged_siblings(repo: &Repo) -> Result<bool> {
-    Ok(match branch::unmerged_siblings(repo)? {
-        Some(siblings) => !siblings.is_empty(),
-        None => !branch::tips(repo)?.is_empty(),
-    })
+/// (commit, ref) of every sibling branch the local branch does not contain.
+fn unmerged_tips(repo: &Repo) -> Result<Vec<(String, String)>> {
+    let tips = match branch::unmerged_siblings(repo)? {
+        Some(siblings) => siblings,
+        None => branch::tips(repo)?,
+    };
+    Ok(tips.into_iter().map(|t| (t.oid, t.name)).collect())
 }
 
 struct Done {
@@ -467,25 +474,27 @@ fn attempt(
     // One fast-import: the journal commit (if any), then ours, chained.
     let chunk = opts.batch_size.unwrap_or(usize::MAX).max(1);
     let mut seen = vec![false; slots.len()];
-    // Chunks follow the requests' order; the record lands in the last one.
-    let mut order: Vec<usize> = items.iter().map(|i| path_of[i.key.as_str()]).collect();
-    order.extend(record_path);
+    // Chunks follow the requests' order; the record joins the last one, as with git-annex.
     let mut chunks: Vec<Vec<usize>> = Vec::new();
-    let mut in_chunk = 0;
-    for i in order {
+    for item in items {
+        let i = path_of[item.key.as_str()];
         if !slots[i].changed || seen[i] {
             continue;
         }
         seen[i] = true;
-        if chunks.is_empty() || in_chunk == chunk {
-            chunks.push(Vec::new());
-            in_chunk = 0;
+        match chunks.last_mut() {
+            Some(last) if last.len() < chunk => last.push(i),
+            _ => chunks.push(vec![i]),
         }
-        chunks.last_mut().expect("pushed").push(i);
-        in_chunk += 1;
     }
     // The record's key may have been written by a request too: it is in an earlier chunk then,
     // with its final content (the record applied), which is what lands anyway.
+    if let Some(i) = record_path.filter(|&i| slots[i].changed && !seen[i]) {
+        match chunks.last_mut() {
+            Some(last) => last.push(i),
+            None => chunks.push(vec![i]),
+        }
+    }
 
     if journal.files.is_empty() && chunks.is_empty() {
         return Ok(Attempt::Done(Done { fates, record }));
