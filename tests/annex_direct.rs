@@ -32,7 +32,14 @@ const HISTORY_FIELDS: &[&str] = &[
 ];
 /// Fields our requests use: names music-commander accepts (ASCII), in several cases.
 const REQUEST_FIELDS: &[&str] = &[
-    "rating", "Rating", "tag", "genre", "comment", "bpm", "x.y", "mixxx.rating",
+    "rating",
+    "Rating",
+    "tag",
+    "genre",
+    "comment",
+    "bpm",
+    "x.y",
+    "mixxx.rating",
 ];
 
 fn value(rng: &mut Rng) -> String {
@@ -101,7 +108,8 @@ fn batch(dir: &Path, config: &[&str], env: &[(&str, &str)], requests: &[String])
     let mut input = requests.join("\n");
     input.push('\n');
     let mut stdin = child.stdin.take().unwrap();
-    let feeder = std::thread::spawn(move || std::io::Write::write_all(&mut stdin, input.as_bytes()));
+    let feeder =
+        std::thread::spawn(move || std::io::Write::write_all(&mut stdin, input.as_bytes()));
     let out = child.wait_with_output().unwrap();
     feeder.join().unwrap().unwrap();
     assert!(
@@ -109,7 +117,11 @@ fn batch(dir: &Path, config: &[&str], env: &[(&str, &str)], requests: &[String])
         "git annex metadata --batch: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let answered = out.stdout.split(|&b| b == b'\n').filter(|l| !l.is_empty()).count();
+    let answered = out
+        .stdout
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .count();
     assert_eq!(answered, requests.len(), "one answer per request");
 }
 
@@ -179,7 +191,10 @@ fn random_history(rng: &mut Rng, tmp: &Path) -> (PathBuf, Vec<String>, Vec<Annex
             )
         })
         .collect();
-    let pairs: Vec<(&Path, &str)> = absent.iter().map(|(p, k)| (p.as_path(), k.as_str())).collect();
+    let pairs: Vec<(&Path, &str)> = absent
+        .iter()
+        .map(|(p, k)| (p.as_path(), k.as_str()))
+        .collect();
     annex_repo::add_absent_files(&main, &pairs).unwrap();
     let mut files: Vec<String> = absent
         .iter()
@@ -203,7 +218,11 @@ fn random_history(rng: &mut Rng, tmp: &Path) -> (PathBuf, Vec<String>, Vec<Annex
     batch(&clone, &[], &[], &requests);
     cli_op(rng, &clone, &files);
     if rng.chance(70) {
-        git(&clone, &["push", "-q", "origin", "git-annex:synced/git-annex"]).unwrap();
+        git(
+            &clone,
+            &["push", "-q", "origin", "git-annex:synced/git-annex"],
+        )
+        .unwrap();
     }
     let requests = file_requests(rng, &files, 30);
     batch(&clone, &[], &[], &requests);
@@ -230,7 +249,15 @@ fn random_history(rng: &mut Rng, tmp: &Path) -> (PathBuf, Vec<String>, Vec<Annex
 }
 
 fn copy_dir(from: &Path, to: &Path) {
-    assert!(Command::new("cp").arg("-a").arg(from).arg(to).status().unwrap().success());
+    assert!(
+        Command::new("cp")
+            .arg("-a")
+            .arg(from)
+            .arg(to)
+            .status()
+            .unwrap()
+            .success()
+    );
 }
 
 /// Every branch file at `refs/heads/git-annex`: path → content.
@@ -239,7 +266,11 @@ fn branch_files(dir: &Path) -> BTreeMap<Vec<u8>, Vec<u8>> {
     let mut files = BTreeMap::new();
     for record in listing.split(|&b| b == 0).filter(|r| !r.is_empty()) {
         let tab = record.iter().position(|&b| b == b'\t').unwrap();
-        let oid = String::from_utf8_lossy(&record[..tab]).rsplit(' ').next().unwrap().to_string();
+        let oid = String::from_utf8_lossy(&record[..tab])
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .to_string();
         let content = git_bytes(dir, &["cat-file", "blob", &oid]).unwrap();
         files.insert(record[tab + 1..].to_vec(), content);
     }
@@ -247,11 +278,16 @@ fn branch_files(dir: &Path) -> BTreeMap<Vec<u8>, Vec<u8>> {
 }
 
 fn tree(dir: &Path) -> String {
-    git(dir, &["rev-parse", "refs/heads/git-annex^{tree}"]).unwrap().trim().to_string()
+    git(dir, &["rev-parse", "refs/heads/git-annex^{tree}"])
+        .unwrap()
+        .trim()
+        .to_string()
 }
 
 fn journal_entries(repo: &Path) -> usize {
-    std::fs::read_dir(repo.join(".git/annex/journal")).map(|d| d.count()).unwrap_or(0)
+    std::fs::read_dir(repo.join(".git/annex/journal"))
+        .map(|d| d.count())
+        .unwrap_or(0)
 }
 
 fn direct_options(clock: Option<String>) -> WriteOptions {
@@ -311,9 +347,22 @@ fn direct_writer_writes_exactly_what_git_annex_writes() {
             .collect();
         // As the git-annex writer does: a batch process merges no sibling branch (measured),
         // so a plain read merges them first, then the batch, which commits at exit.
-        git(&by_annex, &["annex", "metadata", "--json", "--key", "WORM-s0-m0--x"]).unwrap();
-        batch(&by_annex, &[], &[("GIT_ANNEX_VECTOR_CLOCK", &clock)], &lines);
-        assert_eq!(journal_entries(&by_annex), 0, "git-annex commits its journal at exit");
+        git(
+            &by_annex,
+            &["annex", "metadata", "--json", "--key", "WORM-s0-m0--x"],
+        )
+        .unwrap();
+        batch(
+            &by_annex,
+            &[],
+            &[("GIT_ANNEX_VECTOR_CLOCK", &clock)],
+            &lines,
+        );
+        assert_eq!(
+            journal_entries(&by_annex),
+            0,
+            "git-annex commits its journal at exit"
+        );
 
         let repo = Repo::discover(&by_direct).unwrap();
         let n = requests.len();
@@ -357,15 +406,36 @@ fn direct_writer_writes_exactly_what_git_annex_writes() {
 
         // What git-annex itself answers, lastchanged included.
         let json = |dir: &Path| git(dir, &["annex", "metadata", "--json", "."]).unwrap();
-        assert_eq!(json(&by_annex), json(&by_direct), "seed {seed} round {round}");
-        for query in ["rating=5", "tag=house", "genre=*", "rating>4", "x.y=v*", "comment="] {
+        assert_eq!(
+            json(&by_annex),
+            json(&by_direct),
+            "seed {seed} round {round}"
+        );
+        for query in [
+            "rating=5",
+            "tag=house",
+            "genre=*",
+            "rating>4",
+            "x.y=v*",
+            "comment=",
+        ] {
             let find = |dir: &Path| {
                 git(dir, &["annex", "find", "--anything", "--metadata", query]).unwrap()
             };
             assert_eq!(find(&by_annex), find(&by_direct), "find --metadata {query}");
         }
         let key_json = |dir: &Path| {
-            git(dir, &["annex", "metadata", "--json", "--key", "WORM-s0-m0--not-a-file"]).unwrap()
+            git(
+                dir,
+                &[
+                    "annex",
+                    "metadata",
+                    "--json",
+                    "--key",
+                    "WORM-s0-m0--not-a-file",
+                ],
+            )
+            .unwrap()
         };
         assert_eq!(key_json(&by_annex), key_json(&by_direct));
 
@@ -373,7 +443,9 @@ fn direct_writer_writes_exactly_what_git_annex_writes() {
         assert_eq!(journal_entries(&by_direct), 0);
         git(&by_direct, &["fsck", "--no-progress", "--no-dangling"]).unwrap();
         assert!(
-            git(&by_direct, &["for-each-ref", "refs/music-commander"]).unwrap().is_empty(),
+            git(&by_direct, &["for-each-ref", "refs/music-commander"])
+                .unwrap()
+                .is_empty(),
             "work ref left behind"
         );
         eprintln!(
@@ -470,7 +542,16 @@ fn sigkill_leaves_the_branch_before_or_after() {
     // A pending journal entry on files the sync writes: the journal commit is exercised too.
     git(
         &pristine.repo,
-        &["-c", "annex.alwayscommit=false", "annex", "metadata", "--force", "-s", "energy=high", "Techno"],
+        &[
+            "-c",
+            "annex.alwayscommit=false",
+            "annex",
+            "metadata",
+            "--force",
+            "-s",
+            "energy=high",
+            "Techno",
+        ],
     )
     .unwrap();
     assert!(journal_entries(&pristine.repo) > 0);
@@ -481,7 +562,11 @@ fn sigkill_leaves_the_branch_before_or_after() {
     let started = std::time::Instant::now();
     let out = sync_cmd(&clean, &home, "direct").output().unwrap();
     let full = started.elapsed();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let after = metadata(&clean.repo);
     assert_ne!(before, after);
 
@@ -489,10 +574,12 @@ fn sigkill_leaves_the_branch_before_or_after() {
     eprintln!("kill seed {seed} (replay: MC_DIRECT_KILL_SEED={seed}); a full sync takes {full:?}");
     let mut rng = Rng::new(seed);
     let mut seen = (0, 0);
-    for round in 0..8 {
+    for round in 0..10 {
         let lib = copy_lib(&pristine, &tmp.path().join(format!("round-{round}")));
         let mut child = sync_cmd(&lib, &home, "direct").spawn().unwrap();
-        let delay = full.mul_f64(rng.below(1000) as f64 / 1000.0);
+        // Mostly late: the writes (fast-import, the ref moves, the journal, the index) are the
+        // last tenth or so of a run; some kills land in the read, some after the end.
+        let delay = full.mul_f64(0.3 + rng.below(850) as f64 / 1000.0);
         std::thread::sleep(delay);
         let _ = child.kill();
         let _ = child.wait();
@@ -506,15 +593,22 @@ fn sigkill_leaves_the_branch_before_or_after() {
                 .iter()
                 .filter(|(f, m)| before.get(*f) != Some(m) && after.get(*f) != Some(m))
                 .count();
-            panic!("round {round} (killed after {delay:?}): torn, {mixed} files neither before nor after");
+            panic!(
+                "round {round} (killed after {delay:?}): torn, {mixed} files neither before nor after"
+            );
         }
         git(&lib.repo, &["fsck", "--no-progress", "--no-dangling"]).unwrap();
         let out = sync_cmd(&lib, &home, "direct").output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert_eq!(metadata(&lib.repo), after, "round {round}: rerun");
         let _ = std::fs::remove_dir_all(lib.repo.parent().unwrap());
     }
     eprintln!("kills: {} before, {} after", seen.0, seen.1);
+    assert!(seen.0 > 0, "no kill landed before the write");
 }
 
 /// A `git annex metadata -s` loop on the same files while the direct writer syncs them: every
@@ -540,14 +634,22 @@ fn a_concurrent_git_annex_metadata_loop_loses_nothing() {
     let other_files = loop_files.clone();
     let other = std::thread::spawn(move || {
         for (i, f) in other_files.iter().enumerate() {
-            git(&repo, &["annex", "metadata", "-s", &format!("energy={i}"), "--", f]).unwrap();
+            git(
+                &repo,
+                &["annex", "metadata", "-s", &format!("energy={i}"), "--", f],
+            )
+            .unwrap();
         }
     });
     // Several syncs while the loop runs: the first writes everything, later ones nothing
     // (or what a lost update would have undone).
     for _ in 0..3 {
         let out = sync_cmd(&lib, &home, "direct").output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     other.join().unwrap();
     let meta = metadata(&lib.repo);
@@ -581,9 +683,16 @@ fn a_branch_moved_under_the_writer_is_not_overwritten() {
             if stop2.load(std::sync::atomic::Ordering::Relaxed) {
                 break;
             }
-            let head = git(&repo, &["rev-parse", "git-annex"]).unwrap().trim().to_string();
-            let blob = git_with_input(&repo, &["hash-object", "-w", "--stdin"], format!("{n}\n").as_bytes())
-                .unwrap();
+            let head = git(&repo, &["rev-parse", "git-annex"])
+                .unwrap()
+                .trim()
+                .to_string();
+            let blob = git_with_input(
+                &repo,
+                &["hash-object", "-w", "--stdin"],
+                format!("{n}\n").as_bytes(),
+            )
+            .unwrap();
             let blob = String::from_utf8_lossy(&blob).trim().to_string();
             let index = repo.join(format!(".git/pusher-index-{n}"));
             let with_index = |args: &[&str]| {
@@ -593,16 +702,30 @@ fn a_branch_moved_under_the_writer_is_not_overwritten() {
                     .args(args)
                     .output()
                     .unwrap();
-                assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+                assert!(
+                    out.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
                 String::from_utf8_lossy(&out.stdout).trim().to_string()
             };
             with_index(&["read-tree", &head]);
-            with_index(&["update-index", "--add", "--cacheinfo", &format!("100644,{blob},pushed/{n}")]);
+            with_index(&[
+                "update-index",
+                "--add",
+                "--cacheinfo",
+                &format!("100644,{blob},pushed/{n}"),
+            ]);
             let tree = with_index(&["write-tree"]);
             let _ = std::fs::remove_file(&index);
             let commit = git(&repo, &["commit-tree", &tree, "-p", &head, "-m", "pushed"]).unwrap();
             // Lost races of our own are fine: only moves that happened count.
-            if git(&repo, &["update-ref", "refs/heads/git-annex", commit.trim(), &head]).is_ok() {
+            if git(
+                &repo,
+                &["update-ref", "refs/heads/git-annex", commit.trim(), &head],
+            )
+            .is_ok()
+            {
                 n += 1;
             }
             std::thread::sleep(Duration::from_millis(25));
@@ -612,12 +735,30 @@ fn a_branch_moved_under_the_writer_is_not_overwritten() {
     let out = sync_cmd(&lib, &home, "direct").output().unwrap();
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let pushed = pusher.join().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let listing = git(&lib.repo, &["ls-tree", "-r", "--name-only", "git-annex", "pushed"]).unwrap();
-    assert_eq!(listing.lines().count(), pushed, "every pushed commit is still in the branch");
-    let json = sync_cmd(&lib, &home, "direct").arg("--json").output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listing = git(
+        &lib.repo,
+        &["ls-tree", "-r", "--name-only", "git-annex", "pushed"],
+    )
+    .unwrap();
+    assert_eq!(
+        listing.lines().count(),
+        pushed,
+        "every pushed commit is still in the branch"
+    );
+    let json = sync_cmd(&lib, &home, "direct")
+        .arg("--json")
+        .output()
+        .unwrap();
     let doc: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
-    assert_eq!(doc["files"]["written"], 0, "the first sync's writes all landed: {doc}");
+    assert_eq!(
+        doc["files"]["written"], 0,
+        "the first sync's writes all landed: {doc}"
+    );
 }
 
 /// `git annex sync` carries what the direct writer wrote to another clone, which reads it back
@@ -628,7 +769,11 @@ fn annex_sync_carries_direct_writes_to_another_clone() {
     let before = sb.annex_commits();
     let doc = sb.sync_json(&["--writer", "direct"]);
     assert_eq!(doc["files"]["written"], 12, "{doc}");
-    assert_eq!(sb.annex_commits(), before + 1, "one commit, the record in it");
+    assert_eq!(
+        sb.annex_commits(),
+        before + 1,
+        "one commit, the record in it"
+    );
     let laptop = common::Laptop::clone_of(&sb, 12);
     sb.annex_sync();
     laptop.annex_sync();
@@ -636,7 +781,12 @@ fn annex_sync_carries_direct_writes_to_another_clone() {
     assert!(!sb.metadata().values().all(|f| f.is_empty()));
     // The record traveled in the same commit.
     let status = laptop.status_json(&sb);
-    assert!(status.to_string().contains(&sb.git(&["config", "annex.uuid"]).trim().to_string()), "{status}");
+    assert!(
+        status
+            .to_string()
+            .contains(&sb.git(&["config", "annex.uuid"]).trim().to_string()),
+        "{status}"
+    );
 }
 
 /// The same race, made certain: the branch moves after the writer read it (from the progress
@@ -655,10 +805,20 @@ fn a_lost_compare_and_swap_is_redone_on_the_new_head() {
         if moved.is_some() {
             return;
         }
-        let head = git(&dir, &["rev-parse", "git-annex"]).unwrap().trim().to_string();
-        let tree = git(&dir, &["rev-parse", "git-annex^{tree}"]).unwrap().trim().to_string();
+        let head = git(&dir, &["rev-parse", "git-annex"])
+            .unwrap()
+            .trim()
+            .to_string();
+        let tree = git(&dir, &["rev-parse", "git-annex^{tree}"])
+            .unwrap()
+            .trim()
+            .to_string();
         let commit = git(&dir, &["commit-tree", &tree, "-p", &head, "-m", "pushed"]).unwrap();
-        git(&dir, &["update-ref", "refs/heads/git-annex", commit.trim(), &head]).unwrap();
+        git(
+            &dir,
+            &["update-ref", "refs/heads/git-annex", commit.trim(), &head],
+        )
+        .unwrap();
         *moved = Some(commit.trim().to_string());
     };
     let requests = vec![WriteRequest {

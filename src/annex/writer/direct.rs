@@ -258,13 +258,9 @@ impl JournalFiles {
         for entry in entries {
             let entry = entry.map_err(|e| Error::io(format!("list {}", dir.display()), e))?;
             let path = entry.path();
-            let content =
-                std::fs::read(&path).map_err(|e| Error::io(format!("read {}", path.display()), e))?;
-            files.push((
-                branch_path_of(entry.file_name().as_bytes()),
-                path,
-                content,
-            ));
+            let content = std::fs::read(&path)
+                .map_err(|e| Error::io(format!("read {}", path.display()), e))?;
+            files.push((branch_path_of(entry.file_name().as_bytes()), path, content));
         }
         files.sort();
         Ok(JournalFiles { files })
@@ -327,7 +323,14 @@ fn attempt(
     let index_matches = annex_dir.join("index").exists()
         && index_status
             .as_deref()
-            .map(|s| String::from_utf8_lossy(s).lines().next().unwrap_or("").trim() == head)
+            .map(|s| {
+                String::from_utf8_lossy(s)
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    == head
+            })
             .unwrap_or(false);
     let journal = JournalFiles::read(&annex_dir.join("journal"))?;
     let journal_content: HashMap<&[u8], &[u8]> = journal
@@ -533,7 +536,12 @@ fn attempt(
     let mut moved_from = head.clone();
     if let Some(jm) = journal_mark {
         let journal_commit = &marks[jm - 1];
-        if !compare_and_swap(repo, journal_commit, &moved_from, journal_commit == &last_commit)? {
+        if !compare_and_swap(
+            repo,
+            journal_commit,
+            &moved_from,
+            journal_commit == &last_commit,
+        )? {
             return Ok(Attempt::Raced);
         }
         // Only now: the branch holds every journal file, so removing them loses nothing.
@@ -546,14 +554,12 @@ fn attempt(
         }
         moved_from = journal_commit.clone();
     }
-    if moved_from != last_commit {
-        if !compare_and_swap(repo, &last_commit, &moved_from, true)? {
-            if journal_mark.is_some() {
-                // The journal commit is in; the index no longer matches what it recorded.
-                sync_index(repo, annex_dir, &moved_from, index_matches)?;
-            }
-            return Ok(Attempt::Raced);
+    if moved_from != last_commit && !compare_and_swap(repo, &last_commit, &moved_from, true)? {
+        if journal_mark.is_some() {
+            // The journal commit is in; the index no longer matches what it recorded.
+            sync_index(repo, annex_dir, &moved_from, index_matches)?;
         }
+        return Ok(Attempt::Raced);
     }
     sync_index(repo, annex_dir, &last_commit, index_matches)?;
     Ok(Attempt::Done(Done { fates, record }))
@@ -570,7 +576,11 @@ struct Slot {
 }
 
 impl Slot {
-    fn apply(&mut self, fields: &std::collections::BTreeMap<String, Vec<String>>, clock: Clock) -> Fate {
+    fn apply(
+        &mut self,
+        fields: &std::collections::BTreeMap<String, Vec<String>>,
+        clock: Clock,
+    ) -> Fate {
         if let Some(why) = &self.refused {
             return Fate::Refused(why.clone());
         }
@@ -587,7 +597,10 @@ impl Slot {
             }
         }
         let log = self.log.as_mut().expect("parsed above");
-        if log.apply(fields.iter().map(|(f, v)| (f.as_str(), v.as_slice())), clock) {
+        if log.apply(
+            fields.iter().map(|(f, v)| (f.as_str(), v.as_slice())),
+            clock,
+        ) {
             self.changed = true;
         }
         Fate::Written
@@ -601,7 +614,11 @@ fn journal_message(repo: &Repo) -> String {
         .output()
         .ok()
         .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim_end_matches('\n').to_string())
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .trim_end_matches('\n')
+                .to_string()
+        })
         .unwrap_or_else(|| "update".to_string())
 }
 
@@ -634,7 +651,12 @@ fn compare_and_swap(repo: &Repo, new: &str, old: &str, finish: bool) -> Result<b
     }
     let out = repo
         .git()
-        .args(["update-ref", "-m", "music-commander: direct metadata write", "--stdin"])
+        .args([
+            "update-ref",
+            "-m",
+            "music-commander: direct metadata write",
+            "--stdin",
+        ])
         .stdin(input.into_bytes())
         .output()
         .map_err(|e| Error::git("cannot move the git-annex branch", e))?;
@@ -646,7 +668,9 @@ fn compare_and_swap(repo: &Repo, new: &str, old: &str, finish: bool) -> Result<b
         Some(now) if now != old => Ok(false),
         _ => Err(Error::git(
             "cannot move the git-annex branch",
-            repo.git().args(["update-ref", "--stdin"]).failed(out.status, &out.stderr),
+            repo.git()
+                .args(["update-ref", "--stdin"])
+                .failed(out.status, &out.stderr),
         )),
     }
 }
@@ -736,10 +760,17 @@ fn fast_import(repo: &Repo, stream: Vec<u8>) -> Result<Vec<String>> {
         .map(|l| l.trim().to_string())
         .filter(|l| !l.is_empty())
         .collect();
-    if marks.is_empty() || marks.iter().any(|m| m.len() < 40 || !m.bytes().all(|b| b.is_ascii_hexdigit())) {
+    if marks.is_empty()
+        || marks
+            .iter()
+            .any(|m| m.len() < 40 || !m.bytes().all(|b| b.is_ascii_hexdigit()))
+    {
         return Err(Error::git(
             "cannot write the git-annex branch",
-            command.protocol(format!("unexpected output {:?}", String::from_utf8_lossy(&out))),
+            command.protocol(format!(
+                "unexpected output {:?}",
+                String::from_utf8_lossy(&out)
+            )),
         ));
     }
     Ok(marks)

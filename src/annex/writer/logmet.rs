@@ -75,7 +75,12 @@ fn parse_clock(text: &[u8]) -> Option<(Result<Clock, Unrepresentable>, &[u8])> {
         minus = sign == b'-';
         i = 1;
     }
-    let digits = |from: usize| text[from..].iter().take_while(|b| b.is_ascii_digit()).count();
+    let digits = |from: usize| {
+        text[from..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .count()
+    };
     let n = digits(i);
     if n == 0 {
         return None;
@@ -115,7 +120,10 @@ fn parse_clock(text: &[u8]) -> Option<(Result<Clock, Unrepresentable>, &[u8])> {
 
 /// Case-insensitive field identity (git-annex: `CI Text`, compared by its folded form).
 fn fold(name: &str) -> String {
-    if name.bytes().any(|b| b.is_ascii_uppercase() || !b.is_ascii()) {
+    if name
+        .bytes()
+        .any(|b| b.is_ascii_uppercase() || !b.is_ascii())
+    {
         name.to_lowercase()
     } else {
         name.to_string()
@@ -142,7 +150,9 @@ fn cmp_meta(a: &Meta, b: &Meta) -> Ordering {
             (None, Some(_)) => return Ordering::Less,
             (Some(_), None) => return Ordering::Greater,
             (Some((ka, fa)), Some((kb, fb))) => {
-                let ord = ka.cmp(kb).then_with(|| fa.values.keys().cmp(fb.values.keys()));
+                let ord = ka
+                    .cmp(kb)
+                    .then_with(|| fa.values.keys().cmp(fb.values.keys()));
                 if ord != Ordering::Equal {
                     return ord;
                 }
@@ -404,7 +414,11 @@ fn serialize_value(value: &[u8], set: bool, out: &mut Vec<u8>) {
     out.push(if set { b'+' } else { b'-' });
     if value.iter().any(|b| matches!(b, b' ' | b'\r' | b'\n')) || value.first() == Some(&b'!') {
         out.push(b'!');
-        out.extend_from_slice(base64::engine::general_purpose::STANDARD.encode(value).as_bytes());
+        out.extend_from_slice(
+            base64::engine::general_purpose::STANDARD
+                .encode(value)
+                .as_bytes(),
+        );
     } else {
         out.extend_from_slice(value);
     }
@@ -435,11 +449,20 @@ mod tests {
             String::from_utf8(out).unwrap()
         };
         assert_eq!(show(Clock(100 * PICO)), "100s");
-        assert_eq!(show(Clock::from_unix(1795746952, 276215920)), "1795746952.27621592s");
+        assert_eq!(
+            show(Clock::from_unix(1795746952, 276215920)),
+            "1795746952.27621592s"
+        );
         assert_eq!(show(Clock(-5 * PICO - PICO / 4)), "-5.25s");
         assert_eq!(show(Clock(0)), "0s");
-        assert_eq!(Clock::parse_exact("1700000000"), Some(Clock(1_700_000_000 * PICO)));
-        assert_eq!(Clock::parse_exact("0100.50s"), Some(Clock(100 * PICO + PICO / 2)));
+        assert_eq!(
+            Clock::parse_exact("1700000000"),
+            Some(Clock(1_700_000_000 * PICO))
+        );
+        assert_eq!(
+            Clock::parse_exact("0100.50s"),
+            Some(Clock(100 * PICO + PICO / 2))
+        );
         assert_eq!(Clock::parse_exact("-0.5"), Some(Clock(PICO / 2)));
         assert_eq!(Clock::parse_exact("1.0000000000019"), Some(Clock(PICO + 1)));
         assert_eq!(Clock::parse_exact("x"), None);
@@ -450,10 +473,18 @@ mod tests {
     #[test]
     fn lines_as_git_annex_writes_them() {
         assert_eq!(
-            apply(b"", &[("rating", &["5"]), ("tag", &["house", "deep house"])], 1700000000),
+            apply(
+                b"",
+                &[("rating", &["5"]), ("tag", &["house", "deep house"])],
+                1700000000
+            ),
             "1700000000s rating +5 tag +!ZGVlcCBob3VzZQ== +house\n"
         );
-        let first = apply(b"", &[("rating", &["5"]), ("tag", &["house", "deep house"])], 1700000000);
+        let first = apply(
+            b"",
+            &[("rating", &["5"]), ("tag", &["house", "deep house"])],
+            1700000000,
+        );
         assert_eq!(
             apply(first.as_bytes(), &[("tag", &[])], 1700000000),
             "1700000000s rating +5 tag +!ZGVlcCBob3VzZQ== +house\n1700000001s tag -!ZGVlcCBob3VzZQ== -house\n"
@@ -465,7 +496,11 @@ mod tests {
         );
         // Values sorted bytewise whatever the sign; fields case-insensitively.
         assert_eq!(
-            apply(b"100s rating +5\n", &[("rating", &["4"]), ("Bpm", &["1"])], 200),
+            apply(
+                b"100s rating +5\n",
+                &[("rating", &["4"]), ("Bpm", &["1"])],
+                200
+            ),
             "200s Bpm +1 rating +4 -5\n"
         );
         // Removing a field that has no value writes the bare field; the next rewrite drops it
@@ -473,13 +508,20 @@ mod tests {
         assert_eq!(apply(b"", &[("rating", &[])], 100), "100s rating\n");
         let mut log = Log::parse(b"").unwrap();
         let (none, one) = (vec![], vec!["1".to_string()]);
-        log.apply([("x", none.as_slice()), ("y", one.as_slice())], Clock(100 * PICO));
+        log.apply(
+            [("x", none.as_slice()), ("y", one.as_slice())],
+            Clock(100 * PICO),
+        );
         assert_eq!(log.build(), b"100s x y +1\n");
         log.apply([("x", none.as_slice())], Clock(100 * PICO));
         assert_eq!(log.build(), b"100s y +1\n101s x\n");
         // Encodings: `!` start, space, CR/LF base64'd; tab, `=`, `+x` raw; empty value bare sign.
         assert_eq!(
-            apply(b"", &[("f", &["!bang", "x\ty", "+x", "", "a!b", "a\rb"])], 1),
+            apply(
+                b"",
+                &[("f", &["!bang", "x\ty", "+x", "", "a!b", "a\rb"])],
+                1
+            ),
             "1s f + +!IWJhbmc= ++x +!YQ1i +a!b +x\ty\n"
         );
     }
@@ -491,7 +533,10 @@ mod tests {
             "4102444801.5s f -a +b\n"
         );
         // Equal to the newest: advanced too.
-        assert_eq!(apply(b"100s f +a\n", &[("g", &["b"])], 100), "100s f +a\n101s g +b\n");
+        assert_eq!(
+            apply(b"100s f +a\n", &[("g", &["b"])], 100),
+            "100s f +a\n101s g +b\n"
+        );
     }
 
     /// The union-merged example of `simplifyLog`'s comment, and lines rewritten on the way:
