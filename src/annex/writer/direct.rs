@@ -723,8 +723,13 @@ fn modify(stream: &mut Vec<u8>, path: &[u8], content: &[u8]) {
 
 /// Runs `git fast-import` on `stream`; returns the commit ids of its marks, in order.
 fn fast_import(repo: &Repo, stream: Vec<u8>) -> Result<Vec<String>> {
+    // fast-import allocates and frees per object; glibc then shrinks and regrows the heap
+    // with `brk` tens of thousands of times (measured: 55,000 calls, 0.75 of 1.0 s for 10,000
+    // logs). Padding the heap and not trimming it makes that 0.25 s.
     let command = repo
         .git()
+        .env("MALLOC_TOP_PAD_", "67108864")
+        .env("MALLOC_TRIM_THRESHOLD_", "268435456")
         .args(["fast-import", "--quiet", "--force", "--done"]);
     let mut child = command
         .spawn(Stdio::piped(), Stdio::piped(), Stdio::piped())
