@@ -372,38 +372,43 @@ fn a_sync_with_nothing_to_write_needs_no_writable_repository() {
 }
 
 /// With no git identity the commit fails: the error says what is missing, in one line with a
-/// hint, and the next run commits what git-annex accepted instead of hiding it behind
+/// hint. The direct writer has written nothing then, so the next run writes everything; with
+/// git-annex's writer the next run commits what git-annex accepted instead of hiding it behind
 /// "Nothing to sync".
 #[test]
 fn a_missing_git_identity_is_named_and_the_journal_is_committed_next_time() {
-    let sb = Sandbox::new(3, SchemaEra::Newest);
-    sb.git(&["config", "--unset", "user.email"]);
-    sb.git(&["config", "--unset", "user.name"]);
-    // Whatever the host name: git must not invent an identity.
-    sb.git(&["config", "user.useConfigOnly", "true"]);
-    let head = sb.annex_ref();
-    let (code, _, err) = sb.sync(&[]);
-    assert_eq!(code, 3, "{err}");
-    let error_lines: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
-    assert_eq!(error_lines.len(), 1, "{err}");
-    assert!(error_lines[0].contains("no identity"), "{err}");
-    assert!(err.contains("hint: set one: git config"), "{err}");
-    assert!(
-        !err.contains("commit-tree"),
-        "no internal command line: {err}"
-    );
-    assert_eq!(sb.annex_ref(), head, "nothing committed");
+    for writer in ["direct", "git-annex"] {
+        let sb = Sandbox::new(3, SchemaEra::Newest);
+        sb.git(&["config", "--unset", "user.email"]);
+        sb.git(&["config", "--unset", "user.name"]);
+        // Whatever the host name: git must not invent an identity.
+        sb.git(&["config", "user.useConfigOnly", "true"]);
+        let head = sb.annex_ref();
+        let (code, _, err) = sb.sync(&["--writer", writer]);
+        assert_eq!(code, 3, "{writer}: {err}");
+        let error_lines: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
+        assert_eq!(error_lines.len(), 1, "{err}");
+        assert!(error_lines[0].contains("no identity"), "{err}");
+        assert!(err.contains("hint: set one: git config"), "{err}");
+        assert!(
+            !err.contains("commit-tree") && !err.contains("git var"),
+            "no internal command line: {err}"
+        );
+        assert_eq!(sb.annex_ref(), head, "nothing committed");
 
-    sb.git(&["config", "user.email", "dj@example.invalid"]);
-    sb.git(&["config", "user.name", "DJ"]);
-    let (code, _, err) = sb.sync(&[]);
-    assert_eq!(code, 0, "{err}");
-    assert!(err.contains("uncommitted change(s)"), "{err}");
-    assert_ne!(sb.annex_ref(), head, "the journal was committed");
-    let journal = sb.repo.join(".git/annex/journal");
-    let left = std::fs::read_dir(&journal).map_or(0, |d| d.count());
-    assert_eq!(left, 0, "journal empty");
-    assert_eq!(sb.metadata()[&sample_path(1)]["rating"], vec!["1"]);
+        sb.git(&["config", "user.email", "dj@example.invalid"]);
+        sb.git(&["config", "user.name", "DJ"]);
+        let (code, _, err) = sb.sync(&["--writer", writer]);
+        assert_eq!(code, 0, "{err}");
+        if writer == "git-annex" {
+            assert!(err.contains("uncommitted change(s)"), "{err}");
+        }
+        assert_ne!(sb.annex_ref(), head, "{writer}: written now");
+        let journal = sb.repo.join(".git/annex/journal");
+        let left = std::fs::read_dir(&journal).map_or(0, |d| d.count());
+        assert_eq!(left, 0, "journal empty");
+        assert_eq!(sb.metadata()[&sample_path(1)]["rating"], vec!["1"]);
+    }
 }
 
 /// The demo, built in one folder and then moved: every Mixxx location names the old folder.

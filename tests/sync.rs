@@ -434,6 +434,7 @@ fn identical_content_shares_metadata_and_conflicts_are_reported() {
 fn a_file_git_annex_refuses_is_listed_and_the_others_are_written() {
     // A real per-file refusal: git-annex accepts a key with a 300-character name but cannot
     // create its journal file ("File name too long"), answers success:false and carries on.
+    // (The direct writer has no journal file to create and writes it: tests/annex_direct.rs.)
     let sb = Sandbox::new(3, SchemaEra::Newest);
     let key = format!("SHA256E-s4--{}.flac", "a".repeat(300));
     let link = sb.repo.join("too long.flac");
@@ -459,7 +460,7 @@ fn a_file_git_annex_refuses_is_listed_and_the_others_are_written() {
     .unwrap();
     drop(db);
 
-    let (code, out, err) = sb.sync(&[]);
+    let (code, out, err) = sb.sync(&["--writer", "git-annex"]);
     assert_eq!(code, 1, "{out}\n{err}");
     assert!(
         out.contains("files written                                  3"),
@@ -479,7 +480,7 @@ fn a_file_git_annex_refuses_is_listed_and_the_others_are_written() {
         (1, 3, 1)
     );
     // The sync record was still written, and a rerun retries only the refused file.
-    let doc = sb.sync(&["--json"]);
+    let doc = sb.sync(&["--json", "--writer", "git-annex"]);
     assert_eq!(doc.0, 1);
     let doc: Value = serde_json::from_str(&doc.1).unwrap();
     assert_eq!(doc["files"]["to_write"], 1);

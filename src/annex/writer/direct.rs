@@ -49,9 +49,9 @@ use crate::error::{Error, Result};
 /// The ref fast-import builds on; never a `*/git-annex` name, so git-annex ignores it.
 const WORK_REF: &str = "refs/music-commander/direct-write";
 
-/// How often the whole write is recomputed when another writer moves the branch or fetches a
-/// sibling in between.
-const ATTEMPTS: usize = 8;
+/// How long the whole write is recomputed when another writer keeps moving the branch or
+/// fetching siblings in between (with a growing pause each time).
+const RETRY_FOR: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Above this many keys, one `ls-tree` beats resolving `<head>:<path>` per key (see
 /// `snapshot::fresh`).
@@ -131,7 +131,11 @@ pub(super) fn write(
     };
 
     let mut outcome = None;
-    for _ in 0..ATTEMPTS {
+    let started = std::time::Instant::now();
+    let mut pause = std::time::Duration::from_millis(50);
+    let mut attempts = 0;
+    while attempts == 0 || started.elapsed() < RETRY_FOR {
+        attempts += 1;
         let unmerged = unmerged_tips(repo)?;
         if unmerged.iter().any(|t| !left_unmerged.contains(t)) {
             // git-annex merges them itself and needs the lock for it.
@@ -163,7 +167,8 @@ pub(super) fn write(
             }
             Attempt::Raced => {
                 // Let whatever moved the branch settle (git-annex waits 0.1 s on a race).
-                std::thread::sleep(std::time::Duration::from_millis(50));
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(std::time::Duration::from_secs(1));
                 continue;
             }
             Attempt::Cancelled => {
@@ -177,7 +182,8 @@ pub(super) fn write(
         return Err(Error::git(
             "cannot write the git-annex branch",
             repo.git().protocol(format!(
-                "{BRANCH} kept moving while writing ({ATTEMPTS} attempts)"
+                "{BRANCH} kept moving while writing ({attempts} attempts in {:.0?})",
+                started.elapsed()
             )),
         ));
     };
