@@ -925,3 +925,37 @@ fn a_key_too_long_for_a_journal_file_is_written_and_read_back() {
     .unwrap();
     assert_eq!(got.trim(), "5");
 }
+
+/// Another clone runs `git annex sync` against this repository in a loop (pushing its
+/// git-annex branch here, merging ours) while the direct writer syncs: afterwards both clones
+/// hold every value of both.
+#[test]
+fn a_concurrent_git_annex_sync_from_another_clone_loses_nothing() {
+    let sb = Sandbox::new(60, SchemaEra::Mixxx23);
+    let laptop = common::Laptop::clone_of(&sb, 60);
+    let files: Vec<String> = (0..60).step_by(6).map(common::sample_path).collect();
+    let repo = laptop.repo.clone();
+    let loop_files = files.clone();
+    let other = std::thread::spawn(move || {
+        for (i, f) in loop_files.iter().enumerate() {
+            git(&repo, &["annex", "metadata", "-s", &format!("energy={i}"), "--", f]).unwrap();
+            common::annex_sync(&repo);
+        }
+    });
+    for _ in 0..3 {
+        let (code, _, err) = sb.sync(&["--writer", "direct"]);
+        assert_eq!(code, 0, "{err}");
+    }
+    other.join().unwrap();
+    sb.annex_sync();
+    laptop.annex_sync();
+    sb.annex_sync();
+    let (desk, lap) = (sb.metadata(), laptop.metadata());
+    assert_eq!(desk, lap);
+    for (i, f) in files.iter().enumerate() {
+        assert_eq!(desk[f].get("energy"), Some(&vec![i.to_string()]), "{f}");
+    }
+    let written = desk.values().filter(|m| m.contains_key("title")).count();
+    assert_eq!(written, 60, "every sync value arrived");
+    git(&sb.repo, &["fsck", "--no-progress", "--no-dangling"]).unwrap();
+}
