@@ -938,7 +938,11 @@ fn a_concurrent_git_annex_sync_from_another_clone_loses_nothing() {
     let loop_files = files.clone();
     let other = std::thread::spawn(move || {
         for (i, f) in loop_files.iter().enumerate() {
-            git(&repo, &["annex", "metadata", "-s", &format!("energy={i}"), "--", f]).unwrap();
+            git(
+                &repo,
+                &["annex", "metadata", "-s", &format!("energy={i}"), "--", f],
+            )
+            .unwrap();
             common::annex_sync(&repo);
         }
     });
@@ -958,4 +962,55 @@ fn a_concurrent_git_annex_sync_from_another_clone_loses_nothing() {
     let written = desk.values().filter(|m| m.contains_key("title")).count();
     assert_eq!(written, 60, "every sync value arrived");
     git(&sb.repo, &["fsck", "--no-progress", "--no-dangling"]).unwrap();
+}
+
+/// `--writer` > `MUSIC_COMMANDER_WRITER` > `[sync] writer` > direct, seen from what each
+/// writer leaves: the direct writer moves the branch with its own reflog message.
+#[test]
+fn the_writer_setting_resolves_flag_then_environment_then_file() {
+    let direct_moves = |sb: &Sandbox| {
+        sb.git(&["reflog", "show", "--format=%gs", "refs/heads/git-annex"])
+            .lines()
+            .filter(|l| l.contains("direct metadata write"))
+            .count()
+    };
+    let run = |sb: &Sandbox, env: Option<&str>, flag: Option<&str>, i: usize| {
+        sb.set_column(i, "rating", rusqlite::types::Value::Integer(5));
+        let mut cmd = sb.cmd();
+        if let Some(env) = env {
+            cmd.env("MUSIC_COMMANDER_WRITER", env);
+        }
+        if let Some(flag) = flag {
+            cmd.args(["--writer", flag]);
+        }
+        cmd.arg("sync").output().unwrap()
+    };
+    let sb = Sandbox::new(4, SchemaEra::Newest);
+    let config = sb.home.join(".config/music-commander");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(
+        config.join("config.toml"),
+        "[sync]\nwriter = \"git-annex\"\n",
+    )
+    .unwrap();
+    assert!(run(&sb, None, None, 0).status.success());
+    assert_eq!(direct_moves(&sb), 0, "the file chose git-annex");
+    assert!(run(&sb, Some("direct"), None, 1).status.success());
+    assert_eq!(direct_moves(&sb), 1, "the environment beats the file");
+    assert!(
+        run(&sb, Some("direct"), Some("git-annex"), 2)
+            .status
+            .success()
+    );
+    assert_eq!(direct_moves(&sb), 1, "the flag beats the environment");
+    std::fs::remove_file(config.join("config.toml")).unwrap();
+    assert!(run(&sb, None, None, 3).status.success());
+    assert_eq!(direct_moves(&sb), 2, "direct by default");
+    let out = run(&sb, Some("fast"), None, 0);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("MUSIC_COMMANDER_WRITER=fast is not a writer"),
+        "{err}"
+    );
 }
