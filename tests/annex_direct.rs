@@ -441,6 +441,7 @@ fn direct_writer_writes_exactly_what_git_annex_writes() {
 
         // The repository is clean and git-annex's own state agrees with the branch.
         assert_eq!(journal_entries(&by_direct), 0);
+        wait_for_gc(&by_direct);
         git(&by_direct, &["fsck", "--no-progress", "--no-dangling"]).unwrap();
         assert!(
             git(&by_direct, &["for-each-ref", "refs/music-commander"])
@@ -607,6 +608,7 @@ fn sigkill_leaves_the_branch_before_or_after() {
                 "round {round} (killed after {delay:?}): torn, {mixed} files neither before nor after"
             );
         }
+        wait_for_gc(&lib.repo);
         git(&lib.repo, &["fsck", "--no-progress", "--no-dangling"]).unwrap();
         let out = sync_cmd(&lib, &home, "direct").output().unwrap();
         assert!(
@@ -671,6 +673,7 @@ fn a_concurrent_git_annex_metadata_loop_loses_nothing() {
         got.remove("energy");
         assert_eq!(&got, fields, "{f}");
     }
+    wait_for_gc(&lib.repo);
     git(&lib.repo, &["fsck", "--no-progress", "--no-dangling"]).unwrap();
 }
 
@@ -961,6 +964,7 @@ fn a_concurrent_git_annex_sync_from_another_clone_loses_nothing() {
     }
     let written = desk.values().filter(|m| m.contains_key("title")).count();
     assert_eq!(written, 60, "every sync value arrived");
+    wait_for_gc(&sb.repo);
     git(&sb.repo, &["fsck", "--no-progress", "--no-dangling"]).unwrap();
 }
 
