@@ -135,6 +135,19 @@ pub const NAMES: Setting = Setting {
     example: || "[sync.names]\n# year = \"mixxx-year\"".into(),
 };
 
+pub const MIXXX_PROCESS: Setting = Setting {
+    section: "mixxx",
+    key: "process_name",
+    env: Some("MUSIC_COMMANDER_MIXXX_PROCESS"),
+    summary: "The process name that means Mixxx is running",
+    default: "\"mixxx\"",
+    doc: &[
+        "The process name that means Mixxx is running: `import` refuses to write the Mixxx database",
+        "while a process of this name runs (Mixxx would overwrite what was written with its cached rows).",
+    ],
+    example: || "# process_name = \"mixxx\"".into(),
+};
+
 /// Every setting, in template order. A table-valued key (`names`) comes last in its section.
 pub const SETTINGS: &[Setting] = &[
     CONFIG,
@@ -144,6 +157,7 @@ pub const SETTINGS: &[Setting] = &[
     FIELDS,
     KEY_NOTATION,
     NAMES,
+    MIXXX_PROCESS,
 ];
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -151,6 +165,13 @@ pub const SETTINGS: &[Setting] = &[
 pub struct Config {
     pub paths: PathsConfig,
     pub sync: SyncConfig,
+    pub mixxx: MixxxConfig,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct MixxxConfig {
+    pub process_name: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]

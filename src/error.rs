@@ -53,6 +53,10 @@ pub enum Error {
     #[error("cannot read Mixxx database {path}: {detail}")]
     MixxxDbUnreadable { path: PathBuf, detail: String },
 
+    /// A write to the Mixxx database failed and was rolled back: the database is as before.
+    #[error("could not write Mixxx database {path} (rolled back, nothing changed): {detail}")]
+    MixxxDbWriteFailed { path: PathBuf, detail: String },
+
     /// Mixxx has tracks and none of them is under the music root: the root is wrong, and a
     /// sync would report "nothing to sync" while syncing nothing.
     #[error(
@@ -170,6 +174,9 @@ impl Error {
             Error::MixxxDbUnreadable { .. } => Some(
                 "check the file's permissions, or restore it from a backup if it is damaged".into(),
             ),
+            Error::MixxxDbWriteFailed { .. } => Some(
+                "the database is as it was before the command; `music-commander restore --list` shows the backups if it is damaged".into(),
+            ),
             Error::WrongMusicRoot { folder, .. } => Some(music_root_hint(folder)),
             Error::NotGitRepo { .. } => Some(
                 "run inside your git-annex music repository, or pass --repo DIR (or set [paths] music_repo)".into(),
@@ -221,6 +228,7 @@ impl Error {
             | Error::MixxxDbLocked { .. }
             | Error::MixxxRunning { .. }
             | Error::MixxxDbUnreadable { .. }
+            | Error::MixxxDbWriteFailed { .. }
             | Error::WrongMusicRoot { .. } => ExitCode::Usage,
             Error::NotGitRepo { .. }
             | Error::BareRepo { .. }

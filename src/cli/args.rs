@@ -52,6 +52,8 @@ pub enum Command {
         #[command(subcommand)]
         command: MixxxCommand,
     },
+    /// Bring the repository's curation (incoming changes) into this Mixxx's database
+    Import(ImportArgs),
     /// What a sync would do now, and when each clone last synced
     Status {
         /// One JSON document instead of the table
@@ -105,6 +107,25 @@ pub struct SyncArgs {
     pub json: bool,
 
     /// Settle conflicts: `mixxx` writes this machine's value, `repo` keeps the repository's
+    #[arg(long, value_name = "SIDE")]
+    pub prefer: Option<PreferArg>,
+
+    /// Only files in these files or folders (relative to the current directory, or absolute)
+    #[arg(value_name = "PATHS")]
+    pub paths: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ImportArgs {
+    /// Show the plan, write nothing (not even a backup)
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+
+    /// One JSON document instead of the table
+    #[arg(long)]
+    pub json: bool,
+
+    /// Settle conflicts: `repo` writes the repository's value into Mixxx, `mixxx` keeps this Mixxx's (the next `sync --prefer mixxx` sends it)
     #[arg(long, value_name = "SIDE")]
     pub prefer: Option<PreferArg>,
 

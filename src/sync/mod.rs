@@ -3,6 +3,7 @@
 
 pub mod base;
 pub mod fields;
+pub mod import;
 pub mod merge;
 pub mod plan;
 
@@ -114,7 +115,7 @@ pub fn prepare(
 /// [`prepare`], also handing back the base it read. With `settling` (a sync that will move
 /// the base), the plan also lists the unchanged files whose base must move; a dry run or
 /// `status` skips that check per file.
-fn read_and_plan(
+pub(crate) fn read_and_plan(
     inputs: &Inputs,
     selection: &Selection,
     freshness: Freshness,
@@ -381,7 +382,7 @@ fn apply(
 }
 
 /// This clone's base for its Mixxx database.
-fn base_file(inputs: &Inputs) -> PathBuf {
+pub(crate) fn base_file(inputs: &Inputs) -> PathBuf {
     BaseStore::path(&inputs.repo.common_dir, &inputs.mixxx_db)
 }
 

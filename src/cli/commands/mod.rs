@@ -3,6 +3,7 @@
 
 pub mod completions;
 pub mod demo;
+pub mod import;
 pub mod init_config;
 pub mod status;
 pub mod sync;
