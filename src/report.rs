@@ -177,6 +177,16 @@ fn element(value: &str) -> String {
     }
 }
 
+/// `value` cut to `max` characters (not quoted).
+fn cut(value: &str, max: usize) -> String {
+    if value.chars().count() <= max {
+        value.to_string()
+    } else {
+        let cut: String = value.chars().take(max - 1).collect();
+        format!("{cut}…")
+    }
+}
+
 /// `value` cut to `max` characters, then quoted for the terminal.
 fn shorten(value: &str, max: usize) -> String {
     if value.chars().count() <= max {
@@ -860,14 +870,15 @@ fn render_unwritable(outcome: &ImportOutcome, limit: usize) -> String {
     for u in outcome.unwritable.iter().take(limit) {
         let values = match u.values.as_slice() {
             [] => "(none)".to_string(),
-            v => v.iter().map(|v| shorten(v, 60)).collect::<Vec<_>>().join(", "),
+            v => v.iter().map(|v| cut(v, 60)).collect::<Vec<_>>().join(", "),
         };
+        // Quoted as one line: the reason may start with a quoted value.
+        let line = format!("{}: {values}: {}", u.field, u.reason);
         let _ = writeln!(
             out,
-            "  {}\n      {}: {values}: {}",
+            "  {}\n      {}",
             shown_paths(&u.paths, " = "),
-            quote::for_terminal(&u.field),
-            quote::for_terminal(&u.reason)
+            quote::for_terminal(&line)
         );
     }
     if outcome.unwritable.len() > limit {
@@ -901,21 +912,21 @@ pub fn render_import(outcome: &ImportOutcome, detail: &Detail) -> String {
         out.push_str(&render_import_pending(outcome));
         return out;
     }
-    let _ = if outcome.dry_run {
-        writeln!(
+    let _ = match (outcome.dry_run, outcome.to_import) {
+        (_, 0) => writeln!(out, "Nothing importable into Mixxx."),
+        (true, n) => writeln!(
             out,
             "Would import {} into Mixxx ({}).",
-            count(outcome.to_import, "file", "files"),
+            count(n, "file", "files"),
             count(outcome.fields, "field change", "field changes")
-        )
-    } else {
-        writeln!(
+        ),
+        (false, _) => writeln!(
             out,
             "Imported {} into Mixxx ({}, {}).",
             count(outcome.imported, "file", "files"),
             count(outcome.tracks, "track", "tracks"),
             count(outcome.fields, "field change", "field changes")
-        )
+        ),
     };
     if let Some(backup) = outcome.written.as_ref().and_then(|w| w.backup.as_deref()) {
         let _ = writeln!(out, "Backup of the Mixxx database first: {}", quote_path(backup));
