@@ -15,9 +15,9 @@ use crate::annex::state::SyncRecord;
 use crate::model::{AnnexKey, RepoPath};
 use crate::quote;
 use crate::sync::fields::ManagedFields;
+use crate::sync::import::{ImportOutcome, Unwritable};
 use crate::sync::merge::Arity;
 use crate::sync::plan::{Direction, FieldChange, FileChange, Plan, SkipReason, Skipped};
-use crate::sync::import::{ImportOutcome, Unwritable};
 use crate::sync::{self, Failure, Outcome};
 
 /// Files listed in a human plan before it says "… and N more" (all of them with `-v`).
@@ -929,7 +929,11 @@ pub fn render_import(outcome: &ImportOutcome, detail: &Detail) -> String {
         ),
     };
     if let Some(backup) = outcome.written.as_ref().and_then(|w| w.backup.as_deref()) {
-        let _ = writeln!(out, "Backup of the Mixxx database first: {}", quote_path(backup));
+        let _ = writeln!(
+            out,
+            "Backup of the Mixxx database first: {}",
+            quote_path(backup)
+        );
     }
     let row = |out: &mut String, label: &str, n: usize| {
         let _ = writeln!(out, "  {label:<40}{n:>8}");
@@ -971,10 +975,11 @@ pub fn render_import(outcome: &ImportOutcome, detail: &Detail) -> String {
         let _ = writeln!(
             out,
             "{}",
-            if outcome.dry_run {
-                "Incoming (an import writes them into this Mixxx):"
-            } else {
-                "Incoming (written into this Mixxx, unless listed as not importable):"
+            match (outcome.dry_run, outcome.unwritable.is_empty()) {
+                (true, _) => "Incoming (an import writes them into this Mixxx):",
+                (false, true) => "Incoming (written into this Mixxx):",
+                (false, false) =>
+                    "Incoming (written into this Mixxx, but for those not importable):",
             }
         );
         out.push_str(&render_changes(plan, Direction::Incoming, detail.preview));

@@ -31,11 +31,7 @@ fn dump(db: &Path) -> Dump {
         let mut stmt = conn
             .prepare(&format!("SELECT rowid, * FROM \"{table}\""))
             .unwrap();
-        let names: Vec<String> = stmt
-            .column_names()
-            .skip(1)
-            .map(|s| s.to_string())
-            .collect();
+        let names: Vec<String> = stmt.column_names().skip(1).map(|s| s.to_string()).collect();
         let mut rows = stmt.query([]).unwrap();
         while let Some(row) = rows.next().unwrap() {
             let rowid: i64 = row.get(0).unwrap();
@@ -56,7 +52,10 @@ fn changes(before: &Dump, after: &Dump) -> BTreeMap<(String, i64, String), (Sql,
     for (id, row) in before {
         match after.get(id) {
             None => {
-                out.insert((id.0.clone(), id.1, "*".into()), (Sql::Integer(1), Sql::Null));
+                out.insert(
+                    (id.0.clone(), id.1, "*".into()),
+                    (Sql::Integer(1), Sql::Null),
+                );
             }
             Some(new) => {
                 for (column, value) in row {
@@ -71,7 +70,10 @@ fn changes(before: &Dump, after: &Dump) -> BTreeMap<(String, i64, String), (Sql,
         }
     }
     for id in after.keys().filter(|id| !before.contains_key(*id)) {
-        out.insert((id.0.clone(), id.1, "*".into()), (Sql::Null, Sql::Integer(1)));
+        out.insert(
+            (id.0.clone(), id.1, "*".into()),
+            (Sql::Null, Sql::Integer(1)),
+        );
     }
     out
 }
@@ -127,7 +129,9 @@ fn library_id(lap: &Laptop, i: usize) -> i64 {
 fn crate_id(db: &Path, name: &str) -> Option<i64> {
     rusqlite::Connection::open(db)
         .unwrap()
-        .query_row("SELECT id FROM crates WHERE name = ?1", [name], |r| r.get(0))
+        .query_row("SELECT id FROM crates WHERE name = ?1", [name], |r| {
+            r.get(0)
+        })
         .ok()
 }
 
@@ -146,9 +150,19 @@ fn desktop_edits(sb: &Sandbox) {
 }
 
 /// The cells the desktop edits become in the laptop's database (library ids resolved).
-fn expected_changes(lap: &Laptop, bpm_written: bool) -> BTreeMap<(String, i64, String), (Sql, Sql)> {
+fn expected_changes(
+    lap: &Laptop,
+    bpm_written: bool,
+) -> BTreeMap<(String, i64, String), (Sql, Sql)> {
     let lib = |i: usize, column: &str, before: Sql, after: Sql| {
-        (("library".to_string(), library_id(lap, i), column.to_string()), (before, after))
+        (
+            (
+                "library".to_string(),
+                library_id(lap, i),
+                column.to_string(),
+            ),
+            (before, after),
+        )
     };
     let mut expected: BTreeMap<_, _> = [
         lib(1, "rating", Sql::Integer(1), Sql::Integer(5)),
@@ -182,7 +196,11 @@ fn assert_crate_rows(
     assert_eq!(new_crate.1, Sql::Integer(1));
     let row = &after[&("crates".to_string(), peak)];
     assert_eq!(row["name"], text("Peak Time"));
-    assert_eq!(row["count"], Sql::Integer(0), "count stays 0, as Mixxx leaves it");
+    assert_eq!(
+        row["count"],
+        Sql::Integer(0),
+        "count stays 0, as Mixxx leaves it"
+    );
     assert_eq!(row["show"], Sql::Integer(1));
     assert_eq!(row["locked"], Sql::Integer(0));
     assert_eq!(row["autodj_source"], Sql::Integer(0));
@@ -222,8 +240,14 @@ fn desktop_edits_arrive_in_the_laptop_exactly_and_nothing_else_changes() {
     let before = dump(&lap.db);
     let (code, out, err) = import(&lap, &sb, &[]);
     assert_eq!(code, 0, "{err}\n{out}");
-    assert!(out.contains("Imported 8 files into Mixxx (8 tracks, 10 field changes)."), "{out}");
-    assert!(out.contains("Backup of the Mixxx database first: "), "{out}");
+    assert!(
+        out.contains("Imported 8 files into Mixxx (8 tracks, 10 field changes)."),
+        "{out}"
+    );
+    assert!(
+        out.contains("Backup of the Mixxx database first: "),
+        "{out}"
+    );
     assert!(out.contains("rating: 1 → 5"), "{out}");
     assert!(out.contains("crate: +\"Peak Time\""), "{out}");
     assert!(out.contains("comment: removed"), "{out}");
@@ -231,7 +255,11 @@ fn desktop_edits_arrive_in_the_laptop_exactly_and_nothing_else_changes() {
 
     let mut got = changes(&before, &after);
     assert_crate_rows(&lap, &mut got, &before, &after);
-    assert_eq!(got, expected_changes(&lap, true), "exactly the edited cells changed");
+    assert_eq!(
+        got,
+        expected_changes(&lap, true),
+        "exactly the edited cells changed"
+    );
 
     // One backup, holding the database as it was.
     let backups: Vec<PathBuf> = walk(&lap.repo.join(".git/music-commander/mixxx-backups"));
@@ -246,14 +274,20 @@ fn desktop_edits_arrive_in_the_laptop_exactly_and_nothing_else_changes() {
     assert_eq!(doc["counts"]["conflicts"], 0, "{doc}");
     assert_eq!(lap.annex_ref(), head, "no commit");
     let status = lap.status_json(&sb);
-    assert_eq!(status["counts"], serde_json::json!({"outgoing": 0, "incoming": 0, "conflicts": 0}));
+    assert_eq!(
+        status["counts"],
+        serde_json::json!({"outgoing": 0, "incoming": 0, "conflicts": 0})
+    );
     // A second import has nothing to do and writes nothing, not even a backup.
     let again = std::fs::read(&lap.db).unwrap();
     let doc = import_json(&lap, &sb, &[]);
     assert_eq!(doc["files"]["to_import"], 0, "{doc}");
     assert_eq!(doc["backup"], Value::Null);
     assert_eq!(std::fs::read(&lap.db).unwrap(), again);
-    assert_eq!(walk(&lap.repo.join(".git/music-commander/mixxx-backups")).len(), 1);
+    assert_eq!(
+        walk(&lap.repo.join(".git/music-commander/mixxx-backups")).len(),
+        1
+    );
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {
@@ -292,14 +326,21 @@ fn every_schema_era_gets_the_edits_its_columns_hold() {
             assert_eq!(unwritable[0]["field"], "bpm");
             assert_eq!(unwritable[0]["values"], serde_json::json!(["128.50"]));
             assert!(
-                unwritable[0]["reason"].as_str().unwrap().contains("beat grid"),
+                unwritable[0]["reason"]
+                    .as_str()
+                    .unwrap()
+                    .contains("beat grid"),
                 "{doc}"
             );
         }
         // What was written is agreed; what was not stays incoming, and nothing goes out.
         let next = lap.sync_json(&sb, &[]);
         assert_eq!(next["files"]["to_write"], 0, "{era:?}: {next}");
-        assert_eq!(next["counts"]["incoming"], if bpm_written { 0 } else { 1 }, "{era:?}");
+        assert_eq!(
+            next["counts"]["incoming"],
+            if bpm_written { 0 } else { 1 },
+            "{era:?}"
+        );
     }
 }
 
@@ -338,9 +379,19 @@ fn a_dry_run_changes_nothing_not_even_a_backup() {
     assert_eq!(rating["repo"], serde_json::json!(["5"]));
     let (code, out, _) = import(&lap, &sb, &["-n"]);
     assert_eq!(code, 0);
-    assert!(out.contains("Would import 8 files into Mixxx (10 field changes)."), "{out}");
-    assert!(out.contains("Incoming (an import writes them into this Mixxx):"), "{out}");
-    assert_eq!(std::fs::read(&lap.db).unwrap(), db, "the database, byte for byte");
+    assert!(
+        out.contains("Would import 8 files into Mixxx (10 field changes)."),
+        "{out}"
+    );
+    assert!(
+        out.contains("Incoming (an import writes them into this Mixxx):"),
+        "{out}"
+    );
+    assert_eq!(
+        std::fs::read(&lap.db).unwrap(),
+        db,
+        "the database, byte for byte"
+    );
     assert_eq!(state(), saved, "no backup, no base change");
 }
 
@@ -503,7 +554,10 @@ fn values_mixxx_cannot_hold_are_listed_with_the_reason_and_not_written() {
         reason(2, "color").as_deref(),
         Some("\"red\" is not a value Mixxx can store here")
     );
-    assert!(reason(4, "crate").unwrap().contains("not a crate name"), "{doc}");
+    assert!(
+        reason(4, "crate").unwrap().contains("not a crate name"),
+        "{doc}"
+    );
     assert_eq!(
         reason(5, "key").as_deref(),
         Some("\"Q#\" is not a value Mixxx can store here")
@@ -512,9 +566,18 @@ fn values_mixxx_cannot_hold_are_listed_with_the_reason_and_not_written() {
     assert_eq!(reason(3, "rating"), None, "{doc}");
     assert_eq!(doc["counts"]["conflicts"], 1, "{doc}");
     let (_, text, _) = import(&lap, &sb, &[]);
-    assert!(text.contains("Not importable (left as they are in this Mixxx):"), "{text}");
-    assert!(text.contains("      rating: 7: \"7\" is not a value Mixxx can store here\n"), "{text}");
-    assert!(text.starts_with("Nothing importable into Mixxx.\n"), "{text}");
+    assert!(
+        text.contains("Not importable (left as they are in this Mixxx):"),
+        "{text}"
+    );
+    assert!(
+        text.contains("      rating: 7: \"7\" is not a value Mixxx can store here\n"),
+        "{text}"
+    );
+    assert!(
+        text.starts_with("Nothing importable into Mixxx.\n"),
+        "{text}"
+    );
     assert!(text.contains("1 conflict left alone"), "{text}");
     let doc = import_json(&lap, &sb, &["--prefer", "repo"]);
     assert_eq!(dump(&lap.db), before, "{doc}");
@@ -538,7 +601,9 @@ fn prefer_repo_writes_conflicts_and_prefer_mixxx_leaves_them_for_sync() {
     let rating = || -> i64 {
         rusqlite::Connection::open(&lap.db)
             .unwrap()
-            .query_row("SELECT rating FROM library WHERE id = ?1", [id], |r| r.get(0))
+            .query_row("SELECT rating FROM library WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
             .unwrap()
     };
     let doc = import_json(&lap, &sb, &[]);
@@ -548,7 +613,10 @@ fn prefer_repo_writes_conflicts_and_prefer_mixxx_leaves_them_for_sync() {
     assert_eq!(doc["files"]["imported"], 0, "{doc}");
     assert_eq!(rating(), 3);
     let (_, text, _) = import(&lap, &sb, &["--prefer", "mixxx"]);
-    assert!(text.contains("`sync --prefer mixxx` sends this Mixxx's"), "{text}");
+    assert!(
+        text.contains("`sync --prefer mixxx` sends this Mixxx's"),
+        "{text}"
+    );
 
     let doc = import_json(&lap, &sb, &["--prefer", "repo"]);
     assert_eq!(doc["files"]["imported"], 1, "{doc}");
@@ -572,7 +640,12 @@ fn a_key_beside_a_key_analysis_is_not_written() {
     let unwritable = doc["unwritable"].as_array().unwrap();
     assert_eq!(unwritable.len(), 1, "{doc}");
     assert_eq!(unwritable[0]["paths"][0], sample_path(1));
-    assert!(unwritable[0]["reason"].as_str().unwrap().contains("key analysis"));
+    assert!(
+        unwritable[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("key analysis")
+    );
     let key = |i: usize| -> (String, i64) {
         rusqlite::Connection::open(&lap.db)
             .unwrap()
@@ -584,7 +657,11 @@ fn a_key_beside_a_key_analysis_is_not_written() {
             .unwrap()
     };
     assert_eq!(key(1), ("Am".to_string(), 2), "left as it was");
-    assert_eq!(key(2), ("C#m".to_string(), 14), "no analysis: text and id written");
+    assert_eq!(
+        key(2),
+        ("C#m".to_string(), 14),
+        "no analysis: text and id written"
+    );
 }
 
 #[test]
@@ -624,7 +701,14 @@ fn import_json_shape() {
     let (sb, lap) = two_machines(2, SchemaEra::Mixxx23);
     sb.set_column(1, "rating", Sql::Integer(5));
     sb.add_to_crate(1, "Peak Time");
-    sb.git(&["annex", "metadata", "-q", "-s", "color=red", &sample_path(0)]);
+    sb.git(&[
+        "annex",
+        "metadata",
+        "-q",
+        "-s",
+        "color=red",
+        &sample_path(0),
+    ]);
     share(&sb, &lap);
     let out = lap.cmd(&sb).args(["import", "--json"]).output().unwrap();
     assert!(out.status.success());

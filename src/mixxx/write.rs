@@ -266,7 +266,9 @@ fn write_crates(
         } else {
             for &id in by_name.get(&edit.name).into_iter().flatten() {
                 written.memberships_removed += conn
-                    .prepare_cached("DELETE FROM crate_tracks WHERE crate_id = ?1 AND track_id = ?2")?
+                    .prepare_cached(
+                        "DELETE FROM crate_tracks WHERE crate_id = ?1 AND track_id = ?2",
+                    )?
                     .execute(params![id, edit.track])?;
             }
         }
