@@ -267,7 +267,7 @@ pub fn render_pending(plan: &Plan) -> String {
     if incoming > 0 {
         let _ = writeln!(
             out,
-            "{} not in this Mixxx yet (music-commander status)",
+            "{} not in this Mixxx yet (music-commander import)",
             match incoming {
                 1 => "1 incoming change is".to_string(),
                 n => format!("{n} incoming changes are"),
