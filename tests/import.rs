@@ -814,3 +814,43 @@ fn import_json_shape() {
     }
     "#);
 }
+
+#[test]
+fn every_track_on_one_content_is_written() {
+    let sb = Sandbox::new(3, SchemaEra::Newest);
+    // A second file with the content of sample 0: one git-annex key, two paths.
+    let copy = "Copy/0000 Track.flac";
+    std::fs::create_dir_all(sb.repo.join("Copy")).unwrap();
+    std::fs::write(sb.repo.join(copy), "audio 0\n").unwrap();
+    sb.git(&["annex", "add", "-q", "--force-large", copy]);
+    sb.git(&["commit", "-q", "-m", "a copy"]);
+    sb.sync_json(&[]);
+    let lap = Laptop::clone_of(&sb, 3);
+    std::fs::remove_file(&lap.db).unwrap();
+    let mut builder = MixxxDbBuilder::new(SchemaEra::Mixxx23);
+    builder.tracks = (0..3)
+        .map(|i| sample_track(Path::new(LAPTOP_ROOT), i))
+        .collect();
+    let mut twin = sample_track(Path::new(LAPTOP_ROOT), 0);
+    twin.location = format!("{LAPTOP_ROOT}/{copy}").into_bytes();
+    builder.tracks.push(twin);
+    let ids = builder.build(&lap.db).unwrap();
+    lap.annex_sync();
+    assert_eq!(lap.sync_json(&sb, &[])["files"]["written"], 0);
+
+    sb.set_column(0, "rating", Sql::Integer(4));
+    share(&sb, &lap);
+    let doc = import_json(&lap, &sb, &[]);
+    assert_eq!(doc["files"]["imported"], 1, "{doc}");
+    assert_eq!(doc["tracks_written"], 2, "{doc}");
+    let conn = rusqlite::Connection::open(&lap.db).unwrap();
+    for id in [ids[0], ids[3]] {
+        let rating: i64 = conn
+            .query_row("SELECT rating FROM library WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(rating, 4, "track {id}");
+    }
+    assert_eq!(lap.sync_json(&sb, &[])["files"]["to_write"], 0);
+}
