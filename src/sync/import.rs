@@ -107,7 +107,7 @@ pub fn run(
         Prefer::Repo => Prefer::Repo,
         Prefer::Mixxx | Prefer::Neither => Prefer::Neither,
     };
-    let (plan, base, mut timings) = read_and_plan(
+    let (plan, read, mut timings) = read_and_plan(
         inputs,
         &options.selection,
         Freshness::UseCache,
@@ -177,7 +177,7 @@ pub fn run(
     timings.push(("write Mixxx", write_started.elapsed()));
     // Only after the database committed: a base ahead of this Mixxx would make an incoming
     // change look like this machine's edit.
-    if let Err(e) = settle_base(&base, &outcome.plan, &imports) {
+    if let Err(e) = settle_base(read.base.get(), &outcome.plan, &imports) {
         outcome.warnings.push(format!(
             "could not save this clone's sync base ({e}); nothing is lost, the next sync compares without it where it must"
         ));
