@@ -854,3 +854,74 @@ fn every_track_on_one_content_is_written() {
     }
     assert_eq!(lap.sync_json(&sb, &[])["files"]["to_write"], 0);
 }
+
+#[test]
+fn the_mixxx_process_name_comes_from_the_config_file_too() {
+    let (sb, lap) = two_machines(3, SchemaEra::Mixxx23);
+    sb.set_column(1, "rating", Sql::Integer(5));
+    share(&sb, &lap);
+    let name = format!("mc-cfg-{}", std::process::id() % 100_000);
+    let config = sb.tmp.path().join("config.toml");
+    std::fs::write(&config, format!("[mixxx]\nprocess_name = \"{name}\"\n")).unwrap();
+    let fake = sb.tmp.path().join(&name);
+    std::fs::copy("/bin/sleep", &fake).unwrap();
+    let mut mixxx = std::process::Command::new(&fake).arg("60").spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let db = std::fs::read(&lap.db).unwrap();
+    let out = lap
+        .cmd(&sb)
+        .env_remove("MUSIC_COMMANDER_MIXXX_PROCESS")
+        .arg("--config")
+        .arg(&config)
+        .arg("import")
+        .output()
+        .unwrap();
+    mixxx.kill().unwrap();
+    mixxx.wait().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains(&format!("{name:?}")), "{err}");
+    assert!(!err.contains("unknown config"), "{err}");
+    assert_eq!(std::fs::read(&lap.db).unwrap(), db);
+}
+
+#[test]
+fn an_edit_made_here_is_left_for_sync_and_survives_the_import() {
+    let (sb, lap) = two_machines(3, SchemaEra::Mixxx23);
+    sb.add_to_crate(1, "Remote");
+    lap.add_to_crate(1, "Local");
+    lap.set_column(2, "rating", Sql::Integer(4));
+    share(&sb, &lap);
+    let head = lap.annex_ref();
+    let doc = import_json(&lap, &sb, &[]);
+    assert_eq!(doc["files"]["imported"], 1, "{doc}");
+    assert_eq!(doc["files"]["outgoing"], 2, "{doc}");
+    assert_eq!(lap.annex_ref(), head, "import never writes the repository");
+    let conn = rusqlite::Connection::open(&lap.db).unwrap();
+    let crates: Vec<String> = conn
+        .prepare("SELECT c.name FROM crate_tracks ct JOIN crates c ON c.id = ct.crate_id WHERE ct.track_id = ?1 ORDER BY c.name")
+        .unwrap()
+        .query_map([library_id(&lap, 1)], |r| r.get(0))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    assert_eq!(crates, ["Festival", "Local", "Remote"]);
+    // The laptop's own edits go out with its next sync, the imported crate does not go back.
+    let sent = lap.sync_json(&sb, &[]);
+    assert_eq!(sent["files"]["written"], 2, "{sent}");
+    let change = sent["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["paths"][0] == sample_path(1))
+        .unwrap();
+    assert_eq!(
+        change["set"]["crate"],
+        serde_json::json!(["Festival", "Local", "Remote"])
+    );
+    assert_eq!(
+        change["fields"]["crate"]["base"],
+        serde_json::json!(["Festival", "Remote"])
+    );
+    assert_eq!(lap.sync_json(&sb, &[])["files"]["to_write"], 0);
+}
