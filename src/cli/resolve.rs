@@ -30,6 +30,11 @@ fn current_dir() -> Result<PathBuf> {
 
 /// Resolves repository, database, music root and fields.
 pub fn inputs(cli: &Cli, ui: &Ui) -> Result<Inputs> {
+    inputs_and_config(cli, ui).map(|(inputs, _)| inputs)
+}
+
+/// [`inputs`], and the config file it read (for the settings only some commands use).
+pub fn inputs_and_config(cli: &Cli, ui: &Ui) -> Result<(Inputs, config::Config)> {
     let explicit = path(&CONFIG, cli.config.as_deref(), None);
     let Loaded {
         config,
@@ -64,12 +69,31 @@ pub fn inputs(cli: &Cli, ui: &Ui) -> Result<Inputs> {
         path: PathBuf::from(MIXXX_DB.default),
     })?;
     let music_root = path(&MUSIC_ROOT, None, files.mixxx_music_root.as_deref());
-    Ok(Inputs {
+    let inputs = Inputs {
         repo,
         mixxx_db,
         music_root,
         managed,
-    })
+    };
+    Ok((inputs, config))
+}
+
+/// The process name that means Mixxx runs: environment > file > `mixxx`.
+pub fn process_name(config: &config::Config) -> String {
+    config::MIXXX_PROCESS
+        .env_value()
+        .map(|v| v.to_string_lossy().into_owned())
+        .or_else(|| config.mixxx.process_name.clone().filter(|n| !n.is_empty()))
+        .unwrap_or_else(|| crate::mixxx::running::DEFAULT_PROCESS_NAME.to_string())
+}
+
+/// `[paths] mixxx_backup_path` as written (environment > file > default), `{machine}` not yet
+/// replaced. Not `~`-expanded: it is a path inside the repository.
+pub fn backup_path_pattern(config: &config::Config) -> PathBuf {
+    config::MIXXX_BACKUP_PATH
+        .env_value()
+        .or_else(|| config.paths.mixxx_backup_path.clone())
+        .unwrap_or_else(|| PathBuf::from(crate::mixxx::backup::DEFAULT_REPO_PATH))
 }
 
 /// Turns `sync PATHS...` into repository paths. A path outside the repository is a usage
