@@ -16,8 +16,9 @@ const DESK_PATH: &str = "Mixxx/fixture/mixxxdb.sqlite";
 /// Every table's schema and rows, order-independent: two databases with the same dump hold the
 /// same data.
 fn dump(db: &Path) -> Vec<(String, String, Vec<String>)> {
-    let conn = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .unwrap();
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
     let tables: Vec<(String, String)> = conn
         .prepare("SELECT name, sql FROM sqlite_master WHERE type = 'table' ORDER BY name")
         .unwrap()
@@ -114,7 +115,10 @@ fn backup_then_restore_over_a_broken_database_gives_back_identical_tables() {
         match damage {
             "garbage" => std::fs::write(&sb.db, vec![0x5au8; len as usize]).unwrap(),
             "truncate" => {
-                let f = std::fs::OpenOptions::new().write(true).open(&sb.db).unwrap();
+                let f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&sb.db)
+                    .unwrap();
                 f.set_len(len / 3).unwrap();
             }
             _ => std::fs::remove_file(&sb.db).unwrap(),
@@ -153,7 +157,11 @@ fn a_healthy_database_is_restored_in_place_and_saved_first() {
     let out = ok(cmd(&sb).args(["restore", "1"]));
     assert!(out.contains("a snapshot"), "{out}");
     assert_eq!(dump(&sb.db), original);
-    assert_eq!(std::fs::metadata(&sb.db).unwrap().ino(), inode, "written in place");
+    assert_eq!(
+        std::fs::metadata(&sb.db).unwrap().ino(),
+        inode,
+        "written in place"
+    );
     // The pre-restore snapshot holds the edits and restores them back.
     let listed = list_json(&mut cmd(&sb));
     assert_eq!(listed[0]["source"], "local", "{listed:?}");
@@ -211,8 +219,8 @@ fn two_backups_are_two_versions_each_restorable_by_id() {
     backup(&sb, &["-m", "second"]);
     let commits = commits_of(&sb.repo, DESK_PATH);
     assert_eq!(commits.len(), 2);
-    let subjects = testutils::annex_repo::git(&sb.repo, &["log", "--format=%s", "--", "Mixxx"])
-        .unwrap();
+    let subjects =
+        testutils::annex_repo::git(&sb.repo, &["log", "--format=%s", "--", "Mixxx"]).unwrap();
     assert_eq!(subjects.lines().collect::<Vec<_>>(), ["second", "first"]);
 
     // Both versions' content stays in the annex.
@@ -220,10 +228,7 @@ fn two_backups_are_two_versions_each_restorable_by_id() {
     assert_eq!(listed.len(), 2);
     assert!(listed.iter().all(|b| b["present"] == true), "{listed:?}");
     let key_of = |commit: &str| {
-        listed
-            .iter()
-            .find(|b| b["commit"] == commit)
-            .unwrap()["key"]
+        listed.iter().find(|b| b["commit"] == commit).unwrap()["key"]
             .as_str()
             .unwrap()
             .to_string()
@@ -287,21 +292,39 @@ fn restore_list_is_newest_first_with_time_machine_and_message() {
     assert_eq!(
         summary[1..],
         [
-            (2, "repository", "fixture", "backup 1", "2026-02-01T10:00:00Z"),
-            (3, "repository", "fixture", "backup 0", "2026-01-01T10:00:00Z"),
+            (
+                2,
+                "repository",
+                "fixture",
+                "backup 1",
+                "2026-02-01T10:00:00Z"
+            ),
+            (
+                3,
+                "repository",
+                "fixture",
+                "backup 0",
+                "2026-01-01T10:00:00Z"
+            ),
         ]
     );
     assert!(summary[0].4 > "2026-02-01T10:00:00Z");
     assert_eq!(listed[1]["path"], DESK_PATH);
     assert_eq!(
         listed[1]["id"].as_str().unwrap(),
-        format!("{}:{DESK_PATH}", &listed[1]["commit"].as_str().unwrap()[..7])
+        format!(
+            "{}:{DESK_PATH}",
+            &listed[1]["commit"].as_str().unwrap()[..7]
+        )
     );
 
     let table = ok(cmd(&sb).args(["restore", "--list"]));
     let lines: Vec<&str> = table.lines().collect();
     assert!(lines[0].starts_with("#  time"), "{table}");
-    assert!(lines[1].starts_with("1  ") && lines[1].contains("local:"), "{table}");
+    assert!(
+        lines[1].starts_with("1  ") && lines[1].contains("local:"),
+        "{table}"
+    );
     assert!(lines[2].contains("backup 1") && lines[2].contains("2026-02-01T10:00:00Z"));
     assert!(lines[3].contains("backup 0") && lines[3].contains("fixture"));
 }
@@ -398,7 +421,10 @@ fn absent_content_is_fetched_from_the_clone_that_has_it_or_the_hint_says_how() {
     let (code, out, err) = run(laptop_cmd(&laptop, &sb).args(["restore", id]));
     assert_eq!(code, 3, "{out}{err}");
     assert!(err.contains(&format!("backup {id}")), "{err}");
-    assert!(err.contains(&format!("git annex get --key {key} --from")), "{err}");
+    assert!(
+        err.contains(&format!("git annex get --key {key} --from")),
+        "{err}"
+    );
     assert!(err.contains("git annex sync --content"), "{err}");
     assert_eq!(std::fs::read(&laptop.db).unwrap(), bytes);
 }
@@ -426,19 +452,25 @@ fn backup_commits_only_its_file() {
 fn the_backup_path_follows_the_config() {
     let sb = Sandbox::new(2, SchemaEra::Newest);
     let out = ok(cmd(&sb)
-        .env("MUSIC_COMMANDER_MIXXX_BACKUP_PATH", "Backups/{machine}/db.sqlite")
+        .env(
+            "MUSIC_COMMANDER_MIXXX_BACKUP_PATH",
+            "Backups/{machine}/db.sqlite",
+        )
         .arg("backup"));
     assert!(out.contains("Backups/fixture/db.sqlite"), "{out}");
-    let listed = list_json(
-        cmd(&sb)
-            .env("MUSIC_COMMANDER_MIXXX_BACKUP_PATH", "Backups/{machine}/db.sqlite"),
-    );
+    let listed = list_json(cmd(&sb).env(
+        "MUSIC_COMMANDER_MIXXX_BACKUP_PATH",
+        "Backups/{machine}/db.sqlite",
+    ));
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0]["path"], "Backups/fixture/db.sqlite");
     // A described clone uses its description, made safe for a folder name.
     sb.git(&["annex", "describe", "here", "Studio PC: left/desk"]);
     let out = backup(&sb, &[]);
-    assert!(out.contains("Mixxx/Studio-PC-left-desk/mixxxdb.sqlite"), "{out}");
+    assert!(
+        out.contains("Mixxx/Studio-PC-left-desk/mixxxdb.sqlite"),
+        "{out}"
+    );
     let (code, _, err) = run(cmd(&sb)
         .env("MUSIC_COMMANDER_MIXXX_BACKUP_PATH", "../outside.sqlite")
         .arg("backup"));
@@ -458,7 +490,10 @@ fn a_sync_after_a_restore_does_not_revert_the_repository() {
     sb.remove_from_crate(1, "Festival");
     sb.add_to_crate(3, "Peak time");
     let synced = sb.sync_json(&[]);
-    assert!(synced["files"]["written"].as_u64().unwrap() >= 3, "{synced}");
+    assert!(
+        synced["files"]["written"].as_u64().unwrap() >= 3,
+        "{synced}"
+    );
     let repo_values = sb.metadata();
     let annex_ref = sb.annex_ref();
 
@@ -474,7 +509,10 @@ fn a_sync_after_a_restore_does_not_revert_the_repository() {
     let status = sb.status_json();
     assert_eq!(status["counts"]["outgoing"], 0, "{status}");
     assert_eq!(status["counts"]["conflicts"], 0, "{status}");
-    assert!(status["counts"]["incoming"].as_u64().unwrap() >= 4, "{status}");
+    assert!(
+        status["counts"]["incoming"].as_u64().unwrap() >= 4,
+        "{status}"
+    );
 
     // Editing after the restore goes out as usual.
     sb.set_column(2, "rating", Sql::Integer(1));
@@ -482,5 +520,36 @@ fn a_sync_after_a_restore_does_not_revert_the_repository() {
     assert_eq!(edited["files"]["written"], 1, "{edited}");
     let file = common::sample_path(2);
     assert_eq!(sb.metadata()[&file]["rating"], vec!["1".to_string()]);
-    assert_eq!(sb.metadata()[&common::sample_path(1)]["rating"], vec!["5".to_string()]);
+    assert_eq!(
+        sb.metadata()[&common::sample_path(1)]["rating"],
+        vec!["5".to_string()]
+    );
+}
+
+#[test]
+fn backups_stay_annexed_whatever_the_repository_adds_by_default() {
+    // Unlocked files by default, and nothing large by annex.largefiles: a backup is still an
+    // annexed file, and the first version's content survives the second.
+    let sb = Sandbox::new(3, SchemaEra::Newest);
+    sb.git(&["config", "annex.addunlocked", "true"]);
+    sb.git(&["config", "annex.largefiles", "nothing"]);
+    let first = dump(&sb.db);
+    backup(&sb, &["-m", "one"]);
+    sb.set_column(0, "rating", Sql::Integer(5));
+    let second = dump(&sb.db);
+    backup(&sb, &["-m", "two"]);
+    let listed = list_json(&mut cmd(&sb));
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    assert!(
+        listed
+            .iter()
+            .all(|b| b["key"].is_string() && b["present"] == true),
+        "{listed:?}"
+    );
+    let pointer = sb.git(&["show", &format!("HEAD:{DESK_PATH}")]);
+    assert!(pointer.starts_with("/annex/objects/"), "{pointer}");
+    ok(cmd(&sb).args(["restore", listed[1]["id"].as_str().unwrap()]));
+    assert_eq!(dump(&sb.db), first);
+    ok(cmd(&sb).args(["restore", listed[0]["id"].as_str().unwrap()]));
+    assert_eq!(dump(&sb.db), second);
 }

@@ -346,7 +346,7 @@ pub fn versions(repo: &Repo, pattern: &Pattern) -> Result<Vec<Version>> {
         }
     }
     // git log lists newest first by commit order; ties in time keep that order.
-    found.sort_by(|a, b| b.time.cmp(&a.time));
+    found.sort_by_key(|v| std::cmp::Reverse(v.time));
     Ok(found)
 }
 
@@ -376,11 +376,7 @@ pub fn content_locations(
     if lines.len() != keys.len() {
         return Err(Error::git(
             "cannot look up the backups' content",
-            git.protocol(format!(
-                "{} answers for {} keys",
-                lines.len(),
-                keys.len()
-            )),
+            git.protocol(format!("{} answers for {} keys", lines.len(), keys.len())),
         ));
     }
     Ok(lines
@@ -445,7 +441,10 @@ mod tests {
         assert_eq!(fixed.machine_of("backups/mixxx.sqlite"), Some(None));
         assert_eq!(
             Pattern::parse("{machine}.sqlite").map(|_| ()),
-            Err("\"{machine}.sqlite\": {machine} must be a whole folder or file name, used once".into())
+            Err(
+                "\"{machine}.sqlite\": {machine} must be a whole folder or file name, used once"
+                    .into()
+            )
         );
         assert!(Pattern::parse("/abs/x.sqlite").is_err());
         assert!(Pattern::parse("a/../../x").is_err());

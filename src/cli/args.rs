@@ -58,9 +58,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Store a snapshot of the Mixxx database in the repository (annexed, one commit)
+    /// Commit a snapshot of the Mixxx database to the repository (annexed)
     Backup(BackupArgs),
-    /// Write a backup back over the Mixxx database (`--list`: every backup this machine can restore)
+    /// Write a backup back over the Mixxx database (`--list` shows them)
     Restore(RestoreArgs),
     /// Write a commented config file with every key
     InitConfig {

@@ -71,7 +71,9 @@ fn copy_consistently(db: &Path, dest: &Path, replace: bool) -> Result<()> {
             .map_err(unreadable)?;
     }
     if replace {
-        partial.persist(dest).map_err(|e| backup_io(dest, e.error))?;
+        partial
+            .persist(dest)
+            .map_err(|e| backup_io(dest, e.error))?;
     } else {
         partial
             .persist_noclobber(dest)
@@ -398,6 +400,42 @@ mod tests {
             listed[1..],
             taken[1..3].iter().rev().cloned().collect::<Vec<_>>()[..]
         );
+    }
+
+    #[test]
+    fn restore_writes_in_place_or_replaces_a_broken_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = db_with(dir.path(), 4);
+        let saved = dir.path().join("saved.sqlite");
+        snapshot(&db, &saved).unwrap();
+        Connection::open(&db)
+            .unwrap()
+            .execute("DELETE FROM t", [])
+            .unwrap();
+        assert_eq!(restore_into(&saved, &db, true).unwrap(), Restored::InPlace);
+        assert_eq!(rows(&db), 4);
+
+        std::fs::write(&db, b"not a database at all, just bytes").unwrap();
+        let journal = companions(&db)[0].clone();
+        std::fs::write(&journal, b"a stale journal").unwrap();
+        assert!(check_integrity(&db).is_err());
+        let backups = LocalBackups::new(&dir.path().join("git"), &db);
+        let kept = backups.take_bytes(&db, "restore", 2).unwrap();
+        assert_eq!(
+            std::fs::read(&kept.path).unwrap(),
+            b"not a database at all, just bytes"
+        );
+        assert!(
+            companions(&kept.path)[0].exists(),
+            "the journal is kept too"
+        );
+        assert_eq!(
+            restore_into(&saved, &db, false).unwrap(),
+            Restored::Replaced
+        );
+        assert!(!journal.exists(), "the broken file's journal is gone");
+        assert_eq!(rows(&db), 4);
+        assert_eq!(check_integrity(&db), Ok(()));
     }
 
     #[test]

@@ -145,13 +145,15 @@ pub fn run(cli: &Cli, args: &RestoreArgs, ui: &Ui) -> Result<ExitCode> {
             Restored::Replaced => " (a new file: the old one was missing or unreadable)",
         }
     );
-    match rebase(&inputs, ui) {
+    let next = match rebase(&inputs, ui) {
+        Ok(0) => "The restored values match the repository's.",
         Ok(differing) => {
             let _ = writeln!(
                 out,
                 "This clone's base now holds the restored values, so the next sync does not send them as edits: {} differ from the repository (incoming).",
                 report::count(differing, "file", "files")
             );
+            "Next: `music-commander status` lists them; `music-commander import` brings the repository's values back into Mixxx."
         }
         Err(e) => {
             // Without a base a sync never overwrites a value the repository holds; it reports
@@ -169,12 +171,10 @@ pub fn run(cli: &Cli, args: &RestoreArgs, ui: &Ui) -> Result<ExitCode> {
                     "remove this clone's base before the next sync: .git/music-commander/base-*"
                 }
             ));
+            "Next: `music-commander status` shows how the restored database differs from the repository."
         }
-    }
-    let _ = writeln!(
-        out,
-        "Next: `music-commander status` lists them; `music-commander import` brings the repository's values back into Mixxx."
-    );
+    };
+    let _ = writeln!(out, "{next}");
     Ok(ExitCode::Success)
 }
 
@@ -251,26 +251,18 @@ fn choose<'a>(listed: &'a [Listed], id: Option<&str>) -> Result<&'a Listed> {
     };
     if !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) {
         let n: usize = id.parse().unwrap_or(0);
-        return n
-            .checked_sub(1)
-            .and_then(|i| listed.get(i))
-            .ok_or_else(|| {
-                not_found(format!(
-                    "there is no backup number {id} ({} listed)",
-                    listed.len()
-                ))
-            });
+        return n.checked_sub(1).and_then(|i| listed.get(i)).ok_or_else(|| {
+            not_found(format!(
+                "there is no backup number {id} ({} listed)",
+                listed.len()
+            ))
+        });
     }
     if let Some(name) = id.strip_prefix("local:") {
         return listed
             .iter()
             .find(|l| l.source == "local" && l.id == format!("local:{name}"))
-            .ok_or_else(|| {
-                not_found(format!(
-                    "there is no local backup {}",
-                    for_terminal(name)
-                ))
-            });
+            .ok_or_else(|| not_found(format!("there is no local backup {}", for_terminal(name))));
     }
     let (commit, path) = match id.split_once(':') {
         Some((commit, path)) => (commit, Some(path.trim_start_matches("./"))),
@@ -361,10 +353,7 @@ fn rebase(inputs: &Inputs, ui: &Ui) -> Result<usize> {
         updates.insert(file.key.clone(), agreed);
     }
     if !updates.is_empty() {
-        let store = BaseStore::open(BaseStore::path(
-            &inputs.repo.common_dir,
-            &inputs.mixxx_db,
-        ));
+        let store = BaseStore::open(BaseStore::path(&inputs.repo.common_dir, &inputs.mixxx_db));
         store.write(&updates, |_| true).map_err(|e| {
             Error::io(
                 format!("cannot write the base {}", store.file().display()),
