@@ -553,3 +553,20 @@ fn backups_stay_annexed_whatever_the_repository_adds_by_default() {
     ok(cmd(&sb).args(["restore", listed[0]["id"].as_str().unwrap()]));
     assert_eq!(dump(&sb.db), second);
 }
+
+#[test]
+fn a_locked_database_is_not_taken_for_a_broken_one() {
+    let sb = Sandbox::new(3, SchemaEra::Newest);
+    backup(&sb, &[]);
+    sb.set_column(0, "rating", Sql::Integer(2));
+    let bytes = std::fs::read(&sb.db).unwrap();
+    let holder = sb.mixxx();
+    holder.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let (code, out, err) = run(cmd(&sb).arg("restore"));
+    holder.execute_batch("ROLLBACK").unwrap();
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("is locked"), "{err}");
+    assert_eq!(std::fs::read(&sb.db).unwrap(), bytes);
+    let listed = list_json(&mut cmd(&sb));
+    assert!(listed.iter().all(|b| b["source"] != "local"), "{listed:?}");
+}

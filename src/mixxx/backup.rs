@@ -82,27 +82,53 @@ fn copy_consistently(db: &Path, dest: &Path, replace: bool) -> Result<()> {
     Ok(())
 }
 
+/// Why a database did not pass [`check_integrity`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Unhealthy {
+    /// Another connection holds a lock that keeps readers out (a writer committing): the
+    /// file may be fine, and must not be treated as broken.
+    Locked,
+    /// SQLite cannot read it whole: what it said.
+    Damaged(String),
+}
+
+impl std::fmt::Display for Unhealthy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unhealthy::Locked => f.write_str("the database is locked"),
+            Unhealthy::Damaged(detail) => f.write_str(detail),
+        }
+    }
+}
+
 /// `Ok` when SQLite reads the whole database at `path` and `PRAGMA integrity_check` says
-/// `ok`; else what is wrong. Opens it read-only.
-pub fn check_integrity(path: &Path) -> std::result::Result<(), String> {
+/// `ok`. Opens it read-only and waits up to 2 s for a lock.
+pub fn check_integrity(path: &Path) -> std::result::Result<(), Unhealthy> {
+    let classify = |e: rusqlite::Error| {
+        if is_busy(&e) {
+            Unhealthy::Locked
+        } else {
+            Unhealthy::Damaged(e.to_string())
+        }
+    };
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
-    .map_err(|e| e.to_string())?;
-    conn.busy_timeout(Duration::from_secs(10))
-        .map_err(|e| e.to_string())?;
+    .map_err(classify)?;
+    conn.busy_timeout(Duration::from_secs(2))
+        .map_err(classify)?;
     let problems: Vec<String> = conn
         .prepare("PRAGMA integrity_check")
         .and_then(|mut stmt| {
             stmt.query_map([], |r| r.get::<_, String>(0))?
                 .collect::<rusqlite::Result<Vec<String>>>()
         })
-        .map_err(|e| e.to_string())?;
+        .map_err(classify)?;
     match problems.as_slice() {
         [ok] if ok == "ok" => Ok(()),
-        [] => Err("integrity_check gave no answer".into()),
-        _ => Err(problems.join("; ")),
+        [] => Err(Unhealthy::Damaged("integrity_check gave no answer".into())),
+        _ => Err(Unhealthy::Damaged(problems.join("; "))),
     }
 }
 
@@ -185,7 +211,12 @@ pub fn restore_into(source: &Path, db: &Path, healthy: bool) -> Result<Restored>
         std::fs::set_permissions(db, mode).map_err(|e| backup_io(db, e))?;
         Restored::Replaced
     };
-    check_integrity(db).map_err(|e| failed(format!("after the restore: {e}")))?;
+    check_integrity(db).map_err(|e| match e {
+        Unhealthy::Locked => Error::MixxxDbLocked {
+            path: db.to_path_buf(),
+        },
+        Unhealthy::Damaged(e) => failed(format!("after the restore: {e}")),
+    })?;
     Ok(how)
 }
 

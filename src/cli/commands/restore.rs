@@ -25,7 +25,7 @@ use crate::cli::commands::backup::repo_pattern;
 use crate::cli::{Ui, resolve};
 use crate::error::{Error, IoSubject, Result};
 use crate::exit::ExitCode;
-use crate::mixxx::backup::{self, DEFAULT_KEEP, LocalBackups, Restored};
+use crate::mixxx::backup::{self, DEFAULT_KEEP, LocalBackups, Restored, Unhealthy};
 use crate::mixxx::running;
 use crate::model::AnnexKey;
 use crate::quote::for_terminal;
@@ -101,14 +101,21 @@ pub fn run(cli: &Cli, args: &RestoreArgs, ui: &Ui) -> Result<ExitCode> {
         .map_err(|e| Error::io("cannot create a temporary folder", e))?;
     let source = source_file(&inputs, chosen, work.path())?;
     backup::check_integrity(&source).map_err(|detail| Error::BackupDamaged {
-        id: chosen.id.clone(),
-        detail,
+        id: for_terminal(&chosen.id).into_owned(),
+        detail: detail.to_string(),
     })?;
 
     // The current database first, as a local backup: the restore can be undone with it.
     let locals = LocalBackups::new(&inputs.repo.common_dir, db);
     let exists = db.exists();
-    let healthy = exists && backup::check_integrity(db).is_ok();
+    // A locked database is not a broken one: replacing it by rename would pull it from under
+    // the connection that holds the lock.
+    let healthy = exists
+        && match backup::check_integrity(db) {
+            Ok(()) => true,
+            Err(Unhealthy::Locked) => return Err(Error::MixxxDbLocked { path: db.clone() }),
+            Err(Unhealthy::Damaged(_)) => false,
+        };
     let saved = match (exists, healthy) {
         (false, _) => None,
         (true, true) => Some(locals.take(db, "restore", DEFAULT_KEEP)?),
@@ -310,7 +317,7 @@ fn source_file(inputs: &Inputs, chosen: &Listed, work: &Path) -> Result<PathBuf>
     }
     let Some(key) = chosen.key.as_deref().map(AnnexKey::new) else {
         return Err(Error::BackupDamaged {
-            id: chosen.id.clone(),
+            id: for_terminal(&chosen.id).into_owned(),
             detail: "this version is not an annexed file".into(),
         });
     };
@@ -318,9 +325,9 @@ fn source_file(inputs: &Inputs, chosen: &Listed, work: &Path) -> Result<PathBuf>
         return Ok(file.clone());
     }
     let missing = |reason: String| Error::BackupContentMissing {
-        id: chosen.id.clone(),
-        key: key.as_str().to_string(),
-        reason,
+        id: for_terminal(&chosen.id).into_owned(),
+        key: for_terminal(key.as_str()).into_owned(),
+        reason: for_terminal(&reason).into_owned(),
     };
     eprintln!(
         "Fetching backup {} with git-annex…",
