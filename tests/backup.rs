@@ -134,9 +134,19 @@ fn backup_then_restore_over_a_broken_database_gives_back_identical_tables() {
             Some(bytes) => {
                 assert!(out.contains("byte copy"), "{out}");
                 assert_eq!(local.len(), 1, "{listed:?}");
-                assert_eq!(local[0]["message"], "restore");
+                assert_eq!(local[0]["message"], "restore_unreadable");
+                assert_eq!(local[0]["restorable"], false);
                 let kept = std::fs::read(local[0]["path"].as_str().unwrap()).unwrap();
                 assert_eq!(kept, bytes);
+                // The newest restorable backup is still the default, not the broken copy.
+                assert_eq!(listed[0]["source"], "local");
+                ok(cmd(&sb).arg("restore"));
+                assert_eq!(dump(&sb.db), before);
+                let (code, _, err) =
+                    run(cmd(&sb).args(["restore", local[0]["id"].as_str().unwrap()]));
+                assert_eq!(code, 2, "{err}");
+                assert!(err.contains("is damaged"), "{err}");
+                assert_eq!(dump(&sb.db), before, "a damaged backup changes nothing");
             }
             None => assert!(local.is_empty(), "nothing to save: {listed:?}"),
         }

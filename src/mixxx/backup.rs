@@ -235,6 +235,10 @@ fn backup_io(path: &Path, source: std::io::Error) -> Error {
     )
 }
 
+/// The end of a byte copy's reason ([`LocalBackups::take_bytes`]): SQLite could not read what
+/// it copied, so it is kept for inspection, not offered as the newest backup to restore.
+pub const UNREADABLE: &str = "_unreadable";
+
 /// One local backup.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LocalBackup {
@@ -243,6 +247,13 @@ pub struct LocalBackup {
     pub time: String,
     /// Why: `import`, `restore`, … (from its name).
     pub reason: String,
+}
+
+impl LocalBackup {
+    /// A byte copy of a database SQLite could not read.
+    pub fn is_byte_copy(&self) -> bool {
+        self.reason.ends_with(UNREADABLE)
+    }
 }
 
 /// The local backups of one Mixxx database in one clone.
@@ -304,8 +315,10 @@ impl LocalBackups {
     /// A byte-for-byte copy of `db` (and of a journal beside it), for a database SQLite
     /// cannot read: a snapshot needs a readable database, and a damaged one is still worth
     /// keeping as it was. Pruned like [`LocalBackups::take`].
+    /// Its reason ends with [`UNREADABLE`], so it is never mistaken for a restorable one.
     pub fn take_bytes(&self, db: &Path, reason: &str, keep: usize) -> Result<LocalBackup> {
-        self.take_with(db, reason, keep, |db, dest| {
+        let reason = format!("{reason}{UNREADABLE}");
+        self.take_with(db, &reason, keep, |db, dest| {
             std::fs::create_dir_all(&self.dir).map_err(|e| backup_io(&self.dir, e))?;
             std::fs::copy(db, dest).map_err(|e| backup_io(dest, e))?;
             for (companion, suffix) in companions(db).iter().zip(["-journal", "-wal", "-shm"]) {

@@ -53,6 +53,9 @@ pub struct Listed {
     pub key: Option<String>,
     /// Whether the content is in this clone (a repository version may have to be fetched).
     pub present: bool,
+    /// False for a byte copy of a database SQLite could not read (kept, never restored
+    /// by default).
+    pub restorable: bool,
     #[serde(skip)]
     file: Option<PathBuf>,
 }
@@ -209,10 +212,12 @@ pub fn list(inputs: &Inputs, pattern: &backups::Pattern) -> Result<Vec<Listed>> 
             path: v.path.clone(),
             key: v.key.as_ref().map(|k| k.as_str().to_string()),
             present: file.is_some(),
+            restorable: true,
             file,
         });
     }
     for local in LocalBackups::new(&repo.common_dir, &inputs.mixxx_db).list()? {
+        let restorable = !local.is_byte_copy();
         let name = local
             .path
             .file_name()
@@ -230,6 +235,7 @@ pub fn list(inputs: &Inputs, pattern: &backups::Pattern) -> Result<Vec<Listed>> 
             path: local.path.to_string_lossy().into_owned(),
             key: None,
             present: true,
+            restorable,
             file: Some(local.path),
         });
     }
@@ -253,7 +259,8 @@ fn choose<'a>(listed: &'a [Listed], id: Option<&str>) -> Result<&'a Listed> {
     let not_found = |message: String| Error::BackupNotFound { message };
     let Some(id) = id.map(str::trim) else {
         return listed
-            .first()
+            .iter()
+            .find(|l| l.restorable)
             .ok_or_else(|| not_found("there is no backup to restore".into()));
     };
     if !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) {
@@ -382,6 +389,9 @@ fn render_list(listed: &[Listed]) -> String {
             if !l.present {
                 message.push_str(" (content not here: fetched on restore)");
             }
+            if !l.restorable {
+                message.push_str(" (byte copy of an unreadable database)");
+            }
             [
                 l.number.to_string(),
                 l.time.clone(),
@@ -413,6 +423,6 @@ fn render_list(listed: &[Listed]) -> String {
         out.push_str(line.trim_end());
         out.push('\n');
     }
-    out.push_str("Restore one with `music-commander restore ID` (or its number); without an argument, the newest.\n");
+    out.push_str("Restore one with `music-commander restore ID` (or its number); without an argument, the newest restorable one.\n");
     out
 }
