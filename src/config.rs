@@ -156,8 +156,8 @@ pub const MIXXX_PROCESS: Setting = Setting {
     summary: "The process name that means Mixxx is running",
     default: "\"mixxx\"",
     doc: &[
-        "The process name that means Mixxx is running: commands that write the Mixxx database",
-        "(import, restore) refuse while a process of this name runs.",
+        "The process name that means Mixxx is running: `import` refuses to write the Mixxx database",
+        "while a process of this name runs (Mixxx would overwrite what was written with its cached rows).",
     ],
     example: || "# process_name = \"mixxx\"".into(),
 };
@@ -169,18 +169,18 @@ pub const SETTINGS: &[Setting] = &[
     REPO,
     MUSIC_ROOT,
     MIXXX_BACKUP_PATH,
-    MIXXX_PROCESS,
     FIELDS,
     KEY_NOTATION,
     NAMES,
+    MIXXX_PROCESS,
 ];
 
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct Config {
     pub paths: PathsConfig,
-    pub mixxx: MixxxConfig,
     pub sync: SyncConfig,
+    pub mixxx: MixxxConfig,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]

@@ -33,7 +33,7 @@ pub fn inputs(cli: &Cli, ui: &Ui) -> Result<Inputs> {
     inputs_and_config(cli, ui).map(|(inputs, _)| inputs)
 }
 
-/// [`inputs`], and the config file it read (for the settings only some commands use).
+/// [`inputs`], and the loaded config for the settings only some commands use.
 pub fn inputs_and_config(cli: &Cli, ui: &Ui) -> Result<(Inputs, config::Config)> {
     let explicit = path(&CONFIG, cli.config.as_deref(), None);
     let Loaded {
@@ -78,12 +78,15 @@ pub fn inputs_and_config(cli: &Cli, ui: &Ui) -> Result<(Inputs, config::Config)>
     Ok((inputs, config))
 }
 
-/// The process name that means Mixxx runs: environment > file > `mixxx`.
-pub fn process_name(config: &config::Config) -> String {
+/// The process name that means Mixxx runs: environment, else file, else Mixxx's own.
+pub fn mixxx_process(config: &config::Config) -> String {
     config::MIXXX_PROCESS
-        .env_value()
+        .env
+        .and_then(std::env::var_os)
+        .filter(|v| !v.is_empty())
         .map(|v| v.to_string_lossy().into_owned())
-        .or_else(|| config.mixxx.process_name.clone().filter(|n| !n.is_empty()))
+        .or_else(|| config.mixxx.process_name.clone())
+        .filter(|name| !name.trim().is_empty())
         .unwrap_or_else(|| crate::mixxx::running::DEFAULT_PROCESS_NAME.to_string())
 }
 

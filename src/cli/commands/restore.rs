@@ -86,7 +86,7 @@ pub fn run(cli: &Cli, args: &RestoreArgs, ui: &Ui) -> Result<ExitCode> {
     let chosen = choose(&listed, args.backup.as_deref())?;
     let db = &inputs.mixxx_db;
 
-    let process = resolve::process_name(&config);
+    let process = resolve::mixxx_process(&config);
     if let Some(found) = running::find(&process) {
         return Err(Error::MixxxRunning {
             pid: found.pid,
