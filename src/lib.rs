@@ -17,6 +17,7 @@ mod config;
 mod demo;
 mod error;
 mod exit;
+mod fingerprint;
 mod quote;
 mod report;
 

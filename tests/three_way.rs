@@ -319,3 +319,64 @@ fn sigkill_during_a_sync_never_turns_an_incoming_change_into_an_outgoing_one() {
         );
     }
 }
+
+/// A repeated no-op skips checking every file against the base (its stamp says nothing it
+/// reads changed since the last sync settled it), but a change on either side — this Mixxx,
+/// or the repository alone — makes the next sync check again, so a field that converged
+/// there moves its base and a later edit elsewhere is incoming, not a conflict.
+#[test]
+fn the_base_still_moves_when_only_the_repository_converged_after_a_no_op() {
+    let (sb, lap) = two_machines(6);
+    let x = sample_path(2);
+    let skipped = |text: &str| text.contains("base check skipped");
+
+    let (_, err, _) = lap.sync(&sb, &["-v"]);
+    let (_, again, _) = lap.sync(&sb, &["-v"]);
+    assert!(!skipped(&err) || skipped(&again), "{err}");
+    assert!(
+        skipped(&again),
+        "a repeated no-op trusts its stamp: {again}"
+    );
+
+    // A conflict: both machines rate x differently; neither side writes it.
+    sb.set_column(2, "rating", Sql::Integer(4));
+    sb.sync_json(&[]);
+    sb.annex_sync();
+    lap.set_column(2, "rating", Sql::Integer(5));
+    lap.annex_sync();
+    let doc = lap.sync_json(&sb, &[]);
+    let conflict = entry(&doc, "conflicts", &x, "rating").expect("a conflict");
+    assert!(!conflict["base"].as_array().unwrap().is_empty(), "{doc}");
+    assert_ne!(conflict["base"], values(&["5"]), "{doc}");
+    let (_, err, _) = lap.sync(&sb, &["-v"]);
+    assert!(skipped(&err), "unchanged inputs: {err}");
+
+    // The desktop gives in: now both sides hold 5, and only the repository moved.
+    sb.set_column(2, "rating", Sql::Integer(5));
+    sb.sync_json(&[]);
+    sb.annex_sync();
+    lap.annex_sync();
+    let (_, err, _) = lap.sync(&sb, &["-v"]);
+    assert!(
+        !skipped(&err),
+        "the repository moved: every file is checked: {err}"
+    );
+
+    // A later edit on the desktop is incoming on the laptop, against the base 5.
+    sb.set_column(2, "rating", Sql::Integer(3));
+    sb.sync_json(&[]);
+    sb.annex_sync();
+    lap.annex_sync();
+    let plan = lap.sync_json(&sb, &["--dry-run"]);
+    let incoming = entry(&plan, "incoming", &x, "rating").expect("incoming, not a conflict");
+    assert_eq!(incoming["base"], values(&["5"]), "{plan}");
+    assert_eq!(plan["counts"]["conflicts"], 0, "{plan}");
+
+    // And an edit in this Mixxx alone also makes the next sync check every file.
+    let (_, err, _) = lap.sync(&sb, &["-v"]);
+    let (_, again, _) = lap.sync(&sb, &["-v"]);
+    assert!(skipped(&again), "{err}\n{again}");
+    lap.set_column(3, "comment", Sql::Text("new".into()));
+    let (_, err, _) = lap.sync(&sb, &["-v"]);
+    assert!(!skipped(&err), "this Mixxx changed: {err}");
+}

@@ -82,6 +82,24 @@ impl Journal {
         self.names.is_empty()
     }
 
+    /// What the journal holds, as bytes that differ whenever a file appears, goes or changes
+    /// (names sorted, each with its preloaded content, or its name alone before a preload).
+    pub(crate) fn fingerprint(&self) -> Vec<u8> {
+        let mut names: Vec<&OsString> = self.names.iter().collect();
+        names.sort_unstable();
+        let mut out = Vec::new();
+        for name in names {
+            let bytes = name.as_encoded_bytes();
+            out.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+            out.extend_from_slice(bytes);
+            if let Some(content) = self.contents.as_ref().and_then(|c| c.get(name)) {
+                out.extend_from_slice(&(content.len() as u64).to_le_bytes());
+                out.extend_from_slice(content);
+            }
+        }
+        out
+    }
+
     /// With `merging`, the content git-annex commits before a union merge (all of it);
     /// otherwise what it reads from the journal directly (complete lines only).
     pub(crate) fn read(&self, branch_path: &str, merging: bool) -> Result<Option<Vec<u8>>> {

@@ -268,6 +268,28 @@ const BUSY_PAUSE: Duration = Duration::from_millis(100);
 /// The first 16 bytes of every SQLite 3 database file.
 const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
 
+/// Bytes that change whenever the database's content can have changed: the file's identity,
+/// size and modification time, the SQLite header's change counter (bumped by every commit in
+/// rollback-journal mode, the mode Mixxx uses), and the same for a `-wal` file (where WAL
+/// commits go until a checkpoint). Read before the library, so a write during the read shows
+/// as a change next time. Equal markers are taken as an unchanged database; where that is
+/// wrong (a file rewritten in place with its old size, counter and time restored), the only
+/// cost is a sync base that moves one run later.
+pub fn change_marker(path: &Path) -> Vec<u8> {
+    let mut out = crate::fingerprint::file(path);
+    out.extend_from_slice(&crate::fingerprint::file(&wal::wal_file(path)));
+    let mut header = [0u8; 100];
+    if std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut header))
+        .is_ok()
+    {
+        // 24..28: file change counter; 92..96: the version-valid-for number.
+        out.extend_from_slice(&header[24..28]);
+        out.extend_from_slice(&header[92..96]);
+    }
+    out
+}
+
 /// An open, read-only Mixxx database.
 pub struct MixxxDb {
     path: PathBuf,

@@ -108,12 +108,13 @@ impl PathMapper {
 
     fn strip_root(&self, location: &[Vec<u8>]) -> Option<RepoPath> {
         self.roots.iter().find_map(|root| {
-            // The root itself is a folder, not a track.
+            // The root itself is a folder, not a track. Roots are kept NFC, so a name spelled
+            // exactly like the root's needs no normalising (nor its allocation, per track).
             let under = location.len() > root.len()
                 && location
                     .iter()
                     .zip(root)
-                    .all(|(name, root)| nfc(name) == *root);
+                    .all(|(name, root)| name == root || nfc(name) == *root);
             under.then(|| RepoPath::from_bytes(location[root.len()..].join(&b'/')))
         })
     }

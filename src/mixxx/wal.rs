@@ -25,7 +25,7 @@ pub(super) fn is_wal(path: &Path) -> bool {
         && header[WAL_VERSION_OFFSET..] == [2, 2]
 }
 
-fn wal_file(path: &Path) -> PathBuf {
+pub(super) fn wal_file(path: &Path) -> PathBuf {
     let mut name = OsString::from(path.as_os_str());
     name.push("-wal");
     PathBuf::from(name)

@@ -12,6 +12,11 @@ pub fn nfc(path: &[u8]) -> Option<Vec<u8>> {
     if path.is_ascii() {
         return None;
     }
+    // Most names are composed already: one quick check over the whole path settles that
+    // without splitting or allocating (this runs over every index path on a lookup miss).
+    if std::str::from_utf8(path).is_ok_and(|s| is_nfc_quick(s.chars()) == IsNormalized::Yes) {
+        return None;
+    }
     let mut changed = false;
     let mut out = Vec::with_capacity(path.len());
     for (i, name) in path.split(|&b| b == b'/').enumerate() {

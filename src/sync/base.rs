@@ -20,6 +20,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use crate::annex::cache::{Decoder, Encoder, checksum};
 use crate::model::{AnnexKey, FieldSet};
@@ -251,6 +252,96 @@ impl BaseStore {
         std::io::Write::write_all(&mut tmp, out.as_slice())?;
         tmp.persist(&self.path).map_err(|e| e.error)?;
         Ok(())
+    }
+}
+
+/// The base, read from its file the first time a file's base is asked for. A sync that
+/// finds every file unchanged and its [`Stamp`] current never reads it.
+pub struct LazyBase {
+    path: PathBuf,
+    store: OnceLock<BaseStore>,
+}
+
+impl LazyBase {
+    pub fn new(path: PathBuf) -> LazyBase {
+        LazyBase {
+            path,
+            store: OnceLock::new(),
+        }
+    }
+
+    pub fn file(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn get(&self) -> &BaseStore {
+        self.store
+            .get_or_init(|| BaseStore::open(self.path.clone()))
+    }
+
+    /// The store, if it was read.
+    pub fn loaded(self) -> Option<BaseStore> {
+        self.store.into_inner()
+    }
+}
+
+const STAMP_MAGIC: &[u8; 8] = b"mc-seen\0";
+
+/// What a settling run saw: the Mixxx database's change marker, the repository's metadata
+/// state, every key the tracks map to, the managed fields and options, and the base file as
+/// that run left it. When a run sees the same stamp, every file it finds unchanged was found
+/// unchanged by that run too, which stored its agreed values in the base: checking each file
+/// against the base again cannot move it, so the run skips that check (and, with nothing
+/// changed, never reads the base). A stamp wrongly taken as equal costs nothing but a base
+/// that moves later: a stale base only ever holds values both sides held at once.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stamp(Vec<u8>);
+
+impl Stamp {
+    /// `parts` are what the run read, in a fixed order.
+    pub fn new<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> Stamp {
+        let mut bytes = Vec::new();
+        for part in parts {
+            bytes.extend_from_slice(&(part.len() as u64).to_le_bytes());
+            bytes.extend_from_slice(part);
+        }
+        bytes.extend_from_slice(env!("CARGO_PKG_VERSION").as_bytes());
+        Stamp(bytes)
+    }
+
+    /// Where the stamp of `base_file` is kept.
+    fn path(base_file: &Path) -> PathBuf {
+        let mut name = base_file.as_os_str().to_os_string();
+        name.push(".seen");
+        PathBuf::from(name)
+    }
+
+    /// Whether this stamp is stored for `base_file` as it is now (any rewrite of the base
+    /// file since the stamp was stored makes it another stamp).
+    pub fn is_stored(&self, base_file: &Path) -> bool {
+        std::fs::read(Self::path(base_file)).is_ok_and(|bytes| bytes == self.encode(base_file))
+    }
+
+    /// Stores this stamp for `base_file` as it is now (temp file + rename), unless it is.
+    pub fn store(&self, base_file: &Path) -> std::io::Result<()> {
+        if self.is_stored(base_file) {
+            return Ok(());
+        }
+        let path = Self::path(base_file);
+        let dir = path.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir)?;
+        let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+        std::io::Write::write_all(&mut tmp, &self.encode(base_file))?;
+        tmp.persist(&path).map_err(|e| e.error)?;
+        Ok(())
+    }
+
+    fn encode(&self, base_file: &Path) -> Vec<u8> {
+        let mut bytes = self.0.clone();
+        bytes.extend_from_slice(&crate::fingerprint::file(base_file));
+        let mut out = STAMP_MAGIC.to_vec();
+        out.extend_from_slice(&checksum(&bytes).to_le_bytes());
+        out
     }
 }
 

@@ -18,10 +18,10 @@ use crate::error::Result;
 use crate::mixxx::MixxxDb;
 use crate::mixxx::paths::PathMapper;
 use crate::model::{AnnexKey, RepoPath};
-use base::{Agreed, BaseStore};
+use base::{Agreed, BaseStore, LazyBase, Stamp};
 use fields::{FieldId, ManagedFields};
 use merge::Prefer;
-use plan::{Plan, Selection};
+use plan::{BaseCheck, Plan, Selection};
 
 /// Where a sync reports what it is doing. The sync only calls these; how (or whether) they
 /// show is the caller's business, so `sync` never depends on the terminal code in `report`.
@@ -105,15 +105,22 @@ pub fn prepare(
     prefer: Prefer,
     progress: &dyn Progress,
 ) -> Result<(Plan, Timings)> {
-    let (plan, base, timings) =
+    let (plan, read, timings) =
         read_and_plan(inputs, selection, freshness, prefer, false, progress)?;
-    std::thread::spawn(move || drop(base));
+    std::thread::spawn(move || drop(read));
     Ok((plan, timings))
 }
 
+/// What a plan was made from, for moving the base after the run.
+struct Read {
+    base: LazyBase,
+    /// The inputs' stamp, when this run may store one (a sync of everything).
+    stamp: Option<Stamp>,
+}
+
 /// [`prepare`], also handing back the base it read. With `settling` (a sync that will move
-/// the base), the plan also lists the unchanged files whose base must move; a dry run or
-/// `status` skips that check per file.
+/// the base), the plan also lists the unchanged files whose base must move, unless the stamp
+/// says an earlier run settled exactly these inputs; a dry run or `status` skips that check.
 fn read_and_plan(
     inputs: &Inputs,
     selection: &Selection,
@@ -121,7 +128,7 @@ fn read_and_plan(
     prefer: Prefer,
     settling: bool,
     progress: &dyn Progress,
-) -> Result<(Plan, BaseStore, Timings)> {
+) -> Result<(Plan, Read, Timings)> {
     let mut timings = Timings::new();
     // The Mixxx database and the git index are independent: read them side by side (SQLite
     // in a thread, git in child processes), so the slower one sets the pace.
@@ -129,10 +136,10 @@ fn read_and_plan(
     let (library, keys) = std::thread::scope(|scope| {
         let mixxx = scope.spawn(|| {
             let started = Instant::now();
+            let marker = crate::mixxx::change_marker(&inputs.mixxx_db);
             let db = MixxxDb::open(&inputs.mixxx_db)?;
             let library = db.read_library(&inputs.managed.request())?;
-            let base = BaseStore::open(base_file(inputs));
-            Ok::<_, crate::Error>((library, db.schema().version, base, started.elapsed()))
+            Ok::<_, crate::Error>((library, db.schema().version, marker, started.elapsed()))
         });
         let started = Instant::now();
         let keys = KeyMap::read_with(&inputs.repo, &|path| selection.contains(path), freshness)
@@ -141,7 +148,7 @@ fn read_and_plan(
         (library, keys)
     });
     // A Mixxx problem is reported first, as when the reads ran one after the other.
-    let (library, schema_version, base, mixxx_time) = library?;
+    let (library, schema_version, mixxx_marker, mixxx_time) = library?;
     let (keys, keys_time) = keys?;
     timings.push(("mixxx read", mixxx_time));
     timings.push(("key map (alongside)", keys_time));
@@ -189,19 +196,52 @@ fn read_and_plan(
 
     progress.phase("Reading git-annex metadata");
     let wanted: Vec<AnnexKey> = targets.by_key.keys().cloned().collect();
-    let current = snapshot::read_with(&inputs.repo, &wanted, freshness)?;
+    let (current, repo_state) = snapshot::read_with_state(&inputs.repo, &wanted, freshness)?;
     lap("metadata read", &mut timings);
 
-    let mut plan = plan::plan(
-        targets, &library, &current, &managed, &base, prefer, settling,
-    );
+    let base = LazyBase::new(base_file(inputs));
+    let stamp = (settling && selection.is_everything()).then(|| {
+        // Order-independent, so the key map's hash order does not matter.
+        let keys = wanted
+            .iter()
+            .map(|k| crate::annex::cache::checksum(k.as_str().as_bytes()))
+            .fold(0u64, |acc, h| {
+                acc ^ h.rotate_left(17).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ h
+            })
+            .to_le_bytes();
+        let setup = format!(
+            "{managed:?} {prefer:?} {:?} {:?}",
+            inputs.music_root, inputs.repo.root
+        );
+        Stamp::new([
+            mixxx_marker.as_slice(),
+            repo_state.as_bytes(),
+            &keys,
+            &(wanted.len() as u64).to_le_bytes(),
+            setup.as_bytes(),
+        ])
+    });
+    let stamp_current = stamp.as_ref().is_some_and(|s| s.is_stored(base.file()));
+    let check = match (settling, stamp_current) {
+        (false, _) => BaseCheck::Skip,
+        (true, false) => BaseCheck::EveryFile,
+        (true, true) => BaseCheck::Settled,
+    };
+    let mut plan = plan::plan(targets, &library, &current, &managed, &base, prefer, check);
     plan.warnings = warnings;
     // Freeing 100,000 tracks and metadata sets string by string takes a noticeable part of a
     // no-op sync; let a thread do it while the report is printed (or the process exits).
     std::thread::spawn(move || drop((library, current)));
-    lap("plan", &mut timings);
+    lap(
+        match check {
+            BaseCheck::Settled => "plan (base check skipped: inputs as the last sync settled them)",
+            _ => "plan",
+        },
+        &mut timings,
+    );
     progress.finish();
-    Ok((plan, base, timings))
+    let read = Read { base, stamp };
+    Ok((plan, read, timings))
 }
 
 /// The managed fields this database can supply, and a warning for each one it cannot. A
@@ -257,7 +297,7 @@ pub fn run(
         true => 0,
         false => crate::annex::branch::commit_leftover_journal(&inputs.repo)?,
     };
-    let (plan, base, mut timings) = read_and_plan(
+    let (plan, read, mut timings) = read_and_plan(
         inputs,
         &options.selection,
         options.freshness,
@@ -294,10 +334,11 @@ pub fn run(
         }
         // Only after the writes are committed: a base ahead of the repository could make an
         // incoming change look like a local edit.
-        if let Err(e) = settle_base(&base, &outcome.plan, &written) {
-            outcome.warnings.push(format!(
+        match settle_base(&read, &outcome.plan, &written) {
+            Ok(()) => {}
+            Err(e) => outcome.warnings.push(format!(
                 "could not save this clone's sync base ({e}); nothing is lost, the next sync compares without it where it must"
-            ));
+            )),
         }
     }
     outcome.timings = timings;
@@ -387,9 +428,10 @@ fn base_file(inputs: &Inputs) -> PathBuf {
 
 /// Moves the base forward to what both sides now agree on: files that matched, and files
 /// whose outgoing changes git-annex confirmed (`written`). Writes the file only when
-/// something moved, so a no-op sync stays read-only.
-/// `store` is the base the plan was made against (the repository lock keeps it current).
-fn settle_base(store: &BaseStore, plan: &Plan, written: &HashSet<AnnexKey>) -> std::io::Result<()> {
+/// something moved, so a no-op sync stays read-only. Then stores the run's stamp, when the
+/// run wrote nothing to the repository (a write changes the state the stamp was taken of).
+/// The base is the one the plan was made against (the repository lock keeps it current).
+fn settle_base(read: &Read, plan: &Plan, written: &HashSet<AnnexKey>) -> std::io::Result<()> {
     let mut updates: HashMap<AnnexKey, Agreed> = plan.base_updates.iter().cloned().collect();
     let mut scratch = crate::annex::cache::Encoder::default();
     for change in &plan.changes {
@@ -398,14 +440,18 @@ fn settle_base(store: &BaseStore, plan: &Plan, written: &HashSet<AnnexKey>) -> s
         } else {
             &change.settled_unwritten
         };
-        if !store.holds(&change.key, settled, &mut scratch) {
+        if !read.base.get().holds(&change.key, settled, &mut scratch) {
             updates.insert(change.key.clone(), settled.clone());
         }
     }
-    if updates.is_empty() {
-        return Ok(());
+    if !updates.is_empty() {
+        // Entries of files not in this run stay: a base is what the two sides last agreed
+        // on, still true for a file outside the selection or one Mixxx forgot for a while.
+        read.base.get().write(&updates, |_| true)?;
     }
-    // Entries of files not in this run stay: a base is what the two sides last agreed on,
-    // still true for a file outside the selection or one Mixxx forgot for a while.
-    store.write(&updates, |_| true)
+    match &read.stamp {
+        // Stored with the base file as it is now, which the write above may have replaced.
+        Some(stamp) if written.is_empty() => stamp.store(read.base.file()),
+        _ => Ok(()),
+    }
 }

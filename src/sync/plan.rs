@@ -8,7 +8,7 @@ use crate::annex::{Entry, KeyMap};
 use crate::mixxx::Library;
 use crate::mixxx::paths::{PathMapper, Unmapped};
 use crate::model::{AnnexKey, FieldSet, RepoPath};
-use crate::sync::base::{Agreed, BaseStore, Found};
+use crate::sync::base::{Agreed, LazyBase};
 use crate::sync::fields::{FieldId, ManagedFields};
 use crate::sync::merge::{self, Prefer};
 
@@ -155,8 +155,6 @@ pub struct Plan {
     /// Files that match whose stored base is not what they match on: the base moves there
     /// when a sync runs, even one that writes nothing.
     pub base_updates: Vec<(AnnexKey, Agreed)>,
-    /// Whether this clone had a base for this Mixxx database.
-    pub base_found: Option<Found>,
     /// What the run should say before its report: fields this database cannot supply, most
     /// tracks outside the music root.
     pub warnings: Vec<String>,
@@ -355,18 +353,29 @@ pub fn likely_music_root(targets: &Targets, keys: &KeyMap) -> Option<String> {
         .map(|(dir, _)| dir.to_string())
 }
 
+/// Which files that match a run checks against their stored base (only a sync moves it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BaseCheck {
+    /// None: a dry run or `status`, which move no base.
+    Skip,
+    /// Every file that matches; those whose base must move are listed in `base_updates`.
+    EveryFile,
+    /// None either, because the [`super::base::Stamp`] says an earlier run saw exactly these
+    /// inputs and settled every matching file already.
+    Settled,
+}
+
 /// Compares, per file and managed field, this Mixxx (`library`), the repository
 /// (`current`) and the base (`base`): see [`super::merge`] for the rules. `prefer` settles
-/// conflicts. With `settling`, files that match are checked against their stored base and
-/// listed in `base_updates` where it must move (only a sync moves it).
+/// conflicts; `check` says which matching files are checked against their base.
 pub fn plan(
     targets: Targets,
     library: &Library,
     current: &HashMap<AnnexKey, FieldSet>,
     managed: &ManagedFields,
-    base: &BaseStore,
+    base: &LazyBase,
     prefer: Prefer,
-    settling: bool,
+    check: BaseCheck,
 ) -> Plan {
     let empty = FieldSet::new();
     let reader = managed.reader(library);
@@ -375,7 +384,6 @@ pub fn plan(
         managed: managed.clone(),
         tracks: targets.tracks,
         skipped: targets.skipped,
-        base_found: Some(base.found()),
         ..Plan::default()
     };
     for (key, target) in targets.by_key {
@@ -402,13 +410,17 @@ pub fn plan(
         let differing = diff(&desired, now, managed);
         if differing.is_empty() {
             plan.unchanged += 1;
-            if settling && !base.holds_fields(&key, &desired, managed, &mut scratch) {
+            if check == BaseCheck::EveryFile
+                && !base
+                    .get()
+                    .holds_fields(&key, &desired, managed, &mut scratch)
+            {
                 let agreed = Agreed::from_fields(&desired, managed);
                 plan.base_updates.push((key, agreed));
             }
             continue;
         }
-        let stored = base.get(&key);
+        let stored = base.get().get(&key);
         let mut file = FileChange {
             key,
             paths: target.paths,

@@ -34,9 +34,52 @@ pub fn read_with(
     keys: &[AnnexKey],
     freshness: Freshness,
 ) -> Result<HashMap<AnnexKey, FieldSet>> {
+    read_with_state(repo, keys, freshness).map(|(fields, _)| fields)
+}
+
+/// What the metadata of every key was read from: the tip of every git-annex branch and the
+/// journal's content, taken before reading. Equal states give equal answers, for any keys.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RepoState(Vec<u8>);
+
+impl RepoState {
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// [`read_with`], also saying which [`RepoState`] the answers come from.
+pub fn read_with_state(
+    repo: &Repo,
+    keys: &[AnnexKey],
+    freshness: Freshness,
+) -> Result<(HashMap<AnnexKey, FieldSet>, RepoState)> {
     let mut journal = Journal::open(repo)?;
     journal.preload()?;
     let tips = branch::tips(repo)?;
+    let mut state = journal.fingerprint();
+    let mut named: Vec<(&str, &str)> = tips
+        .iter()
+        .map(|t| (t.name.as_str(), t.oid.as_str()))
+        .collect();
+    named.sort_unstable();
+    for (name, oid) in named {
+        state.extend_from_slice(name.as_bytes());
+        state.push(b' ');
+        state.extend_from_slice(oid.as_bytes());
+        state.push(b'\n');
+    }
+    let state = RepoState(state);
+    read_tips(repo, keys, freshness, &journal, &tips).map(|fields| (fields, state))
+}
+
+fn read_tips(
+    repo: &Repo,
+    keys: &[AnnexKey],
+    freshness: Freshness,
+    journal: &Journal,
+    tips: &[branch::Tip],
+) -> Result<HashMap<AnnexKey, FieldSet>> {
     let Some(head) = tips
         .iter()
         .find(|t| t.name == BRANCH)
