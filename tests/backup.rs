@@ -226,7 +226,8 @@ fn two_backups_are_two_versions_each_restorable_by_id() {
     sb.set_column(0, "rating", Sql::Integer(4));
     sb.set_column(3, "comment", Sql::Text("second version".into()));
     let second = dump(&sb.db);
-    backup(&sb, &["-m", "second"]);
+    // `mixxx backup` is the same command.
+    ok(cmd(&sb).args(["mixxx", "backup", "-m", "second"]));
     let commits = commits_of(&sb.repo, DESK_PATH);
     assert_eq!(commits.len(), 2);
     let subjects =
