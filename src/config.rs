@@ -95,6 +95,20 @@ pub const MUSIC_ROOT: Setting = Setting {
     example: || "# mixxx_music_root = \"/media/usb/Music\"".into(),
 };
 
+pub const MIXXX_BACKUP_PATH: Setting = Setting {
+    section: "paths",
+    key: "mixxx_backup_path",
+    env: Some("MUSIC_COMMANDER_MIXXX_BACKUP_PATH"),
+    summary: "Where `backup` keeps the Mixxx database in the repository",
+    default: "\"Mixxx/{machine}/mixxxdb.sqlite\"",
+    doc: &[
+        "Where `music-commander backup` stores the Mixxx database in the repository (relative to",
+        "its root; annexed, one commit per backup). {machine} is this clone's git-annex",
+        "description (else the host name), so each machine's backups stay apart.",
+    ],
+    example: || "# mixxx_backup_path = \"Mixxx/{machine}/mixxxdb.sqlite\"".into(),
+};
+
 pub const FIELDS: Setting = Setting {
     section: "sync",
     key: "fields",
@@ -154,6 +168,7 @@ pub const SETTINGS: &[Setting] = &[
     MIXXX_DB,
     REPO,
     MUSIC_ROOT,
+    MIXXX_BACKUP_PATH,
     FIELDS,
     KEY_NOTATION,
     NAMES,
@@ -180,6 +195,7 @@ pub struct PathsConfig {
     pub mixxx_db: Option<PathBuf>,
     pub music_repo: Option<PathBuf>,
     pub mixxx_music_root: Option<PathBuf>,
+    pub mixxx_backup_path: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug, Deserialize)]

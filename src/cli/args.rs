@@ -60,6 +60,10 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Commit a snapshot of the Mixxx database to the repository (annexed)
+    Backup(BackupArgs),
+    /// Write a backup back over the Mixxx database (`--list` shows them)
+    Restore(RestoreArgs),
     /// Write a commented config file with every key
     InitConfig {
         /// Overwrite an existing file
@@ -82,6 +86,30 @@ pub enum Command {
 pub enum MixxxCommand {
     /// Same as `music-commander sync`
     Sync(SyncArgs),
+    /// Same as `music-commander backup`
+    Backup(BackupArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct BackupArgs {
+    /// Commit message [default: names this machine and the time]
+    #[arg(short, long, value_name = "MSG")]
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct RestoreArgs {
+    /// List every backup this machine can restore, newest first, with its id
+    #[arg(long)]
+    pub list: bool,
+
+    /// With --list: one JSON document instead of the table
+    #[arg(long, requires = "list")]
+    pub json: bool,
+
+    /// Which backup: its number in `--list` (1 = newest), `local:FILE`, or `COMMIT:PATH` [default: the newest]
+    #[arg(value_name = "BACKUP", conflicts_with = "list")]
+    pub backup: Option<String>,
 }
 
 #[derive(Debug, Args, Clone)]

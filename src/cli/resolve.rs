@@ -90,6 +90,15 @@ pub fn mixxx_process(config: &config::Config) -> String {
         .unwrap_or_else(|| crate::mixxx::running::DEFAULT_PROCESS_NAME.to_string())
 }
 
+/// `[paths] mixxx_backup_path` as written (environment > file > default), `{machine}` not yet
+/// replaced. Not `~`-expanded: it is a path inside the repository.
+pub fn backup_path_pattern(config: &config::Config) -> PathBuf {
+    config::MIXXX_BACKUP_PATH
+        .env_value()
+        .or_else(|| config.paths.mixxx_backup_path.clone())
+        .unwrap_or_else(|| PathBuf::from(crate::mixxx::backup::DEFAULT_REPO_PATH))
+}
+
 /// Turns `sync PATHS...` into repository paths. A path outside the repository is a usage
 /// error naming it.
 pub fn selection(repo: &Repo, paths: &[PathBuf]) -> Result<Selection> {
