@@ -281,7 +281,7 @@ UPDATE library SET rating=1, color=255, comment='peak-time tool', year='2019' WH
 -- A key and a BPM as Mixxx stores a user's edit: KeyMap-1.0 blob (C#m = 14, source USER) and a
 -- BeatGrid-2.0 blob (126.5 BPM, first beat at frame 0) next to the derived columns.
 UPDATE library SET key='C♯m', key_id=14, keys=X'080E2002', keys_version='KeyMap-1.0', keys_sub_version='',
-  bpm=126.5, beats=X'0A0909000000000000A05F4012020800', beats_version='BeatGrid-2.0', beats_sub_version='',
+  bpm=126.5, beats=X'0A09090000000000A05F4012020800', beats_version='BeatGrid-2.0', beats_sub_version='',
   genre='Deep Techno' WHERE $(where "$T4");
 UPDATE library SET artist='Epsilon Ensemble', album='Loops', tracknumber='7' WHERE $(where "$T5");
 UPDATE library SET color=65280, genre='Dub', comment='B-side' WHERE $(where "$T6");
