@@ -155,11 +155,15 @@ mixxx_session() {
   log "  shutdown complete ($(($(date +%s) - t0)) s)"
 }
 
-# Database errors in a Mixxx log (Mixxx logs failed queries and SQLite errors with these words).
+# Database errors in a Mixxx log: failed queries (LOG_FAILED_QUERY, FwdSqlQuery), SQLite errors,
+# debug assertions, and the repairs Mixxx makes at start-up to rows it finds invalid (crates
+# without a name, memberships of missing crates or tracks, bad booleans): any of those after an
+# import means Mixxx disagreed with what was written.
 db_errors() {
-  grep -aE '(Error|ERROR|Failed|FAILED|failed)' "$1" |
-    grep -aiE 'sql|database|query|dao|crate|library|track' |
-    grep -avE 'Failed to open (audio|sound)|PortAudio|SoundManager|soundDevice|SoundDevice' || true
+  grep -aE 'FAILED QUERY|Failed to (prepare|execute)|QSqlError|database is locked|malformed|DEBUG ASSERT|Critical \[|crates with empty names|crate tracks from non-existent|purged tracks from crates|Fixed boolean values' "$1" |
+    grep -avE 'SettingsDAO - Failed to prepare query: Returning default value' || true
+  grep -aE '(Error|ERROR|Failed|FAILED)' "$1" | grep -aiE 'sql|database|query' |
+    grep -avE 'FAILED QUERY|Failed to (prepare|execute)|SettingsDAO - Failed to prepare query: Returning default value' || true
 }
 
 # ---------------------------------------------------------------- 2. audio + repositories
@@ -395,6 +399,6 @@ echo
 if [ $fails -eq 0 ]; then
   echo "PASS: import → real Mixxx 2.3.3 → every imported value kept ($(wc -l <"$T/desktop.norm") tracks), $(($(date +%s) - t_start)) s"
 else
-  echo "FAIL: $fails check(s) failed (KEEP=1 keeps $T)"
+  echo "FAIL: $fails check(s) failed (KEEP=1 keeps the temp dir with databases and logs)"
   exit 1
 fi
