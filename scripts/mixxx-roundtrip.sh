@@ -42,6 +42,7 @@ have sqlite3 || need_pkgs+=(sqlite3)
 have sox || need_pkgs+=(sox)
 have git-annex || need_pkgs+=(git-annex)
 have git || need_pkgs+=(git)
+have python3 || need_pkgs+=(python3) # reads the --json reports
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   log "installing ${need_pkgs[*]}"
   sudo=()
@@ -52,7 +53,8 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
   "${sudo[@]}" apt-get install -y --no-install-recommends "${need_pkgs[@]}" >/dev/null ||
     { "${sudo[@]}" apt-get update >/dev/null && "${sudo[@]}" apt-get install -y --no-install-recommends "${need_pkgs[@]}" >/dev/null; }
 fi
-log "$(mixxx --help 2>&1 | head -n 1 | sed 's/ - .*//'), $(git annex version --raw 2>/dev/null || git annex version | head -n 1)"
+mixxx_version=$(mixxx --help 2>&1 | head -n 1 | sed 's/ - .*//')
+log "$mixxx_version, git-annex $(git annex version --raw 2>/dev/null || git annex version | head -n 1)"
 
 if [ -n "${MUSIC_COMMANDER:-}" ]; then
   mc=$(realpath "$MUSIC_COMMANDER")
@@ -397,7 +399,7 @@ fi
 
 echo
 if [ $fails -eq 0 ]; then
-  echo "PASS: import → real Mixxx 2.3.3 → every imported value kept ($(wc -l <"$T/desktop.norm") tracks), $(($(date +%s) - t_start)) s"
+  echo "PASS: import → real $mixxx_version → every imported value kept ($(wc -l <"$T/desktop.norm") tracks), $(($(date +%s) - t_start)) s"
 else
   echo "FAIL: $fails check(s) failed (KEEP=1 keeps the temp dir with databases and logs)"
   exit 1
