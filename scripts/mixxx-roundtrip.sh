@@ -53,7 +53,7 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
   "${sudo[@]}" apt-get install -y --no-install-recommends "${need_pkgs[@]}" >/dev/null ||
     { "${sudo[@]}" apt-get update >/dev/null && "${sudo[@]}" apt-get install -y --no-install-recommends "${need_pkgs[@]}" >/dev/null; }
 fi
-mixxx_version=$(mixxx --help 2>&1 | head -n 1 | sed 's/ - .*//')
+mixxx_version=$(mixxx --help 2>&1 | sed -n '1s/ - .*//p' || true) # --help exits non-zero
 log "$mixxx_version, git-annex $(git annex version --raw 2>/dev/null || git annex version | head -n 1)"
 
 if [ -n "${MUSIC_COMMANDER:-}" ]; then
@@ -89,7 +89,7 @@ git config --global annex.autocommit false
 # ---------------------------------------------------------------- Xvfb + Mixxx automation
 start_xvfb() {
   : >"$T/display"
-  Xvfb -displayfd 3 -screen 0 1920x1080x24 -nolisten tcp 3>"$T/display" >"$T/logs/xvfb.log" 2>&1 &
+  Xvfb -displayfd 3 -screen 0 1920x1080x24 -nolisten tcp -noreset 3>"$T/display" >>"$T/logs/xvfb.log" 2>&1 &
   XVFB_PID=$!
   local i
   for i in $(seq 100); do [ -s "$T/display" ] && break; sleep 0.1; done
@@ -110,6 +110,10 @@ mixxx_session() {
   local mlog="$settings/mixxx.log" t0 wid running=0 scanned=0 quit_sent=0 dir_done=0 snd_done=0
   # A log left by an earlier run would already say "shutdown complete".
   [ -e "$mlog" ] && mv "$mlog" "$T/logs/$name.previous.log"
+  if ! kill -0 "$XVFB_PID" 2>/dev/null || ! xdotool getmouselocation >/dev/null 2>&1; then
+    log "  Xvfb on $DISPLAY is gone ($(wait "$XVFB_PID" 2>/dev/null; echo "exit $?")); starting another"
+    start_xvfb
+  fi
   log "mixxx ($name) start${*:+, decks: $(printf '%s ' "${@##*/}")}"
   mixxx --settingsPath "$settings/" --logLevel debug --logFlushLevel debug "$@" \
     >"$T/logs/$name.stdout" 2>&1 &
@@ -245,20 +249,21 @@ raw() {
   sqlite3 -separator $'\t' "$db" "SELECT '(crates)', 'crate', quote(name)||' locked='||quote(locked)||
     ' autodj='||quote(autodj_source)||' show='||quote(show) FROM crates"
 } 
-# norm DB ROOT: the values as music-commander maps them (empty = absent), for desktop vs laptop.
+# norm DB ROOT: one line a track, "path<TAB>" + the values in NORM_FIELDS order as music-commander
+# maps them ('' = absent): what desktop and laptop must agree on after an import.
+NORM_FIELDS="rating color bpm key artist title album genre year tracknumber comment crate"
 norm() {
-  local db=$1 root=$2
+  local db=$1 root=$2 t
+  t() { printf "replace(replace(coalesce(trim(%s),''), char(10), ' '), char(9), ' ')" "$1"; }
   sqlite3 -separator $'\t' "$db" "SELECT substr(tl.location, length($(sq "$root"))+2),
     CASE WHEN rating>0 THEN rating ELSE '' END,
     CASE WHEN color IS NULL THEN '' ELSE printf('#%06X', color) END,
     CASE WHEN bpm>0 THEN printf('%.2f', bpm) ELSE '' END,
-    CASE WHEN key_id>0 THEN key_id ELSE '' END,
-    coalesce(trim(artist),''), coalesce(trim(title),''), coalesce(trim(album),''), coalesce(trim(genre),''),
-    coalesce(trim(year),''), coalesce(trim(tracknumber),''), coalesce(trim(comment),''),
+    CASE WHEN key_id>0 THEN 'key_id ' || key_id ELSE '' END,
+    $(t artist), $(t title), $(t album), $(t genre), $(t year), $(t tracknumber), $(t comment),
     coalesce((SELECT group_concat(name, ' | ') FROM (SELECT c.name FROM crate_tracks ct
       JOIN crates c ON c.id=ct.crate_id WHERE ct.track_id=l.id ORDER BY c.name)), '')
-    FROM library l JOIN track_locations tl ON tl.id=l.location WHERE l.mixxx_deleted=0 ORDER BY 1" |
-    awk -F'\t' '{printf "%s\trating=%s color=%s bpm=%s key_id=%s artist=%s title=%s album=%s genre=%s year=%s tracknumber=%s comment=%s crates=%s\n", $1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13}'
+    FROM library l JOIN track_locations tl ON tl.id=l.location WHERE l.mixxx_deleted=0 ORDER BY 1"
 }
 
 # ---------------------------------------------------------------- 3. the DJ's edits on the desktop
@@ -282,6 +287,8 @@ where() { printf "location=(SELECT id FROM track_locations WHERE location=%s)" "
 sqlite3 "$ddb" <<SQL
 BEGIN;
 UPDATE library SET rating=5, color=16711680, title='Sunrise (Extended Mix)' WHERE $(where "$T1");
+-- BPM 124 (from the tag) corrected to 125 on a track the laptop's Mixxx also has a beat grid for.
+UPDATE library SET bpm=125.0, beats=X'0A09090000000000405F4012020800' WHERE $(where "$T1");
 UPDATE library SET rating=3, comment='' WHERE $(where "$T2");
 UPDATE library SET rating=1, color=255, comment='peak-time tool', year='2019' WHERE $(where "$T3");
 -- A key and a BPM as Mixxx stores a user's edit: KeyMap-1.0 blob (C#m = 14, source USER) and a
@@ -291,6 +298,8 @@ UPDATE library SET key='C♯m', key_id=14, keys=X'080E2002', keys_version='KeyMa
   genre='Deep Techno' WHERE $(where "$T4");
 UPDATE library SET artist='Epsilon Ensemble', album='Loops', tracknumber='7' WHERE $(where "$T5");
 UPDATE library SET color=65280, genre='Dub', comment='B-side' WHERE $(where "$T6");
+-- Key F#m (from the tag) changed to Gm (20) by the user, beside the laptop's own key analysis.
+UPDATE library SET key='Gm', key_id=20, keys=X'08142002', keys_sub_version='' WHERE $(where "$T6");
 INSERT INTO crates (name, locked, autodj_source) VALUES ('Festival ★', 0, 0);
 INSERT INTO crates (name, locked, autodj_source) VALUES ('Warmup/Deep', 0, 0);
 INSERT OR IGNORE INTO crate_tracks (crate_id, track_id)
@@ -315,15 +324,21 @@ if [ "${STOP_BEFORE_IMPORT:-0}" = 1 ]; then
 fi
 
 # ---------------------------------------------------------------- 4. import on the laptop, then Mixxx
+norm "$ldb" "$lap" >"$T/laptop.before-import.norm"
 raw "$ldb" "$lap" | sort >"$T/laptop.before-import.raw"
-mc_run laptop-import "$lap" "$ldb" "$lap" import
-log "laptop import done: $(tail -n 1 "$T/logs/laptop-import.out")"
+mc_run laptop-import "$lap" "$ldb" "$lap" import --json
+log "laptop import: $(python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+print("%s files, %s tracks, %s fields written, crates created %s; not importable: %s" % (d["files"]["imported"],
+  d["tracks_written"], d["fields_written"], d["crates_created"],
+  ["%s %s" % (u["paths"][0], u["field"]) for u in d["unwritable"]] or "none"))' "$T/logs/laptop-import.out")"
 norm "$ldb" "$lap" >"$T/laptop.imported.norm"
 raw "$ldb" "$lap" | sort >"$T/laptop.imported.raw"
 sqlite3 "$ldb" 'PRAGMA integrity_check' >"$T/laptop.integrity.before"
 
-# Two imported tracks go into decks: Mixxx loads them from the DB and writes them back at exit.
-mixxx_session laptop-open "$T/laptop/mixxx" "$lap" no "$lap/$T1" "$lap/$T4"
+# Three imported tracks go into decks: Mixxx loads them from the DB and writes them back at exit.
+deck_tracks=("$T1" "$T4" "$T6")
+mixxx_session laptop-open "$T/laptop/mixxx" "$lap" no "${deck_tracks[@]/#/$lap/}"
 norm "$ldb" "$lap" >"$T/laptop.after-mixxx.norm"
 raw "$ldb" "$lap" | sort >"$T/laptop.after-mixxx.raw"
 
@@ -333,28 +348,68 @@ check() { # check OK|FAIL message
   if [ "$1" = ok ]; then printf '  ok    %s\n' "$2"; else printf '  FAIL  %s\n' "$2"; fails=$((fails + 1)); fi
 }
 echo
-echo "== values: desktop (after the DJ's edits) vs laptop (after import) vs laptop (after Mixxx ran)"
-while IFS=$'\t' read -r path want; do
-  got=$(awk -F'\t' -v p="$path" '$1==p {print $2}' "$T/laptop.imported.norm")
-  after=$(awk -F'\t' -v p="$path" '$1==p {print $2}' "$T/laptop.after-mixxx.norm")
-  echo "  $path"
-  echo "      desktop:      $want"
-  if [ "$got" = "$want" ]; then check ok "import wrote it"; else
-    echo "      imported:     $got"; check fail "import: laptop differs from desktop"; fi
-  if [ "$after" = "$got" ]; then check ok "survived Mixxx"; else
-    echo "      after Mixxx:  $after"; check fail "Mixxx changed an imported value"; fi
-done <"$T/desktop.norm"
+echo "== values: desktop (after the DJ's edits) → laptop (import) → laptop (after Mixxx ran)"
+# Every desktop value must be in the laptop after import, or be listed by import as not
+# importable (then the laptop keeps its own value); and Mixxx must keep whatever the laptop holds.
+pyfails=0
+NORM_FIELDS=$NORM_FIELDS python3 - "$T" <<'PY' || pyfails=$?
+import json, os, sys
+T = sys.argv[1]
+FIELDS = os.environ["NORM_FIELDS"].split()
+def load(name):
+    rows = {}
+    with open(os.path.join(T, name), encoding="utf-8") as f:
+        for line in f:
+            parts = line.rstrip("\n").split("\t")
+            rows[parts[0]] = dict(zip(FIELDS, parts[1:]))
+    return rows
+desk, before, imported, after = (load(n) for n in (
+    "desktop.norm", "laptop.before-import.norm", "laptop.imported.norm", "laptop.after-mixxx.norm"))
+doc = json.load(open(os.path.join(T, "logs", "laptop-import.out"), encoding="utf-8"))
+unwritable = {(p, u["field"]): u for u in doc.get("unwritable", []) for p in u["paths"]}
+show = lambda v: repr(v) if v else "(none)"
+fails = 0
+for path in sorted(desk):
+    print(f"  {path}")
+    for f in FIELDS:
+        want, old = desk[path][f], before.get(path, {}).get(f)
+        got, aft = imported.get(path, {}).get(f), after.get(path, {}).get(f)
+        u = unwritable.get((path, f))
+        if u:
+            expect, how = old, f"not importable ({u['reason']}): laptop keeps {show(old)}"
+        else:
+            expect, how = want, "imported"
+        ok_import, ok_mixxx = got == expect, aft == got
+        if want == old and not u and ok_import and ok_mixxx:
+            continue  # unchanged on both machines and left alone
+        status = "ok  " if ok_import and ok_mixxx else "FAIL"
+        line = f"    {status}  {f}: {show(old)} → {show(want)}  {how}"
+        if not ok_import:
+            line += f", but the laptop has {show(got)}"
+        line += ", kept by Mixxx" if ok_mixxx else f", Mixxx changed it to {show(aft)}"
+        print(line)
+        fails += not (ok_import and ok_mixxx)
+for path in sorted(set(imported) - set(desk)):
+    print(f"    FAIL  {path}: on the laptop only")
+    fails += 1
+# What import could not write stays incoming for the laptop's next sync.
+with open(os.path.join(T, "unwritable.files"), "w") as f:
+    f.write(str(len({p for (p, _) in unwritable})))
+sys.exit(min(fails, 100))
+PY
+[ "$pyfails" -eq 0 ] && check ok "every desktop value imported (or reported not importable) and kept by Mixxx" ||
+  check fail "$pyfails value(s) not as expected (above)"
 
 echo "== raw columns the import touched, before vs after the Mixxx run"
 changed=$(comm -3 "$T/laptop.imported.raw" "$T/laptop.after-mixxx.raw" || true)
-# The two deck-loaded tracks were written back whole by Mixxx, which re-serialises what it derives
+# The deck-loaded tracks were written back whole by Mixxx, which re-serialises what it derives
 # from bpm and key: a beat grid blob for the bpm column, a KeyMap blob and the key text in its
 # notation for key_id. The values (bpm, key_id) are compared above; these re-encodings are
 # reported, not failed. Every other column, and every column of the other tracks, must be equal.
 split_changes() { # $1 = benign|serious; reads comm -3 lines ("<TAB>" prefix = after Mixxx)
-  awk -F'\t' -v want="$1" -v a="$T1" -v b="$T4" '
+  awk -F'\t' -v want="$1" -v a="$T1" -v b="$T4" -v c="$T6" '
     { side = "imported:   "; if ($1 == "") { side = "after Mixxx: "; $0 = substr($0, 2) }
-      split($0, f, "\t"); k = (f[1] == a || f[1] == b) && f[2] ~ /^(key|keys_version|keys_sub_version|hex\(keys\)|beats_version|beats_sub_version|hex\(beats\))$/
+      split($0, f, "\t"); k = (f[1] == a || f[1] == b || f[1] == c) && f[2] ~ /^(key|keys_version|keys_sub_version|hex\(keys\)|beats_version|beats_sub_version|hex\(beats\))$/
       if ((want == "benign") == k) print side $0 }'
 }
 benign=$(printf '%s\n' "$changed" | grep -v '^$' | split_changes benign || true)
@@ -366,7 +421,15 @@ imported_n=$(comm -13 "$T/laptop.before-import.raw" "$T/laptop.imported.raw" | w
 [ "$imported_n" -gt 0 ] && check ok "import changed $imported_n column values in the laptop DB" ||
   check fail "import changed nothing in the laptop DB"
 
-echo "== database and log"
+echo "== backup, database and log"
+# import backs the database up before it writes: that snapshot must hold exactly the pre-import state.
+backup=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1])).get("backup") or "")' "$T/logs/laptop-import.out")
+if [ -n "$backup" ] && [ "$(sqlite3 "$backup" 'PRAGMA integrity_check')" = ok ] &&
+  cmp -s <(raw "$backup" "$lap" | sort) "$T/laptop.before-import.raw"; then
+  check ok "backup ${backup#"$lap/"} holds the pre-import database"
+else
+  check fail "the backup import names (${backup:-none}) is not the intact pre-import database"
+fi
 ib=$(cat "$T/laptop.integrity.before") ia=$(sqlite3 "$ldb" 'PRAGMA integrity_check')
 [ "$ib" = ok ] && [ "$ia" = ok ] && check ok "PRAGMA integrity_check: ok before and after Mixxx" ||
   check fail "integrity_check: before=$ib after=$ia"
@@ -375,7 +438,7 @@ errs=$(db_errors "$T/logs/laptop-open.log")
   { printf '%s\n' "$errs" | head -n 20 | sed 's/^/          /'; check fail "mixxx.log has database errors"; }
 grep -q 'Mixxx shutdown complete' "$T/logs/laptop-open.log" && check ok "Mixxx shut down cleanly" ||
   check fail "no clean shutdown"
-for t in "$T1" "$T4"; do
+for t in "${deck_tracks[@]}"; do
   if grep -aqF "Updating track in database $(sqlite3 "$ldb" "SELECT l.id FROM library l JOIN track_locations tl
       ON tl.id=l.location WHERE tl.location=$(sq "$lap/$t")") QFileInfo($lap/$t)" "$T/logs/laptop-open.log"; then
     check ok "Mixxx loaded $t into a deck and wrote its row back"
@@ -391,8 +454,10 @@ after_branch=$(git -C "$lap" rev-parse git-annex)
 summary=$(python3 -c 'import json, sys
 f = json.load(open(sys.argv[1]))["files"]
 print(" ".join("%s=%s" % (k, f[k]) for k in ("to_write", "written", "conflicts", "incoming")))' "$T/logs/laptop-sync-after.out")
-if [ "$before_branch" = "$after_branch" ] && printf '%s' "$summary" | grep -q 'to_write=0 written=0 conflicts=0 incoming=0'; then
-  check ok "sync --json writes nothing ($summary, git-annex branch unchanged)"
+# What import could not write stays incoming; nothing may go out.
+want_incoming=$(cat "$T/unwritable.files")
+if [ "$before_branch" = "$after_branch" ] && [ "$summary" = "to_write=0 written=0 conflicts=0 incoming=$want_incoming" ]; then
+  check ok "sync --json writes nothing ($summary; incoming = the files import could not write; git-annex branch unchanged)"
 else
   check fail "sync after import: $summary, git-annex branch $before_branch -> $after_branch"
 fi
