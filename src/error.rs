@@ -40,6 +40,16 @@ pub enum Error {
     #[error("Mixxx database {path} is locked — is Mixxx writing right now?")]
     MixxxDbLocked { path: PathBuf },
 
+    /// Writing the database while Mixxx runs would be undone by Mixxx's cached rows.
+    #[error(
+        "Mixxx is running (process {pid} {name:?}); {path} is written only while Mixxx is closed"
+    )]
+    MixxxRunning {
+        pid: u32,
+        name: String,
+        path: PathBuf,
+    },
+
     #[error("cannot read Mixxx database {path}: {detail}")]
     MixxxDbUnreadable { path: PathBuf, detail: String },
 
@@ -154,6 +164,9 @@ impl Error {
             Error::MixxxDbLocked { .. } => {
                 Some("wait until Mixxx has finished saving, or close Mixxx, and run again".into())
             }
+            Error::MixxxRunning { .. } => {
+                Some("quit Mixxx (File › Exit), then run the command again".into())
+            }
             Error::MixxxDbUnreadable { .. } => Some(
                 "check the file's permissions, or restore it from a backup if it is damaged".into(),
             ),
@@ -206,6 +219,7 @@ impl Error {
             | Error::MixxxDbMissing { .. }
             | Error::MixxxDbNotMixxx { .. }
             | Error::MixxxDbLocked { .. }
+            | Error::MixxxRunning { .. }
             | Error::MixxxDbUnreadable { .. }
             | Error::WrongMusicRoot { .. } => ExitCode::Usage,
             Error::NotGitRepo { .. }

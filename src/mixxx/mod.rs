@@ -6,7 +6,9 @@
 //! The schema is probed column by column rather than trusted from the revision number: old
 //! revisions lack columns, development builds add some, and both must read fine.
 
+pub mod backup;
 pub mod paths;
+pub mod running;
 pub mod sample;
 mod wal;
 
