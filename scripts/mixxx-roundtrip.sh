@@ -5,16 +5,19 @@
 #   MUSIC_COMMANDER=path/to/bin scripts/mixxx-roundtrip.sh
 #   KEEP=1 scripts/mixxx-roundtrip.sh     # keep the temp dir (databases, logs, repos)
 #   STOP_BEFORE_IMPORT=1 ...              # only the set-up: scans, edits, desktop sync
+#   MIXXX_TIMEOUT=120 SETTLE=4            # seconds per Mixxx session / before quitting
 #
 # Two git-annex clones ("desktop", "laptop") of a few generated audio files, each with its own
 # Mixxx database made by the real Mixxx scanning its own music folder (different paths). The
 # desktop's DB is edited while Mixxx is closed (ratings, colors, crates, titles, a cleared
-# comment, a key and a BPM set as Mixxx stores a user's edit), `music-commander sync` writes it
-# to git-annex, `git annex sync` carries it to the laptop, `music-commander import` writes it
-# into the laptop's DB; then the laptop DB is opened in the real Mixxx (two of the tracks are
-# loaded into decks, so Mixxx's track load + save path runs too), Mixxx quits cleanly, and the
-# script checks that every imported value survived, that the DB is intact, that Mixxx logged no
-# database errors, and that the laptop's next sync writes nothing. Exit 0 only on PASS.
+# comment, keys and BPMs set as Mixxx stores a user's edit; one BPM and one key beside the
+# laptop's own beat grid / key analysis, which import must report as not importable and leave
+# alone). `music-commander sync` writes the edits to git-annex, `git annex sync` carries them to
+# the laptop, `music-commander import` writes them into the laptop's DB. Then the laptop DB is
+# opened in the real Mixxx (three tracks are loaded into decks, so Mixxx's track load + save
+# path runs too), Mixxx quits cleanly, and the script checks that every imported value survived,
+# that the backup holds the pre-import DB, that the DB is intact, that Mixxx logged no database
+# errors, and that the laptop's next sync writes nothing. Exit 0 only on PASS.
 #
 # Mixxx runs under Xvfb (it blocks on dialogs without an X server); first-start dialogs are
 # answered with xdotool; Mixxx is quit with Ctrl+Q (it has no SIGTERM handler) and the script
@@ -64,6 +67,9 @@ else
   mc="$repo_root/target/release/music-commander"
 fi
 [ -x "$mc" ] || die "no music-commander binary at $mc"
+if [ "${STOP_BEFORE_IMPORT:-0}" != 1 ] && ! "$mc" import --help >/dev/null 2>&1; then
+  die "$mc has no import command (build a branch that has it, or STOP_BEFORE_IMPORT=1 for the set-up only)"
+fi
 
 # ---------------------------------------------------------------- temp dir, cleanup
 T=$(mktemp -d "${TMPDIR:-/tmp}/mc-roundtrip.XXXXXX")
