@@ -33,6 +33,7 @@ TIMEOUT=${MIXXX_TIMEOUT:-120}
 
 log() { printf '[%3ss] %s\n' "$(($(date +%s) - t_start))" "$*"; }
 die() { printf 'FAIL: %s\n' "$*" >&2; exit 1; }
+sq() { printf "'%s'" "${1//\'/\'\'}"; } # SQL string literal
 
 # ---------------------------------------------------------------- 1. tools
 need_pkgs=()
@@ -218,7 +219,12 @@ annex_sync() { # both directions, metadata only (no work-tree commit, no content
   (cd "$desk" && git annex sync -q --only-annex --no-content >/dev/null 2>&1)
 }
 annex_sync
-log "git-annex repos: desktop $desk, laptop $lap"
+# The laptop's Mixxx sees the collection through another path (a symlink, like a mounted drive),
+# so the laptop runs with MUSIC_COMMANDER_MUSIC_ROOT = that path (README "Configuration").
+lroot="$T/laptop/usb/Music"
+mkdir -p "$(dirname "$lroot")"
+ln -s "$lap" "$lroot"
+log "git-annex repos: desktop $desk, laptop $lap (its Mixxx sees it as $lroot)"
 
 start_xvfb
 # Analysis off: see the header. The first start writes mixxx.cfg; these keys are added after.
@@ -227,7 +233,7 @@ analysis_off() {
   printf '\n[BPM]\nBPMDetectionEnabled 0\n\n[Key]\nKeyDetectionEnabled 0\n' >>"$cfg"
 }
 mixxx_session desktop-scan "$T/desktop/mixxx" "$desk" yes
-mixxx_session laptop-scan "$T/laptop/mixxx" "$lap" yes
+mixxx_session laptop-scan "$T/laptop/mixxx" "$lroot" yes
 analysis_off "$T/desktop/mixxx"
 analysis_off "$T/laptop/mixxx"
 ddb="$T/desktop/mixxx/mixxxdb.sqlite" ldb="$T/laptop/mixxx/mixxxdb.sqlite"
@@ -236,10 +242,16 @@ for db in "$ddb" "$ldb"; do
   n=$(sqlite3 "$db" 'SELECT count(*) FROM library WHERE mixxx_deleted=0')
   [ "$n" = 6 ] || die "$db has $n tracks after the scan, expected 6"
 done
+under_root() { # under_root DB ROOT: every track location starts with ROOT/ (as Mixxx saw it)
+  local n
+  n=$(sqlite3 "$1" "SELECT count(*) FROM track_locations WHERE substr(location, 1, length($(sq "$2/"))) = $(sq "$2/")")
+  [ "$n" = 6 ] || die "$1: $n of 6 track locations under $2 (Mixxx resolved the folder differently)"
+}
+under_root "$ddb" "$desk"
+under_root "$ldb" "$lroot"
 log "both Mixxx scans: 6 tracks each (schema rev $(sqlite3 "$ddb" "SELECT value FROM settings WHERE name='mixxx.schema.version'"))"
 
 # ---------------------------------------------------------------- snapshots
-sq() { printf "'%s'" "${1//\'/\'\'}"; } # SQL string literal
 # raw DB ROOT: every column import may touch, as SQL literals, one "path<TAB>column<TAB>value" a line.
 raw() {
   local db=$1 root=$2 c
@@ -286,7 +298,7 @@ mc_run() { # mc_run NAME REPO DB ROOT ARGS... ; output in logs/NAME.{out,err}
 # Both machines sync once before any edit (README "Several machines" step 1): each gets a base.
 mc_run desktop-sync0 "$desk" "$ddb" "$desk" sync
 annex_sync
-mc_run laptop-sync0 "$lap" "$ldb" "$lap" sync
+mc_run laptop-sync0 "$lap" "$ldb" "$lroot" sync
 annex_sync
 
 where() { printf "location=(SELECT id FROM track_locations WHERE location=%s)" "$(sq "$desk/$1")"; }
@@ -330,23 +342,23 @@ if [ "${STOP_BEFORE_IMPORT:-0}" = 1 ]; then
 fi
 
 # ---------------------------------------------------------------- 4. import on the laptop, then Mixxx
-norm "$ldb" "$lap" >"$T/laptop.before-import.norm"
-raw "$ldb" "$lap" | sort >"$T/laptop.before-import.raw"
-mc_run laptop-import "$lap" "$ldb" "$lap" import --json
+norm "$ldb" "$lroot" >"$T/laptop.before-import.norm"
+raw "$ldb" "$lroot" | sort >"$T/laptop.before-import.raw"
+mc_run laptop-import "$lap" "$ldb" "$lroot" import --json
 log "laptop import: $(python3 -c 'import json, sys
 d = json.load(open(sys.argv[1]))
 print("%s files, %s tracks, %s fields written, crates created %s; not importable: %s" % (d["files"]["imported"],
   d["tracks_written"], d["fields_written"], d["crates_created"],
   ["%s %s" % (u["paths"][0], u["field"]) for u in d["unwritable"]] or "none"))' "$T/logs/laptop-import.out")"
-norm "$ldb" "$lap" >"$T/laptop.imported.norm"
-raw "$ldb" "$lap" | sort >"$T/laptop.imported.raw"
+norm "$ldb" "$lroot" >"$T/laptop.imported.norm"
+raw "$ldb" "$lroot" | sort >"$T/laptop.imported.raw"
 sqlite3 "$ldb" 'PRAGMA integrity_check' >"$T/laptop.integrity.before"
 
 # Three imported tracks go into decks: Mixxx loads them from the DB and writes them back at exit.
 deck_tracks=("$T1" "$T4" "$T6")
-mixxx_session laptop-open "$T/laptop/mixxx" "$lap" no "${deck_tracks[@]/#/$lap/}"
-norm "$ldb" "$lap" >"$T/laptop.after-mixxx.norm"
-raw "$ldb" "$lap" | sort >"$T/laptop.after-mixxx.raw"
+mixxx_session laptop-open "$T/laptop/mixxx" "$lroot" no "${deck_tracks[@]/#/$lroot/}"
+norm "$ldb" "$lroot" >"$T/laptop.after-mixxx.norm"
+raw "$ldb" "$lroot" | sort >"$T/laptop.after-mixxx.raw"
 
 # ---------------------------------------------------------------- 5. checks
 fails=0
@@ -431,7 +443,7 @@ echo "== backup, database and log"
 # import backs the database up before it writes: that snapshot must hold exactly the pre-import state.
 backup=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1])).get("backup") or "")' "$T/logs/laptop-import.out")
 if [ -n "$backup" ] && [ "$(sqlite3 "$backup" 'PRAGMA integrity_check')" = ok ] &&
-  cmp -s <(raw "$backup" "$lap" | sort) "$T/laptop.before-import.raw"; then
+  cmp -s <(raw "$backup" "$lroot" | sort) "$T/laptop.before-import.raw"; then
   check ok "backup ${backup#"$lap/"} holds the pre-import database"
 else
   check fail "the backup import names (${backup:-none}) is not the intact pre-import database"
@@ -446,7 +458,7 @@ grep -q 'Mixxx shutdown complete' "$T/logs/laptop-open.log" && check ok "Mixxx s
   check fail "no clean shutdown"
 for t in "${deck_tracks[@]}"; do
   if grep -aqF "Updating track in database $(sqlite3 "$ldb" "SELECT l.id FROM library l JOIN track_locations tl
-      ON tl.id=l.location WHERE tl.location=$(sq "$lap/$t")") QFileInfo($lap/$t)" "$T/logs/laptop-open.log"; then
+      ON tl.id=l.location WHERE tl.location=$(sq "$lroot/$t")") QFileInfo($lroot/$t)" "$T/logs/laptop-open.log"; then
     check ok "Mixxx loaded $t into a deck and wrote its row back"
   else
     check fail "Mixxx did not load and save $t (the load path was not exercised)"
@@ -455,7 +467,7 @@ done
 
 echo "== the laptop's next sync"
 before_branch=$(git -C "$lap" rev-parse git-annex)
-mc_run laptop-sync-after "$lap" "$ldb" "$lap" sync --json
+mc_run laptop-sync-after "$lap" "$ldb" "$lroot" sync --json
 after_branch=$(git -C "$lap" rev-parse git-annex)
 summary=$(python3 -c 'import json, sys
 f = json.load(open(sys.argv[1]))["files"]
