@@ -114,11 +114,11 @@ win() { xdotool search --onlyvisible --name "$1" 2>/dev/null | head -n 1 || true
 mixxx_session() {
   local name=$1 settings=$2 music=$3 scan=$4
   shift 4
-  local mlog="$settings/mixxx.log" t0 wid running=0 scanned=0 quit_sent=0 dir_done=0 snd_done=0
+  local mlog="$settings/mixxx.log" t0 t_quit=0 wid running=0 scanned=0 quit_sent=0 dir_done=0 snd_done=0
   # A log left by an earlier run would already say "shutdown complete".
   [ -e "$mlog" ] && mv "$mlog" "$T/logs/$name.previous.log"
   if ! kill -0 "$XVFB_PID" 2>/dev/null || ! xdotool getmouselocation >/dev/null 2>&1; then
-    log "  Xvfb on $DISPLAY is gone ($(wait "$XVFB_PID" 2>/dev/null; echo "exit $?")); starting another"
+    log "  Xvfb on $DISPLAY is gone; starting another"
     start_xvfb
   fi
   log "mixxx ($name) start${*:+, decks: $(printf '%s ' "${@##*/}")}"
@@ -156,15 +156,21 @@ mixxx_session() {
       wid=$(win '^Mixxx$')
       if [ -n "$wid" ]; then
         xdotool windowfocus --sync "$wid" key --clearmodifiers ctrl+q
-        quit_sent=1
+        quit_sent=1 t_quit=$(date +%s)
         log "  sent Ctrl+Q"
       fi
+    elif [ $quit_sent = 1 ] && [ $(($(date +%s) - t_quit)) -ge 30 ] && ! grep -q 'Mixxx shutdown' "$mlog"; then
+      # The key press can land while a dialog or a busy main thread swallows it: once more.
+      wid=$(win '^Mixxx$')
+      [ -z "$wid" ] || xdotool windowfocus --sync "$wid" key --clearmodifiers ctrl+q
+      quit_sent=2 t_quit=$(date +%s)
+      log "  sent Ctrl+Q again"
     fi
     sleep 0.3
   done
   cp "$mlog" "$T/logs/$name.log"
   grep -q 'Mixxx shutdown complete' "$mlog" || { tail -n 30 "$mlog" >&2; die "mixxx ($name) exited without a clean shutdown"; }
-  [ $quit_sent = 1 ] || die "mixxx ($name) exited before it was asked to"
+  [ $quit_sent != 0 ] || die "mixxx ($name) exited before it was asked to"
   log "  shutdown complete ($(($(date +%s) - t0)) s)"
 }
 
