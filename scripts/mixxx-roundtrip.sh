@@ -333,7 +333,7 @@ INSERT OR IGNORE INTO crate_tracks (crate_id, track_id)
   SELECT (SELECT id FROM crates WHERE name='Warmup/Deep'), id FROM library WHERE $(where "$T2");
 COMMIT;
 SQL
-log "desktop DB edited (ratings, colors, titles, comments incl. a cleared one, key, BPM, 2 crates)"
+log "desktop DB edited (ratings, colors, titles, comments incl. a cleared one, keys, BPMs, 2 crates)"
 mc_run desktop-sync "$desk" "$ddb" "$desk" sync --json
 written=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["files"]["written"])' "$T/logs/desktop-sync.out")
 [ "$written" = 6 ] || die "desktop sync wrote $written files, expected 6 (see $T/logs/desktop-sync.out)"
