@@ -156,7 +156,7 @@ pub const MIXXX_PROCESS: Setting = Setting {
     summary: "The process name that means Mixxx is running",
     default: "\"mixxx\"",
     doc: &[
-        "The process name that means Mixxx is running: `import` refuses to write the Mixxx database",
+        "The process name that means Mixxx is running: `import` and `restore` refuse to write the Mixxx database",
         "while a process of this name runs (Mixxx would overwrite what was written with its cached rows).",
     ],
     example: || "# process_name = \"mixxx\"".into(),

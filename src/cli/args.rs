@@ -47,7 +47,7 @@ pub enum Command {
     /// Copy Mixxx's ratings, BPM, key, color, tags and crates into git-annex metadata
     #[command(visible_alias = "sync-metadata")]
     Sync(SyncArgs),
-    /// Mixxx commands (`mixxx sync` is `sync`)
+    /// Mixxx commands (`mixxx sync` is `sync`, `mixxx backup` is `backup`)
     Mixxx {
         #[command(subcommand)]
         command: MixxxCommand,

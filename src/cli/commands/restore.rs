@@ -26,7 +26,7 @@ use crate::cli::{Ui, resolve};
 use crate::error::{Error, IoSubject, Result};
 use crate::exit::ExitCode;
 use crate::mixxx::backup::{self, DEFAULT_KEEP, LocalBackups, Restored, Unhealthy};
-use crate::mixxx::running;
+use crate::mixxx::write;
 use crate::model::AnnexKey;
 use crate::quote::for_terminal;
 use crate::report;
@@ -87,13 +87,7 @@ pub fn run(cli: &Cli, args: &RestoreArgs, ui: &Ui) -> Result<ExitCode> {
     let db = &inputs.mixxx_db;
 
     let process = resolve::mixxx_process(&config);
-    if let Some(found) = running::find(&process) {
-        return Err(Error::MixxxRunning {
-            pid: found.pid,
-            name: found.name,
-            path: db.clone(),
-        });
-    }
+    write::refuse_if_running(db, Some(&process))?;
     let _lock = lock::acquire(&inputs.repo, "restore", &|holder| {
         eprintln!("waiting for {holder} to finish…")
     })?;
@@ -125,6 +119,8 @@ pub fn run(cli: &Cli, args: &RestoreArgs, ui: &Ui) -> Result<ExitCode> {
         // SQLite cannot read it: keep its bytes as they are.
         (true, false) => Some(locals.take_bytes(db, "restore", DEFAULT_KEEP)?),
     };
+    // Fetching the content may have taken a while: ask again right before writing.
+    write::refuse_if_running(db, Some(&process))?;
     let how = backup::restore_into(&source, db, healthy)?;
     drop(work);
 
