@@ -95,6 +95,20 @@ pub const MUSIC_ROOT: Setting = Setting {
     example: || "# mixxx_music_root = \"/media/usb/Music\"".into(),
 };
 
+pub const MIXXX_BACKUP_PATH: Setting = Setting {
+    section: "paths",
+    key: "mixxx_backup_path",
+    env: Some("MUSIC_COMMANDER_MIXXX_BACKUP_PATH"),
+    summary: "Where `backup` keeps the Mixxx database in the repository",
+    default: "\"Mixxx/{machine}/mixxxdb.sqlite\"",
+    doc: &[
+        "Where `music-commander backup` stores the Mixxx database in the repository (relative to",
+        "its root; annexed, one commit per backup). {machine} is this clone's git-annex",
+        "description (else the host name), so each machine's backups stay apart.",
+    ],
+    example: || "# mixxx_backup_path = \"Mixxx/{machine}/mixxxdb.sqlite\"".into(),
+};
+
 pub const FIELDS: Setting = Setting {
     section: "sync",
     key: "fields",
@@ -149,16 +163,31 @@ pub const WRITER: Setting = Setting {
     example: || "writer = \"direct\"".into(),
 };
 
+pub const MIXXX_PROCESS: Setting = Setting {
+    section: "mixxx",
+    key: "process_name",
+    env: Some("MUSIC_COMMANDER_MIXXX_PROCESS"),
+    summary: "The process name that means Mixxx is running",
+    default: "\"mixxx\"",
+    doc: &[
+        "The process name that means Mixxx is running: `import` and `restore` refuse to write the Mixxx database",
+        "while a process of this name runs (Mixxx would overwrite what was written with its cached rows).",
+    ],
+    example: || "# process_name = \"mixxx\"".into(),
+};
+
 /// Every setting, in template order. A table-valued key (`names`) comes last in its section.
 pub const SETTINGS: &[Setting] = &[
     CONFIG,
     MIXXX_DB,
     REPO,
     MUSIC_ROOT,
+    MIXXX_BACKUP_PATH,
     FIELDS,
     KEY_NOTATION,
     WRITER,
     NAMES,
+    MIXXX_PROCESS,
 ];
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -166,6 +195,13 @@ pub const SETTINGS: &[Setting] = &[
 pub struct Config {
     pub paths: PathsConfig,
     pub sync: SyncConfig,
+    pub mixxx: MixxxConfig,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct MixxxConfig {
+    pub process_name: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -174,6 +210,7 @@ pub struct PathsConfig {
     pub mixxx_db: Option<PathBuf>,
     pub music_repo: Option<PathBuf>,
     pub mixxx_music_root: Option<PathBuf>,
+    pub mixxx_backup_path: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug, Deserialize)]

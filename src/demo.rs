@@ -9,9 +9,13 @@ use crate::annex::cache::Freshness;
 use crate::annex::sample as annex_repo;
 use crate::error::{Error, Result};
 use crate::exit::ExitCode;
+use crate::mixxx::Value;
+use crate::mixxx::backup::LocalBackups;
 use crate::mixxx::sample::{SampleDb, SampleTrack as FixtureTrack};
+use crate::mixxx::write::{self, CellEdit, CrateEdit, Edits, Guard};
 use crate::report::{self, Detail, TerminalProgress};
 use crate::sync::fields::ManagedFields;
+use crate::sync::import::{self, ImportOptions};
 use crate::sync::plan::Selection;
 use crate::sync::{self, Inputs, Options};
 
@@ -106,10 +110,11 @@ pub fn run(dir: Option<&Path>, quiet: bool) -> Result<ExitCode> {
         "Building a sample collection in {}",
         dir.display()
     ));
-    let (files, tracks) = build(&repo_dir, &db_path)?;
+    let (files, library, ids) = build(&repo_dir, &db_path)?;
     say(&format!(
-        "  {files} annexed files in {}\n  Mixxx database ({tracks} tracks, {} crates) at {}\n",
+        "  {files} annexed files in {}\n  Mixxx database ({} tracks, {} crates) at {}\n",
         repo_dir.display(),
+        library.len(),
         CRATES.len(),
         db_path.display()
     ));
@@ -177,6 +182,8 @@ pub fn run(dir: Option<&Path>, quiet: bool) -> Result<ExitCode> {
         &["annex", "metadata", example],
     )?);
 
+    let laptop_failed = second_machine(&dir, &inputs, &library, &ids, &detail, &say)?;
+
     say(&format!(
         "Try it on your own library (nothing is written with --dry-run):\n  \
          cd /path/to/your/git-annex/music\n  \
@@ -184,6 +191,7 @@ pub fn run(dir: Option<&Path>, quiet: bool) -> Result<ExitCode> {
          The sample stays in {} for you to explore.",
         dir.display()
     ));
+    let failed = failed || laptop_failed;
     Ok(if failed {
         ExitCode::Failure
     } else {
@@ -191,9 +199,187 @@ pub fn run(dir: Option<&Path>, quiet: bool) -> Result<ExitCode> {
     })
 }
 
-/// Creates the repository and the Mixxx database; returns the number of annexed files and of
-/// Mixxx tracks.
-fn build(repo_dir: &Path, db_path: &Path) -> Result<(usize, usize)> {
+/// Where the laptop's Mixxx saw the collection (a USB disk), unlike the desktop's.
+const LAPTOP_ROOT: &str = "/media/usb/Music";
+
+/// The second machine: a laptop clone with its own Mixxx database (the same curation, under
+/// another music root). The desktop's DJ prepares Friday's gig, syncs and shares the
+/// git-annex branch; the laptop's `import` brings it into the laptop's Mixxx. Returns whether
+/// a sync failed.
+fn second_machine(
+    dir: &Path,
+    desktop: &Inputs,
+    library: &[FixtureTrack],
+    ids: &[i64],
+    detail: &Detail,
+    say: &dyn Fn(&str),
+) -> Result<bool> {
+    let laptop_dir = dir.join("laptop");
+    let laptop_repo = laptop_dir.join("Music");
+    let laptop_db = laptop_dir.join("mixxxdb.sqlite");
+    say(&format!(
+        "── A second machine: a laptop clone in {} with its own Mixxx, which saw the collection under {LAPTOP_ROOT}",
+        laptop_repo.display()
+    ));
+    std::fs::create_dir_all(&laptop_dir)
+        .map_err(|e| Error::io(format!("cannot create {}", laptop_dir.display()), e))?;
+    annex_repo::git(
+        dir,
+        &[
+            "clone",
+            "-q",
+            "Music",
+            laptop_repo.to_str().unwrap_or("laptop/Music"),
+        ],
+    )?;
+    annex_repo::git(&laptop_repo, &["config", "user.name", "music-commander"])?;
+    annex_repo::git(
+        &laptop_repo,
+        &["config", "user.email", "mc@example.invalid"],
+    )?;
+    annex_repo::git(&laptop_repo, &["annex", "init", "-q", "laptop"])?;
+    // A fresh clone's first `git annex sync` sets up its synced branches; only later ones
+    // are sure to fetch the other side's new git-annex commits.
+    let annex_sync = || {
+        annex_repo::git(
+            &laptop_repo,
+            &["annex", "sync", "-q", "--only-annex", "--no-content"],
+        )
+    };
+    annex_sync()?;
+    let desktop_root = desktop.repo.root.as_os_str().as_encoded_bytes();
+    let tracks = library
+        .iter()
+        .map(|t| {
+            let mut t = t.clone();
+            if let Some(rel) = t.location.strip_prefix(desktop_root) {
+                t.location = [LAPTOP_ROOT.as_bytes(), rel].concat();
+            }
+            t
+        })
+        .collect();
+    SampleDb {
+        tracks,
+        ..SampleDb::default()
+    }
+    .build(&laptop_db)?;
+    let laptop = Inputs {
+        repo: Repo::discover(&laptop_repo)?,
+        mixxx_db: laptop_db,
+        music_root: Some(PathBuf::from(LAPTOP_ROOT)),
+        managed: ManagedFields::all(),
+        writer: Default::default(),
+    };
+    let options = Options {
+        dry_run: false,
+        batch_size: None,
+        jobs: 1,
+        selection: Selection::default(),
+        freshness: Freshness::UseCache,
+        prefer: Default::default(),
+    };
+    let cancel = AtomicBool::new(false);
+    let progress = TerminalProgress::new(!detail.quiet);
+    say("laptop$ music-commander sync    # once: the same curation, so nothing to write");
+    let first = sync::run(&laptop, &options, &progress, &cancel)?;
+    say(&report::render_outcome(&first, detail));
+
+    // The DJ, in the desktop's Mixxx: rates two tracks 5 and colors one, builds a crate for
+    // Friday's gig and takes one track out of Warm-up.
+    let (europe, eple, kerala) = (ids[14], ids[5], ids[20]);
+    let edits = Edits {
+        cells: vec![
+            CellEdit {
+                track: europe,
+                column: "rating",
+                value: Value::Integer(5),
+            },
+            CellEdit {
+                track: kerala,
+                column: "rating",
+                value: Value::Integer(5),
+            },
+            CellEdit {
+                track: kerala,
+                column: "color",
+                value: Value::Integer(0xFFAA00),
+            },
+        ],
+        crates: [europe, eple, kerala]
+            .into_iter()
+            .map(|track| CrateEdit {
+                track,
+                name: "Friday gig".into(),
+                member: true,
+            })
+            .chain(std::iter::once(CrateEdit {
+                track: eple,
+                name: "Warm-up".into(),
+                member: false,
+            }))
+            .collect(),
+    };
+    let backups = LocalBackups::new(&desktop.repo.common_dir, &desktop.mixxx_db);
+    write::apply(
+        &desktop.mixxx_db,
+        &edits,
+        &Guard {
+            // The demo's own databases: no Mixxx has them open.
+            process_name: None,
+            backups: &backups,
+            keep: crate::mixxx::backup::DEFAULT_KEEP,
+            reason: "demo",
+            busy_timeout: crate::mixxx::DEFAULT_BUSY_TIMEOUT,
+            crate_key: crate::sync::fields::clean_text,
+        },
+    )?;
+    say(
+        "desktop$ music-commander sync    # after rating and crating three tracks for Friday's gig",
+    );
+    let sent = sync::run(desktop, &options, &progress, &cancel)?;
+    say(&report::render_outcome(&sent, detail));
+
+    say(
+        "laptop$ git annex sync --only-annex --no-content    # fetch the desktop's git-annex branch",
+    );
+    annex_sync()?;
+    say("");
+    let import_options = ImportOptions {
+        dry_run: true,
+        selection: Selection::default(),
+        prefer: Default::default(),
+        // The demo's laptop database is its own: no Mixxx has it open.
+        process_name: None,
+        keep: crate::mixxx::backup::DEFAULT_KEEP,
+    };
+    say("laptop$ music-commander import --dry-run");
+    let planned = import::run(&laptop, &import_options, &progress)?;
+    say(&report::render_import(&planned, detail));
+    say("laptop$ music-commander import    # Mixxx closed: a backup, then one transaction");
+    let imported = import::run(
+        &laptop,
+        &ImportOptions {
+            dry_run: false,
+            ..import_options
+        },
+        &progress,
+    )?;
+    say(&report::render_import(
+        &imported,
+        &Detail {
+            preview: 0,
+            ..detail.clone()
+        },
+    ));
+    say("laptop$ music-commander sync    # both sides agree now: nothing to write");
+    let after = sync::run(&laptop, &options, &progress, &cancel)?;
+    say(&report::render_outcome(&after, detail));
+    Ok(!first.failed.is_empty() || !sent.failed.is_empty() || !after.failed.is_empty())
+}
+
+/// Creates the repository and the Mixxx database; returns the number of annexed files, the
+/// Mixxx tracks and their library ids.
+fn build(repo_dir: &Path, db_path: &Path) -> Result<(usize, Vec<FixtureTrack>, Vec<i64>)> {
     annex_repo::init(repo_dir)?;
     let mut files: Vec<(PathBuf, Vec<u8>)> = Vec::new();
     let mut tracks = Vec::new();
@@ -251,6 +437,6 @@ fn build(repo_dir: &Path, db_path: &Path) -> Result<(usize, usize)> {
         tracks,
         ..SampleDb::default()
     };
-    builder.build(db_path)?;
-    Ok((files.len(), builder.tracks.len()))
+    let ids = builder.build(db_path)?;
+    Ok((files.len(), builder.tracks, ids))
 }

@@ -53,6 +53,10 @@ pub enum Error {
     #[error("cannot read Mixxx database {path}: {detail}")]
     MixxxDbUnreadable { path: PathBuf, detail: String },
 
+    /// A write to the Mixxx database failed and was rolled back: the database is as before.
+    #[error("could not write Mixxx database {path} (rolled back, nothing changed): {detail}")]
+    MixxxDbWriteFailed { path: PathBuf, detail: String },
+
     /// Mixxx has tracks and none of them is under the music root: the root is wrong, and a
     /// sync would report "nothing to sync" while syncing nothing.
     #[error(
@@ -64,6 +68,22 @@ pub enum Error {
         root: PathBuf,
         folder: String,
     },
+
+    /// `restore BACKUP` names no backup `restore --list` shows (or there is none at all).
+    #[error("{message}")]
+    BackupNotFound { message: String },
+
+    /// The chosen backup's content is not in this clone and `git annex get` could not fetch it.
+    #[error("the content of backup {id} is not in this clone and could not be fetched: {reason}")]
+    BackupContentMissing {
+        id: String,
+        key: String,
+        reason: String,
+    },
+
+    /// The chosen backup is not a database SQLite reads whole.
+    #[error("backup {id} is damaged: {detail}")]
+    BackupDamaged { id: String, detail: String },
 
     #[error("not a git repository: {path}")]
     NotGitRepo { path: PathBuf },
@@ -170,7 +190,19 @@ impl Error {
             Error::MixxxDbUnreadable { .. } => Some(
                 "check the file's permissions, or restore it from a backup if it is damaged".into(),
             ),
+            Error::MixxxDbWriteFailed { .. } => Some(
+                "the database is as it was before the command; `music-commander restore --list` shows the backups if it is damaged".into(),
+            ),
             Error::WrongMusicRoot { folder, .. } => Some(music_root_hint(folder)),
+            Error::BackupNotFound { .. } => Some(
+                "`music-commander restore --list` shows the backups and their ids; `music-commander backup` makes one".into(),
+            ),
+            Error::BackupContentMissing { key, .. } => Some(format!(
+                "`git annex whereis --key {key}` shows which clones have it; fetch it with `git annex get --key {key} --from REMOTE` (or `git annex sync --content`), then run restore again"
+            )),
+            Error::BackupDamaged { .. } => Some(
+                "choose another backup (`music-commander restore --list`); the Mixxx database was not changed".into(),
+            ),
             Error::NotGitRepo { .. } => Some(
                 "run inside your git-annex music repository, or pass --repo DIR (or set [paths] music_repo)".into(),
             ),
@@ -221,13 +253,17 @@ impl Error {
             | Error::MixxxDbLocked { .. }
             | Error::MixxxRunning { .. }
             | Error::MixxxDbUnreadable { .. }
-            | Error::WrongMusicRoot { .. } => ExitCode::Usage,
+            | Error::MixxxDbWriteFailed { .. }
+            | Error::WrongMusicRoot { .. }
+            | Error::BackupNotFound { .. }
+            | Error::BackupDamaged { .. } => ExitCode::Usage,
             Error::NotGitRepo { .. }
             | Error::BareRepo { .. }
             | Error::NotAnnexRepo { .. }
             | Error::AnnexMissing
             | Error::AnnexTooOld { .. }
             | Error::RepositoryLocked { .. }
+            | Error::BackupContentMissing { .. }
             | Error::Git { .. }
             | Error::Io {
                 subject: IoSubject::Repository,

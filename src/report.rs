@@ -15,6 +15,7 @@ use crate::annex::state::SyncRecord;
 use crate::model::{AnnexKey, RepoPath};
 use crate::quote;
 use crate::sync::fields::ManagedFields;
+use crate::sync::import::{ImportOutcome, Unwritable};
 use crate::sync::merge::Arity;
 use crate::sync::plan::{Direction, FieldChange, FileChange, Plan, SkipReason, Skipped};
 use crate::sync::{self, Failure, Outcome};
@@ -176,6 +177,16 @@ fn element(value: &str) -> String {
     }
 }
 
+/// `value` cut to `max` characters (not quoted).
+fn cut(value: &str, max: usize) -> String {
+    if value.chars().count() <= max {
+        value.to_string()
+    } else {
+        let cut: String = value.chars().take(max - 1).collect();
+        format!("{cut}…")
+    }
+}
+
 /// `value` cut to `max` characters, then quoted for the terminal.
 fn shorten(value: &str, max: usize) -> String {
     if value.chars().count() <= max {
@@ -256,7 +267,7 @@ pub fn render_pending(plan: &Plan) -> String {
     if incoming > 0 {
         let _ = writeln!(
             out,
-            "{} not in this Mixxx yet (music-commander status)",
+            "{} not in this Mixxx yet (music-commander import)",
             match incoming {
                 1 => "1 incoming change is".to_string(),
                 n => format!("{n} incoming changes are"),
@@ -814,6 +825,239 @@ pub fn render_records(records: &[SyncRecord], this_uuid: &str) -> String {
         );
     }
     out
+}
+
+/// The closing lines of an import: what it left for `sync` and the conflicts it left alone.
+pub fn render_import_pending(outcome: &ImportOutcome) -> String {
+    let plan = &outcome.plan;
+    let mut out = String::new();
+    let outgoing = plan.count(Direction::Outgoing);
+    if outgoing > 0 {
+        let _ = writeln!(
+            out,
+            "{} not in the repository yet (music-commander sync)",
+            match outgoing {
+                1 => "1 change made in this Mixxx is".to_string(),
+                n => format!("{n} changes made in this Mixxx are"),
+            }
+        );
+    }
+    let conflicts = plan.count(Direction::Conflict);
+    if conflicts > 0 {
+        let _ = writeln!(
+            out,
+            "{} left alone: `import --prefer repo` writes the repository's value into Mixxx, `sync --prefer mixxx` sends this Mixxx's",
+            count(conflicts, "conflict", "conflicts")
+        );
+    }
+    if !outcome.unwritable.is_empty() {
+        let _ = writeln!(
+            out,
+            "{} not importable (listed above with the reason)",
+            count(outcome.unwritable.len(), "value is", "values are")
+        );
+    }
+    out
+}
+
+/// The repository values an import does not write, one line each with its reason.
+fn render_unwritable(outcome: &ImportOutcome, limit: usize) -> String {
+    let mut out = String::new();
+    if outcome.unwritable.is_empty() || limit == 0 {
+        return out;
+    }
+    let _ = writeln!(out, "Not importable (left as they are in this Mixxx):");
+    for u in outcome.unwritable.iter().take(limit) {
+        let values = match u.values.as_slice() {
+            [] => "(none)".to_string(),
+            v => v.iter().map(|v| cut(v, 60)).collect::<Vec<_>>().join(", "),
+        };
+        // Quoted as one line: the reason may start with a quoted value.
+        let line = format!("{}: {values}: {}", u.field, u.reason);
+        let _ = writeln!(
+            out,
+            "  {}\n      {}",
+            shown_paths(&u.paths, " = "),
+            quote::for_terminal(&line)
+        );
+    }
+    if outcome.unwritable.len() > limit {
+        let _ = writeln!(
+            out,
+            "  … and {} more (use -v or --json to list all)",
+            outcome.unwritable.len() - limit
+        );
+    }
+    out
+}
+
+/// The human report of an import or its dry run.
+pub fn render_import(outcome: &ImportOutcome, detail: &Detail) -> String {
+    let plan = &outcome.plan;
+    let mut out = String::new();
+    if detail.quiet {
+        return out;
+    }
+    if outcome.to_import == 0
+        && outcome.unwritable.is_empty()
+        && plan.count(Direction::Conflict) == 0
+        && plan.duplicates.is_empty()
+    {
+        let _ = writeln!(
+            out,
+            "Nothing to import: this Mixxx has every change the repository holds ({} considered, {} skipped).",
+            count(plan.tracks, "track", "tracks"),
+            plan.skipped.len()
+        );
+        out.push_str(&render_import_pending(outcome));
+        return out;
+    }
+    let _ = match (outcome.dry_run, outcome.to_import) {
+        (_, 0) => writeln!(out, "Nothing importable into Mixxx."),
+        (true, n) => writeln!(
+            out,
+            "Would import {} into Mixxx ({}).",
+            count(n, "file", "files"),
+            count(outcome.fields, "field change", "field changes")
+        ),
+        (false, _) => writeln!(
+            out,
+            "Imported {} into Mixxx ({}, {}).",
+            count(outcome.imported, "file", "files"),
+            count(outcome.tracks, "track", "tracks"),
+            count(outcome.fields, "field change", "field changes")
+        ),
+    };
+    if let Some(backup) = outcome.written.as_ref().and_then(|w| w.backup.as_deref()) {
+        let _ = writeln!(
+            out,
+            "Backup of the Mixxx database first: {}",
+            quote_path(backup)
+        );
+    }
+    let row = |out: &mut String, label: &str, n: usize| {
+        let _ = writeln!(out, "  {label:<40}{n:>8}");
+    };
+    if outcome.dry_run {
+        row(&mut out, "files to import", outcome.to_import);
+    } else {
+        row(&mut out, "files imported", outcome.imported);
+    }
+    row(&mut out, "files unchanged", plan.unchanged);
+    row(&mut out, "values not importable", outcome.unwritable.len());
+    row(
+        &mut out,
+        "conflicts (left alone)",
+        plan.count(Direction::Conflict),
+    );
+    row(
+        &mut out,
+        "outgoing changes (for sync)",
+        plan.count(Direction::Outgoing),
+    );
+    row(&mut out, "tracks skipped", plan.skipped.len());
+    skipped_lines(plan, &mut out);
+    row(
+        &mut out,
+        "same content, different values",
+        plan.duplicates.len(),
+    );
+    if let Some(written) = &outcome.written {
+        row(&mut out, "crates created", written.crates_created.len());
+    }
+    let _ = writeln!(
+        out,
+        "  {:<40}{:>8.2}s",
+        "elapsed",
+        outcome.elapsed.as_secs_f64()
+    );
+    if detail.preview > 0 && plan.files(Direction::Incoming).next().is_some() {
+        let _ = writeln!(
+            out,
+            "{}",
+            match (outcome.dry_run, outcome.unwritable.is_empty()) {
+                (true, _) => "Incoming (an import writes them into this Mixxx):",
+                (false, true) => "Incoming (written into this Mixxx):",
+                (false, false) =>
+                    "Incoming (written into this Mixxx, but for those not importable):",
+            }
+        );
+        out.push_str(&render_changes(plan, Direction::Incoming, detail.preview));
+    }
+    out.push_str(&render_unwritable(outcome, detail.preview));
+    if detail.preview > 0 && plan.files(Direction::Conflict).next().is_some() {
+        let _ = writeln!(out, "Conflicts (changed on both sides; left alone):");
+        out.push_str(&render_changes(plan, Direction::Conflict, detail.preview));
+    }
+    if detail.timings {
+        out.push_str(&render_timings(&outcome.timings));
+    }
+    out.push_str(&render_import_pending(outcome));
+    out
+}
+
+/// File counts of an import (`files` in `import --json`).
+#[derive(Serialize)]
+pub struct ImportFileCounts {
+    /// Files with a change to write into Mixxx / written.
+    pub to_import: usize,
+    pub imported: usize,
+    pub unchanged: usize,
+    /// Files with incoming changes (importable or not), with conflicts, with outgoing ones.
+    pub incoming: usize,
+    pub conflicts: usize,
+    pub outgoing: usize,
+    pub duplicates: usize,
+}
+
+/// The `--json` document of an import or its dry run.
+#[derive(Serialize)]
+pub struct ImportJson<'a> {
+    pub dry_run: bool,
+    pub tracks: usize,
+    pub files: ImportFileCounts,
+    /// Mixxx tracks and field changes written.
+    pub tracks_written: usize,
+    pub fields_written: usize,
+    /// The backup taken before writing; `null` when nothing was written.
+    pub backup: Option<&'a Path>,
+    pub crates_created: &'a [String],
+    #[serde(flatten)]
+    pub three_way: ThreeWayJson<'a>,
+    /// Repository values not written, with the reason.
+    pub unwritable: &'a [Unwritable],
+    pub skipped: SkipCounts,
+    pub skipped_tracks: &'a [Skipped],
+    pub elapsed_seconds: f64,
+}
+
+impl<'a> ImportJson<'a> {
+    pub fn new(outcome: &'a ImportOutcome) -> ImportJson<'a> {
+        let plan = &outcome.plan;
+        let written = outcome.written.as_ref();
+        ImportJson {
+            dry_run: outcome.dry_run,
+            tracks: plan.tracks,
+            files: ImportFileCounts {
+                to_import: outcome.to_import,
+                imported: outcome.imported,
+                unchanged: plan.unchanged,
+                incoming: plan.files(Direction::Incoming).count(),
+                conflicts: plan.files(Direction::Conflict).count(),
+                outgoing: plan.outgoing_files().count(),
+                duplicates: plan.duplicates.len(),
+            },
+            tracks_written: outcome.tracks,
+            fields_written: if outcome.dry_run { 0 } else { outcome.fields },
+            backup: written.and_then(|w| w.backup.as_deref()),
+            crates_created: written.map_or(&[][..], |w| &w.crates_created[..]),
+            three_way: ThreeWayJson::new(plan),
+            unwritable: &outcome.unwritable,
+            skipped: SkipCounts::new(plan),
+            skipped_tracks: &plan.skipped,
+            elapsed_seconds: outcome.elapsed.as_secs_f64(),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -329,7 +329,7 @@ fn parse_stage_record(record: &[u8]) -> Result<StageRecord<'_>> {
 }
 
 /// A symlink target or pointer file: annexed iff its first line names `/annex/objects/`.
-fn classify(target: &[u8]) -> Entry {
+pub(crate) fn classify(target: &[u8]) -> Entry {
     let first_line = target.split(|&b| b == b'\n').next().unwrap_or_default();
     let Some(at) = find(first_line, b"/annex/objects/") else {
         return Entry::Plain;

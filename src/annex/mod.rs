@@ -3,6 +3,7 @@
 //! - [`git`]: the builder every git and git-annex process is started with.
 //! - [`repo`]: find and check the repository.
 //! - [`adjusted`]: read an adjusted branch's files from the branch it adjusts.
+//! - [`backups`]: Mixxx database backups as versions of an annexed file.
 //! - [`keys`]: map work-tree files to annex keys in one bulk pass.
 //! - [`lock`]: one writing run per repository.
 //! - [`metalog`]: parse `.log.met` files with git-annex's semantics.
@@ -15,6 +16,7 @@
 //! - [`sample`]: a sample repository for `music-commander demo` (and the tests).
 
 pub mod adjusted;
+pub mod backups;
 pub mod branch;
 pub mod cache;
 pub mod git;

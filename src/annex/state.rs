@@ -77,6 +77,12 @@ fn read_state_fields(repo: &Repo) -> Result<BTreeMap<String, Vec<String>>> {
         .collect())
 }
 
+/// The git-annex description of the clone `uuid` (from `uuid.log`), if it has one.
+pub fn description(repo: &Repo, uuid: &str) -> Result<Option<String>> {
+    let uuid_log = read_uuid_log(repo)?;
+    Ok(descriptions(&uuid_log).remove(uuid))
+}
+
 /// `uuid.log` as git-annex sees it: the journal's copy supersedes the branch's.
 fn read_uuid_log(repo: &Repo) -> Result<String> {
     // A repository nobody described has no uuid.log; descriptions are optional.
@@ -179,7 +185,8 @@ pub fn now_rfc3339() -> String {
     rfc3339(secs)
 }
 
-fn rfc3339(unix_secs: u64) -> String {
+/// Unix seconds as RFC 3339 UTC.
+pub fn rfc3339(unix_secs: u64) -> String {
     let (days, rem) = (unix_secs / 86_400, unix_secs % 86_400);
     let (y, m, d) = civil_from_days(days as i64);
     format!(

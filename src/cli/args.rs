@@ -50,17 +50,23 @@ pub enum Command {
     /// Copy Mixxx's ratings, BPM, key, color, tags and crates into git-annex metadata
     #[command(visible_alias = "sync-metadata")]
     Sync(SyncArgs),
-    /// Mixxx commands (`mixxx sync` is `sync`)
+    /// Mixxx commands (`mixxx sync` is `sync`, `mixxx backup` is `backup`)
     Mixxx {
         #[command(subcommand)]
         command: MixxxCommand,
     },
+    /// Bring the repository's curation (incoming changes) into this Mixxx's database
+    Import(ImportArgs),
     /// What a sync would do now, and when each clone last synced
     Status {
         /// One JSON document instead of the table
         #[arg(long)]
         json: bool,
     },
+    /// Commit a snapshot of the Mixxx database to the repository (annexed)
+    Backup(BackupArgs),
+    /// Write a backup back over the Mixxx database (`--list` shows them)
+    Restore(RestoreArgs),
     /// Write a commented config file with every key
     InitConfig {
         /// Overwrite an existing file
@@ -83,6 +89,30 @@ pub enum Command {
 pub enum MixxxCommand {
     /// Same as `music-commander sync`
     Sync(SyncArgs),
+    /// Same as `music-commander backup`
+    Backup(BackupArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct BackupArgs {
+    /// Commit message [default: names this machine and the time]
+    #[arg(short, long, value_name = "MSG")]
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct RestoreArgs {
+    /// List every backup this machine can restore, newest first, with its id
+    #[arg(long)]
+    pub list: bool,
+
+    /// With --list: one JSON document instead of the table
+    #[arg(long, requires = "list")]
+    pub json: bool,
+
+    /// Which backup: its number in `--list` (1 = newest), `local:FILE`, or `COMMIT:PATH` [default: the newest]
+    #[arg(value_name = "BACKUP", conflicts_with = "list")]
+    pub backup: Option<String>,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -108,6 +138,25 @@ pub struct SyncArgs {
     pub json: bool,
 
     /// Settle conflicts: `mixxx` writes this machine's value, `repo` keeps the repository's
+    #[arg(long, value_name = "SIDE")]
+    pub prefer: Option<PreferArg>,
+
+    /// Only files in these files or folders (relative to the current directory, or absolute)
+    #[arg(value_name = "PATHS")]
+    pub paths: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ImportArgs {
+    /// Show the plan, write nothing (not even a backup)
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+
+    /// One JSON document instead of the table
+    #[arg(long)]
+    pub json: bool,
+
+    /// Settle conflicts: `repo` writes the repository's value into Mixxx, `mixxx` keeps this Mixxx's (the next `sync --prefer mixxx` sends it)
     #[arg(long, value_name = "SIDE")]
     pub prefer: Option<PreferArg>,
 

@@ -127,6 +127,12 @@ pub fn main() -> ExitCode {
         | Command::Mixxx {
             command: MixxxCommand::Sync(args),
         } => commands::sync::run(&cli, args, &ui),
+        Command::Import(args) => commands::import::run(&cli, args, &ui),
+        Command::Backup(args)
+        | Command::Mixxx {
+            command: MixxxCommand::Backup(args),
+        } => commands::backup::run(&cli, args, &ui),
+        Command::Restore(args) => commands::restore::run(&cli, args, &ui),
         Command::Status { json } => commands::status::run(&cli, *json, &ui),
         Command::InitConfig { force, output } => {
             commands::init_config::run(output.as_deref(), *force, &ui)

@@ -31,6 +31,11 @@ fn current_dir() -> Result<PathBuf> {
 
 /// Resolves repository, database, music root and fields.
 pub fn inputs(cli: &Cli, ui: &Ui) -> Result<Inputs> {
+    inputs_and_config(cli, ui).map(|(inputs, _)| inputs)
+}
+
+/// [`inputs`], and the loaded config for the settings only some commands use.
+pub fn inputs_and_config(cli: &Cli, ui: &Ui) -> Result<(Inputs, config::Config)> {
     let explicit = path(&CONFIG, cli.config.as_deref(), None);
     let Loaded {
         config,
@@ -66,13 +71,35 @@ pub fn inputs(cli: &Cli, ui: &Ui) -> Result<Inputs> {
     })?;
     let music_root = path(&MUSIC_ROOT, None, files.mixxx_music_root.as_deref());
     let writer = writer(cli, config.sync.writer)?;
-    Ok(Inputs {
+    let inputs = Inputs {
         repo,
         mixxx_db,
         music_root,
         managed,
         writer,
-    })
+    };
+    Ok((inputs, config))
+}
+
+/// The process name that means Mixxx runs: environment, else file, else Mixxx's own.
+pub fn mixxx_process(config: &config::Config) -> String {
+    config::MIXXX_PROCESS
+        .env
+        .and_then(std::env::var_os)
+        .filter(|v| !v.is_empty())
+        .map(|v| v.to_string_lossy().into_owned())
+        .or_else(|| config.mixxx.process_name.clone())
+        .filter(|name| !name.trim().is_empty())
+        .unwrap_or_else(|| crate::mixxx::running::DEFAULT_PROCESS_NAME.to_string())
+}
+
+/// `[paths] mixxx_backup_path` as written (environment > file > default), `{machine}` not yet
+/// replaced. Not `~`-expanded: it is a path inside the repository.
+pub fn backup_path_pattern(config: &config::Config) -> PathBuf {
+    config::MIXXX_BACKUP_PATH
+        .env_value()
+        .or_else(|| config.paths.mixxx_backup_path.clone())
+        .unwrap_or_else(|| PathBuf::from(crate::mixxx::backup::DEFAULT_REPO_PATH))
 }
 
 /// `--writer` > `MUSIC_COMMANDER_WRITER` > `[sync] writer` > direct.

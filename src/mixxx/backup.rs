@@ -5,6 +5,10 @@
 //! works while Mixxx runs, and a copy never holds half a transaction, which copying the file's
 //! bytes could.
 //!
+//! A restore ([`restore_into`]) writes a backup back over the database: into the live file
+//! through the same API when SQLite can read it (one transaction, so a crash leaves the old
+//! database), else as a new file renamed over the broken one.
+//!
 //! Local backups live in this clone's `.git/music-commander/mixxx-backups/<hash of the DB
 //! path>/`, one file per backup named `<UTC time>-<n>-<reason>.sqlite`, so they are this machine's,
 //! never shared, sorted by name = by time, and pruned to the newest N.
@@ -19,6 +23,10 @@ use crate::error::{Error, IoSubject, Result};
 /// Local backups kept per Mixxx database when the config says nothing.
 pub const DEFAULT_KEEP: usize = 5;
 
+/// Where `backup` keeps the database in the repository unless the config says otherwise;
+/// `{machine}` is this clone's name (see `annex::backups::machine_name`).
+pub const DEFAULT_REPO_PATH: &str = "Mixxx/{machine}/mixxxdb.sqlite";
+
 /// Pages copied per step: small enough that a running Mixxx is not blocked for long.
 const PAGES_PER_STEP: std::os::raw::c_int = 256;
 
@@ -26,6 +34,16 @@ const PAGES_PER_STEP: std::os::raw::c_int = 256;
 /// snapshot. The copy is written beside `dest` and renamed into place, so `dest` is either
 /// absent or complete.
 pub fn snapshot(db: &Path, dest: &Path) -> Result<()> {
+    copy_consistently(db, dest, false)
+}
+
+/// [`snapshot`], replacing `dest` if it exists (atomically: the rename replaces the name, never
+/// the old file's bytes, so a hard-linked old copy — an annexed file — keeps its content).
+pub fn snapshot_over(db: &Path, dest: &Path) -> Result<()> {
+    copy_consistently(db, dest, true)
+}
+
+fn copy_consistently(db: &Path, dest: &Path, replace: bool) -> Result<()> {
     let unreadable = |e: rusqlite::Error| Error::MixxxDbUnreadable {
         path: db.to_path_buf(),
         detail: e.to_string(),
@@ -52,10 +70,161 @@ pub fn snapshot(db: &Path, dest: &Path) -> Result<()> {
             .run_to_completion(PAGES_PER_STEP, Duration::from_millis(5), None)
             .map_err(unreadable)?;
     }
-    partial
-        .persist_noclobber(dest)
-        .map_err(|e| backup_io(dest, e.error))?;
+    if replace {
+        partial
+            .persist(dest)
+            .map_err(|e| backup_io(dest, e.error))?;
+    } else {
+        partial
+            .persist_noclobber(dest)
+            .map_err(|e| backup_io(dest, e.error))?;
+    }
     Ok(())
+}
+
+/// Why a database did not pass [`check_integrity`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Unhealthy {
+    /// Another connection holds a lock that keeps readers out (a writer committing): the
+    /// file may be fine, and must not be treated as broken.
+    Locked,
+    /// SQLite cannot read it whole: what it said.
+    Damaged(String),
+}
+
+impl std::fmt::Display for Unhealthy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unhealthy::Locked => f.write_str("the database is locked"),
+            Unhealthy::Damaged(detail) => f.write_str(detail),
+        }
+    }
+}
+
+/// `Ok` when SQLite reads the whole database at `path` and `PRAGMA integrity_check` says
+/// `ok`. Opens it read-only and waits up to 2 s for a lock.
+pub fn check_integrity(path: &Path) -> std::result::Result<(), Unhealthy> {
+    let classify = |e: rusqlite::Error| {
+        if is_busy(&e) {
+            Unhealthy::Locked
+        } else {
+            Unhealthy::Damaged(e.to_string())
+        }
+    };
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(classify)?;
+    conn.busy_timeout(Duration::from_secs(2))
+        .map_err(classify)?;
+    let problems: Vec<String> = conn
+        .prepare("PRAGMA integrity_check")
+        .and_then(|mut stmt| {
+            stmt.query_map([], |r| r.get::<_, String>(0))?
+                .collect::<rusqlite::Result<Vec<String>>>()
+        })
+        .map_err(classify)?;
+    match problems.as_slice() {
+        [ok] if ok == "ok" => Ok(()),
+        [] => Err(Unhealthy::Damaged("integrity_check gave no answer".into())),
+        _ => Err(Unhealthy::Damaged(problems.join("; "))),
+    }
+}
+
+/// How [`restore_into`] wrote the database.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Restored {
+    /// Through SQLite into the live file, in one transaction.
+    InPlace,
+    /// As a new file renamed over a missing or unreadable one.
+    Replaced,
+}
+
+/// The files SQLite keeps beside a database: a journal left there belongs to that database,
+/// and SQLite would roll it back into whatever file next has the database's name.
+fn companions(db: &Path) -> [PathBuf; 3] {
+    ["-journal", "-wal", "-shm"].map(|suffix| {
+        let mut name = db.as_os_str().to_os_string();
+        name.push(suffix);
+        PathBuf::from(name)
+    })
+}
+
+/// Writes the backup at `source` over the database at `db`, then checks the result with
+/// `PRAGMA integrity_check`. A database SQLite can read is overwritten in place through the
+/// backup API (one write transaction: other connections wait, a crash rolls back); a missing
+/// or unreadable one (`healthy` false) is replaced by a complete copy renamed over it, its
+/// journal files removed (they belong to the broken file; the caller has copied them away).
+/// The caller checked the source and that no Mixxx runs.
+pub fn restore_into(source: &Path, db: &Path, healthy: bool) -> Result<Restored> {
+    let failed = |detail: String| Error::MixxxDbUnreadable {
+        path: db.to_path_buf(),
+        detail,
+    };
+    let how = if healthy {
+        let src = Connection::open_with_flags(
+            source,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| failed(format!("cannot open the backup {}: {e}", source.display())))?;
+        let mut live = Connection::open_with_flags(
+            db,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| failed(e.to_string()))?;
+        live.busy_timeout(Duration::from_secs(10))
+            .map_err(|e| failed(e.to_string()))?;
+        let backup =
+            rusqlite::backup::Backup::new(&src, &mut live).map_err(|e| failed(e.to_string()))?;
+        // All pages in one step: the destination is written in one transaction.
+        loop {
+            match backup.step(-1) {
+                Ok(rusqlite::backup::StepResult::Done) => break,
+                Ok(rusqlite::backup::StepResult::More) => continue,
+                Ok(_) => {
+                    return Err(Error::MixxxDbLocked {
+                        path: db.to_path_buf(),
+                    });
+                }
+                Err(e) if is_busy(&e) => {
+                    return Err(Error::MixxxDbLocked {
+                        path: db.to_path_buf(),
+                    });
+                }
+                Err(e) => return Err(failed(e.to_string())),
+            }
+        }
+        Restored::InPlace
+    } else {
+        for companion in companions(db) {
+            match std::fs::remove_file(&companion) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(backup_io(&companion, e)),
+            }
+        }
+        let mode = std::fs::metadata(db).ok().map(|m| m.permissions());
+        snapshot_over(source, db)?;
+        use std::os::unix::fs::PermissionsExt;
+        let mode = mode.unwrap_or_else(|| std::fs::Permissions::from_mode(0o644));
+        std::fs::set_permissions(db, mode).map_err(|e| backup_io(db, e))?;
+        Restored::Replaced
+    };
+    check_integrity(db).map_err(|e| match e {
+        Unhealthy::Locked => Error::MixxxDbLocked {
+            path: db.to_path_buf(),
+        },
+        Unhealthy::Damaged(e) => failed(format!("after the restore: {e}")),
+    })?;
+    Ok(how)
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
 }
 
 fn backup_io(path: &Path, source: std::io::Error) -> Error {
@@ -66,6 +235,10 @@ fn backup_io(path: &Path, source: std::io::Error) -> Error {
     )
 }
 
+/// The end of a byte copy's reason ([`LocalBackups::take_bytes`]): SQLite could not read what
+/// it copied, so it is kept for inspection, not offered as the newest backup to restore.
+pub const UNREADABLE: &str = "_unreadable";
+
 /// One local backup.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LocalBackup {
@@ -74,6 +247,13 @@ pub struct LocalBackup {
     pub time: String,
     /// Why: `import`, `restore`, … (from its name).
     pub reason: String,
+}
+
+impl LocalBackup {
+    /// A byte copy of a database SQLite could not read.
+    pub fn is_byte_copy(&self) -> bool {
+        self.reason.ends_with(UNREADABLE)
+    }
 }
 
 /// The local backups of one Mixxx database in one clone.
@@ -102,6 +282,16 @@ impl LocalBackups {
 
     /// Backs up `db` now, then deletes all but the newest `keep` backups (never the new one).
     pub fn take(&self, db: &Path, reason: &str, keep: usize) -> Result<LocalBackup> {
+        self.take_with(db, reason, keep, snapshot)
+    }
+
+    fn take_with(
+        &self,
+        db: &Path,
+        reason: &str,
+        keep: usize,
+        copy: impl FnOnce(&Path, &Path) -> Result<()>,
+    ) -> Result<LocalBackup> {
         let time = crate::annex::state::now_rfc3339();
         let stamp: String = time.chars().filter(|c| *c != '-' && *c != ':').collect();
         let reason: String = reason
@@ -116,10 +306,30 @@ impl LocalBackups {
             n += 1;
         }
         let path = name(n);
-        snapshot(db, &path)?;
+        copy(db, &path)?;
         let taken = LocalBackup { path, time, reason };
         self.prune(keep.max(1), &taken.path)?;
         Ok(taken)
+    }
+
+    /// A byte-for-byte copy of `db` (and of a journal beside it), for a database SQLite
+    /// cannot read: a snapshot needs a readable database, and a damaged one is still worth
+    /// keeping as it was. Pruned like [`LocalBackups::take`].
+    /// Its reason ends with [`UNREADABLE`], so it is never mistaken for a restorable one.
+    pub fn take_bytes(&self, db: &Path, reason: &str, keep: usize) -> Result<LocalBackup> {
+        let reason = format!("{reason}{UNREADABLE}");
+        self.take_with(db, &reason, keep, |db, dest| {
+            std::fs::create_dir_all(&self.dir).map_err(|e| backup_io(&self.dir, e))?;
+            std::fs::copy(db, dest).map_err(|e| backup_io(dest, e))?;
+            for (companion, suffix) in companions(db).iter().zip(["-journal", "-wal", "-shm"]) {
+                if companion.exists() {
+                    let mut to = dest.as_os_str().to_os_string();
+                    to.push(suffix);
+                    std::fs::copy(companion, &to).map_err(|e| backup_io(Path::new(&to), e))?;
+                }
+            }
+            Ok(())
+        })
     }
 
     /// Every local backup, newest first.
@@ -155,6 +365,10 @@ impl LocalBackups {
             .skip(keep - 1)
         {
             std::fs::remove_file(&old.path).map_err(|e| backup_io(&old.path, e))?;
+            // The journal copies of a byte copy go with it.
+            for companion in companions(&old.path) {
+                let _ = std::fs::remove_file(companion);
+            }
         }
         Ok(())
     }
@@ -230,6 +444,42 @@ mod tests {
             listed[1..],
             taken[1..3].iter().rev().cloned().collect::<Vec<_>>()[..]
         );
+    }
+
+    #[test]
+    fn restore_writes_in_place_or_replaces_a_broken_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = db_with(dir.path(), 4);
+        let saved = dir.path().join("saved.sqlite");
+        snapshot(&db, &saved).unwrap();
+        Connection::open(&db)
+            .unwrap()
+            .execute("DELETE FROM t", [])
+            .unwrap();
+        assert_eq!(restore_into(&saved, &db, true).unwrap(), Restored::InPlace);
+        assert_eq!(rows(&db), 4);
+
+        std::fs::write(&db, b"not a database at all, just bytes").unwrap();
+        let journal = companions(&db)[0].clone();
+        std::fs::write(&journal, b"a stale journal").unwrap();
+        assert!(check_integrity(&db).is_err());
+        let backups = LocalBackups::new(&dir.path().join("git"), &db);
+        let kept = backups.take_bytes(&db, "restore", 2).unwrap();
+        assert_eq!(
+            std::fs::read(&kept.path).unwrap(),
+            b"not a database at all, just bytes"
+        );
+        assert!(
+            companions(&kept.path)[0].exists(),
+            "the journal is kept too"
+        );
+        assert_eq!(
+            restore_into(&saved, &db, false).unwrap(),
+            Restored::Replaced
+        );
+        assert!(!journal.exists(), "the broken file's journal is gone");
+        assert_eq!(rows(&db), 4);
+        assert_eq!(check_integrity(&db), Ok(()));
     }
 
     #[test]

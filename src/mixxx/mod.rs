@@ -11,6 +11,7 @@ pub mod paths;
 pub mod running;
 pub mod sample;
 mod wal;
+pub mod write;
 
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
@@ -379,6 +380,31 @@ impl MixxxDb {
             // reporting over the read's own result.
             let _ = self.conn.execute_batch("COMMIT");
             result
+        })
+    }
+
+    /// Ids of the tracks where any of `columns` holds data (not NULL, not empty): which
+    /// tracks have an analysis (`beats`/`beats_version`, `keys`/`keys_version`). Columns this
+    /// database lacks count as empty. Names come from our own code, never from the database.
+    pub fn tracks_with_data(&self, columns: &[&str]) -> Result<HashSet<i64>> {
+        let present: Vec<&&str> = columns
+            .iter()
+            .filter(|c| self.layout.library_columns.contains(**c))
+            .collect();
+        if present.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let condition = present
+            .iter()
+            .map(|c| format!("length(\"{c}\") > 0"))
+            .collect::<Vec<_>>()
+            .join(" OR ");
+        with_retry(&self.path, self.busy_timeout, || {
+            let mut stmt = self
+                .conn
+                .prepare(&format!("SELECT id FROM library WHERE {condition}"))?;
+            let ids = stmt.query_map([], |row| row.get::<_, i64>(0))?;
+            ids.collect()
         })
     }
 

@@ -190,12 +190,24 @@ pub static FIELDS: [FieldDef; 12] = [
                 match value {
                     None => Ok(vec![Value::Text(String::new()), Value::Integer(0)]),
                     Some(v) => {
-                        // The key id is what Mixxx trusts; text that names no key in this
-                        // notation keeps id 0 ("no key id"), as Mixxx stores such text.
-                        let id = (1..=24)
-                            .find(|&id| key(Some(id), None, o.key_notation).as_deref() == Some(v))
-                            .unwrap_or(0);
-                        Ok(vec![Value::Text(v.to_string()), Value::Integer(id)])
+                        // Mixxx shows the key from `key_id` and parses the text on load, so
+                        // both are written, and only a text that names a key (in this
+                        // notation, or for `as-stored` in any of the three) is a value.
+                        let notations = match o.key_notation {
+                            KeyNotation::AsStored => &[
+                                KeyNotation::Traditional,
+                                KeyNotation::Lancelot,
+                                KeyNotation::OpenKey,
+                            ][..],
+                            notation => &[notation][..],
+                        };
+                        notations
+                            .iter()
+                            .find_map(|&n| {
+                                (1..=24).find(|&id| key(Some(id), None, n).as_deref() == Some(v))
+                            })
+                            .map(|id| vec![Value::Text(v.to_string()), Value::Integer(id)])
+                            .ok_or_else(|| Unrepresentable::Invalid(v.to_string()))
                     }
                 }
             },
@@ -761,6 +773,18 @@ mod tests {
         assert_eq!(
             round_trip(FieldId::Key, Some("F#m"), &o),
             Ok(Some("F#m".into()))
+        );
+        assert_eq!(
+            round_trip(FieldId::Key, Some("D♯m/E♭m"), &o),
+            Err(Unrepresentable::Invalid("D♯m/E♭m".into())),
+            "text Mixxx cannot parse as a key is not written"
+        );
+        let as_stored = Options {
+            key_notation: KeyNotation::AsStored,
+        };
+        assert_eq!(
+            round_trip(FieldId::Key, Some("8A"), &as_stored),
+            Ok(Some("8A".into()))
         );
     }
 

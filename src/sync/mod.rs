@@ -3,6 +3,7 @@
 
 pub mod base;
 pub mod fields;
+pub mod import;
 pub mod merge;
 pub mod plan;
 
@@ -114,8 +115,8 @@ pub fn prepare(
 }
 
 /// What a plan was made from, for moving the base after the run.
-struct Read {
-    base: LazyBase,
+pub(crate) struct Read {
+    pub(crate) base: LazyBase,
     /// The inputs' stamp, when this run may store one (a sync of everything).
     stamp: Option<Stamp>,
 }
@@ -123,7 +124,7 @@ struct Read {
 /// [`prepare`], also handing back the base it read. With `settling` (a sync that will move
 /// the base), the plan also lists the unchanged files whose base must move, unless the stamp
 /// says an earlier run settled exactly these inputs; a dry run or `status` skips that check.
-fn read_and_plan(
+pub(crate) fn read_and_plan(
     inputs: &Inputs,
     selection: &Selection,
     freshness: Freshness,

@@ -110,6 +110,9 @@ impl FieldChange {
 pub struct FileChange {
     pub key: AnnexKey,
     pub paths: Vec<RepoPath>,
+    /// `library.id` of every Mixxx track on this key (several when files share a content):
+    /// where `import` writes.
+    pub track_ids: Vec<i64>,
     /// In table order; a multi-valued field may have an outgoing and an incoming part.
     pub changes: Vec<FieldChange>,
     /// The base to keep for the file once its outgoing changes are written…
@@ -422,6 +425,11 @@ pub fn plan(
         }
         let stored = base.get().get(&key);
         let mut file = FileChange {
+            track_ids: target
+                .tracks
+                .iter()
+                .map(|&i| library.tracks[i as usize].id)
+                .collect(),
             key,
             paths: target.paths,
             changes: Vec::new(),

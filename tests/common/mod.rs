@@ -16,6 +16,13 @@ pub struct Sandbox {
     pub home: PathBuf,
 }
 
+/// The process name that means "Mixxx is running" in every test: unique, so a real Mixxx on a
+/// developer's machine never makes `import` refuse, and a test can start a process of this
+/// name to see it refused.
+pub fn mixxx_process_name() -> String {
+    format!("mc-mixxx-{}", std::process::id() % 100_000)
+}
+
 /// Relative path of the i-th sample file; nested folders and Unicode names on purpose.
 pub fn sample_path(i: usize) -> String {
     let artist = ["Daft Punk", "Röyksopp", "Sigur Rós", "坂本龍一", "A = B: C"][i % 5];
@@ -110,6 +117,7 @@ impl Sandbox {
             .env("PATH", std::env::var_os("PATH").unwrap())
             .env("HOME", &self.home)
             .env("XDG_CONFIG_HOME", self.home.join(".config"))
+            .env("MUSIC_COMMANDER_MIXXX_PROCESS", mixxx_process_name())
             .arg("--mixxx-db")
             .arg(&self.db);
         cmd
@@ -136,6 +144,7 @@ impl Sandbox {
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap())
             .env("HOME", &self.home)
+            .env("MUSIC_COMMANDER_MIXXX_PROCESS", mixxx_process_name())
             .env("GIT_CONFIG_COUNT", "1")
             .env("GIT_CONFIG_KEY_0", "safe.directory")
             .env("GIT_CONFIG_VALUE_0", "*");
@@ -376,6 +385,7 @@ impl Laptop {
             .env("PATH", std::env::var_os("PATH").unwrap())
             .env("HOME", &sb.home)
             .env("XDG_CONFIG_HOME", sb.home.join(".config"))
+            .env("MUSIC_COMMANDER_MIXXX_PROCESS", mixxx_process_name())
             .env("MUSIC_COMMANDER_MUSIC_ROOT", LAPTOP_ROOT)
             .arg("--mixxx-db")
             .arg(&self.db);

@@ -1,0 +1,397 @@
+//! `import`: the repository's curation into this machine's Mixxx. The plan is the sync's
+//! (three-way, per file and field); import applies its **incoming** changes to the Mixxx
+//! database through [`crate::mixxx::write`], and with `--prefer repo` the conflicts too, then
+//! moves the base forward for what it wrote, so the next `sync` sees both sides agree.
+//!
+//! Outgoing changes are `sync`'s job and are never touched here. With `--prefer mixxx` a
+//! conflict keeps this Mixxx's value, which is already in this Mixxx: import has nothing to
+//! write for it and leaves it (the next `sync --prefer mixxx` writes it to the repository).
+//!
+//! A value is written only when Mixxx would give it back unchanged: each field's inverse
+//! codec makes the column values, and the forward codec must read them back as the
+//! repository's value. What fails that (two ratings, `rating=7`, `color=red`, a crate name
+//! Mixxx would show differently) is not written and is listed with its reason.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use crate::annex::cache::{Encoder, Freshness};
+use crate::annex::lock;
+use crate::error::Result;
+use crate::mixxx::backup::LocalBackups;
+use crate::mixxx::write::{self, CellEdit, CrateEdit, Edits, Guard, Written};
+use crate::mixxx::{self, MixxxDb, Raw};
+use crate::model::{AnnexKey, RepoPath};
+use crate::sync::base::{Agreed, BaseStore};
+use crate::sync::fields::{self, Codec, FieldId, ManagedFields, Source, Unrepresentable};
+use crate::sync::merge::{self, Prefer};
+use crate::sync::plan::{Direction, FieldChange, FileChange, Plan, Selection};
+use crate::sync::{Inputs, Progress, Timings, read_and_plan};
+
+#[derive(Clone, Debug)]
+pub struct ImportOptions {
+    pub dry_run: bool,
+    pub selection: Selection,
+    pub prefer: Prefer,
+    /// The process name that means Mixxx runs; `None` only for a database no Mixxx has open
+    /// (the demo's).
+    pub process_name: Option<String>,
+    /// Local backups to keep.
+    pub keep: usize,
+}
+
+/// A repository value import does not write, and why.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Unwritable {
+    pub paths: Vec<RepoPath>,
+    pub key: AnnexKey,
+    /// The git-annex field name.
+    pub field: String,
+    /// The repository's values for the field (for crates: the one crate).
+    pub values: Vec<String>,
+    pub reason: String,
+}
+
+/// Everything an import did, for the report.
+#[derive(Debug)]
+pub struct ImportOutcome {
+    pub plan: Plan,
+    pub dry_run: bool,
+    /// Files with at least one field change to write into Mixxx.
+    pub to_import: usize,
+    /// Of those, the files written (all of them, or none on a dry run).
+    pub imported: usize,
+    /// Mixxx tracks written (several per file when files share a content).
+    pub tracks: usize,
+    /// Field changes written (per file, not per track).
+    pub fields: usize,
+    pub unwritable: Vec<Unwritable>,
+    /// What the database write did (backup, created crates); `None` when nothing was written.
+    pub written: Option<Written>,
+    pub elapsed: Duration,
+    pub timings: Timings,
+    pub warnings: Vec<String>,
+}
+
+/// One file's part of the import: what goes into the database and what Mixxx will hold
+/// afterwards, per field.
+struct FileImport {
+    index: usize,
+    cells: Vec<CellEdit>,
+    crates: Vec<CrateEdit>,
+    /// (field, this Mixxx's values once written).
+    after: Vec<(FieldId, Vec<String>)>,
+}
+
+/// Plans and, unless `dry_run`, writes the import.
+pub fn run(
+    inputs: &Inputs,
+    options: &ImportOptions,
+    progress: &dyn Progress,
+) -> Result<ImportOutcome> {
+    let started = Instant::now();
+    // Refuse early, before minutes of reading, and again right before writing.
+    if !options.dry_run {
+        write::refuse_if_running(&inputs.mixxx_db, options.process_name.as_deref())?;
+    }
+    // The base is shared with `sync`: one writing run per repository.
+    let _lock = match options.dry_run {
+        true => None,
+        false => Some(lock::acquire(&inputs.repo, "import", &|holder| {
+            eprintln!("waiting for {holder} to finish…")
+        })?),
+    };
+    // With `--prefer mixxx` a conflict keeps this Mixxx's value: nothing to import, and the
+    // plan keeps it a conflict (to report) rather than turning it into an outgoing change.
+    let plan_prefer = match options.prefer {
+        Prefer::Repo => Prefer::Repo,
+        Prefer::Mixxx | Prefer::Neither => Prefer::Neither,
+    };
+    let (plan, read, mut timings) = read_and_plan(
+        inputs,
+        &options.selection,
+        Freshness::UseCache,
+        plan_prefer,
+        !options.dry_run,
+        progress,
+    )?;
+
+    let write_started = Instant::now();
+    let analysis = analysis(inputs, &plan)?;
+    let mut unwritable = Vec::new();
+    let imports: Vec<FileImport> = plan
+        .changes
+        .iter()
+        .enumerate()
+        .filter_map(|(index, file)| {
+            prepare_file(index, file, &plan.managed, &analysis, &mut unwritable)
+        })
+        .collect();
+    let mut outcome = ImportOutcome {
+        to_import: imports.len(),
+        imported: 0,
+        tracks: 0,
+        fields: imports.iter().map(|f| f.after.len()).sum(),
+        unwritable,
+        written: None,
+        dry_run: options.dry_run,
+        elapsed: Duration::ZERO,
+        timings: Vec::new(),
+        warnings: Vec::new(),
+        plan,
+    };
+    if options.dry_run {
+        outcome.timings = timings;
+        outcome.elapsed = started.elapsed();
+        return Ok(outcome);
+    }
+
+    if !imports.is_empty() {
+        let mut edits = Edits::default();
+        for file in &imports {
+            edits.cells.extend(file.cells.iter().cloned());
+            edits.crates.extend(file.crates.iter().cloned());
+        }
+        let backups = LocalBackups::new(&inputs.repo.common_dir, &inputs.mixxx_db);
+        let guard = Guard {
+            process_name: options.process_name.as_deref(),
+            backups: &backups,
+            keep: options.keep,
+            reason: "import",
+            busy_timeout: mixxx::DEFAULT_BUSY_TIMEOUT,
+            crate_key: fields::clean_text,
+        };
+        let written = write::apply(&inputs.mixxx_db, &edits, &guard)?;
+        outcome.imported = imports.len();
+        outcome.tracks = imports
+            .iter()
+            .map(|f| outcome.plan.changes[f.index].track_ids.len())
+            .sum();
+        for column in &written.missing_columns {
+            outcome.warnings.push(format!(
+                "this Mixxx database has no {column} column; its values were not imported"
+            ));
+        }
+        outcome.written = Some(written);
+    }
+    timings.push(("write Mixxx", write_started.elapsed()));
+    // Only after the database committed: a base ahead of this Mixxx would make an incoming
+    // change look like this machine's edit.
+    if let Err(e) = settle_base(read.base.get(), &outcome.plan, &imports) {
+        outcome.warnings.push(format!(
+            "could not save this clone's sync base ({e}); nothing is lost, the next sync compares without it where it must"
+        ));
+    }
+    outcome.timings = timings;
+    outcome.elapsed = started.elapsed();
+    Ok(outcome)
+}
+
+/// What the BPM and key rule needs: which tracks have a beat grid or a key analysis, and
+/// the schema revision. Read only when an incoming change touches those fields.
+#[derive(Default)]
+struct Analysis {
+    beats: std::collections::HashSet<i64>,
+    keys: std::collections::HashSet<i64>,
+    revision: Option<u32>,
+}
+
+fn analysis(inputs: &Inputs, plan: &Plan) -> Result<Analysis> {
+    let wanted = plan.changes.iter().flat_map(|f| &f.changes).any(|c| {
+        c.direction == Direction::Incoming && matches!(c.field, FieldId::Bpm | FieldId::Key)
+    });
+    if !wanted {
+        return Ok(Analysis::default());
+    }
+    let db = MixxxDb::open(&inputs.mixxx_db)?;
+    Ok(Analysis {
+        beats: db.tracks_with_data(&["beats", "beats_version"])?,
+        keys: db.tracks_with_data(&["keys", "keys_version"])?,
+        revision: db.schema().version,
+    })
+}
+
+/// Mixxx 2.4 and later (schema revision 39 on) ignore the `bpm` column of a track without a
+/// beat grid.
+const BPM_COLUMN_IGNORED_FROM: u32 = 39;
+
+/// Why the analysed field `field` of these tracks is not written, if it is not. Mixxx loads
+/// BPM and key from its analysis (the `beats` and `keys` blobs) when a track has one, and
+/// rewrites the columns from it on its next save, so a column written beside an analysis
+/// would not last; and from 2.4 on the `bpm` column alone is not read at all. Without an
+/// analysis, Mixxx parses the key text as a key the user set and builds a temporary beat
+/// grid from the `bpm` column (2.3), which its analyser replaces when it analyses the track.
+fn analysed_reason(field: FieldId, tracks: &[i64], analysis: &Analysis) -> Option<String> {
+    match field {
+        FieldId::Bpm if analysis.revision.unwrap_or(0) >= BPM_COLUMN_IGNORED_FROM => Some(
+            format!(
+                "this Mixxx (schema revision {}) takes the BPM only from its beat grid, not from the column",
+                analysis.revision.unwrap_or(0)
+            ),
+        ),
+        FieldId::Bpm if tracks.iter().any(|t| analysis.beats.contains(t)) => Some(
+            "Mixxx has a beat grid for this track and takes the BPM from it, not from the column"
+                .to_string(),
+        ),
+        FieldId::Key if tracks.iter().any(|t| analysis.keys.contains(t)) => Some(
+            "Mixxx has a key analysis for this track and takes the key from it, not from the column"
+                .to_string(),
+        ),
+        _ => None,
+    }
+}
+
+/// The edits for one file's incoming changes, or `None` when it has nothing to write. What
+/// cannot be written goes to `unwritable`.
+fn prepare_file(
+    index: usize,
+    file: &FileChange,
+    managed: &ManagedFields,
+    analysis: &Analysis,
+    unwritable: &mut Vec<Unwritable>,
+) -> Option<FileImport> {
+    let mut out = FileImport {
+        index,
+        cells: Vec::new(),
+        crates: Vec::new(),
+        after: Vec::new(),
+    };
+    let mut refuse = |c: &FieldChange, values: Vec<String>, reason: String| {
+        unwritable.push(Unwritable {
+            paths: file.paths.clone(),
+            key: file.key.clone(),
+            field: managed.annex_name(c.field).to_string(),
+            values,
+            reason,
+        })
+    };
+    for c in file
+        .changes
+        .iter()
+        .filter(|c| c.direction == Direction::Incoming)
+    {
+        match (c.field.def().codec, c.field.def().source) {
+            (Codec::Single { forward, inverse }, Source::Columns(columns)) => {
+                let value = match c.after.as_slice() {
+                    [] => None,
+                    [one] => Some(one.as_str()),
+                    several => {
+                        refuse(
+                            c,
+                            c.after.clone(),
+                            Unrepresentable::Several(several.len()).to_string(),
+                        );
+                        continue;
+                    }
+                };
+                let values = match inverse(value, &managed.options) {
+                    Ok(values) => values,
+                    Err(why) => {
+                        refuse(c, c.after.clone(), why.to_string());
+                        continue;
+                    }
+                };
+                let raw: Vec<Raw<'_>> = values.iter().map(mixxx::Value::as_raw).collect();
+                let back = forward(&raw, &managed.options);
+                if back.as_deref() != value {
+                    let reason = match &back {
+                        Some(b) => format!("Mixxx would show it as {b:?}"),
+                        None => "Mixxx would show no value".to_string(),
+                    };
+                    refuse(c, c.after.clone(), reason);
+                    continue;
+                }
+                if let Some(reason) = analysed_reason(c.field, &file.track_ids, analysis) {
+                    refuse(c, c.after.clone(), reason);
+                    continue;
+                }
+                for &track in &file.track_ids {
+                    for (column, value) in columns.iter().zip(&values) {
+                        out.cells.push(CellEdit {
+                            track,
+                            column: column.name,
+                            value: value.clone(),
+                        });
+                    }
+                }
+                out.after.push((c.field, c.after.clone()));
+            }
+            (Codec::Crates, _) | (_, Source::Crates) => {
+                // `before` is this Mixxx's crates, `after` what it should hold.
+                let mut after = c.before.clone();
+                for name in c.added() {
+                    if fields::clean_text(name).as_deref() != Some(name.as_str()) {
+                        refuse(
+                            c,
+                            vec![name.clone()],
+                            "not a crate name Mixxx would show the same way (blank, control characters or extra spaces)".to_string(),
+                        );
+                        continue;
+                    }
+                    after.push(name.clone());
+                    for &track in &file.track_ids {
+                        out.crates.push(CrateEdit {
+                            track,
+                            name: name.clone(),
+                            member: true,
+                        });
+                    }
+                }
+                for name in c.removed() {
+                    after.retain(|v| v != name);
+                    for &track in &file.track_ids {
+                        out.crates.push(CrateEdit {
+                            track,
+                            name: name.clone(),
+                            member: false,
+                        });
+                    }
+                }
+                after.sort();
+                after.dedup();
+                if after != c.before {
+                    out.after.push((c.field, after));
+                }
+            }
+        }
+    }
+    (!out.after.is_empty()).then_some(out)
+}
+
+/// Moves the base forward: files that match (as `sync` does), and for every file with
+/// changes, what both sides hold once this import's writes are in.
+fn settle_base(store: &BaseStore, plan: &Plan, imports: &[FileImport]) -> std::io::Result<()> {
+    let mut updates: HashMap<AnnexKey, Agreed> = plan.base_updates.iter().cloned().collect();
+    let by_index: HashMap<usize, &FileImport> = imports.iter().map(|f| (f.index, f)).collect();
+    let mut scratch = Encoder::default();
+    for (index, file) in plan.changes.iter().enumerate() {
+        let mut settled = file.settled_unwritten.clone();
+        if let Some(import) = by_index.get(&index) {
+            for (field, mixxx_after) in &import.after {
+                let Some(change) = file
+                    .changes
+                    .iter()
+                    .find(|c| c.field == *field && c.direction == Direction::Incoming)
+                else {
+                    continue;
+                };
+                let name = plan.managed.annex_name(*field);
+                if let Some(agreed) = merge::settle(
+                    field.arity(),
+                    mixxx_after,
+                    &change.repo,
+                    change.base.as_deref(),
+                ) {
+                    settled.set(name, agreed);
+                }
+            }
+        }
+        if !store.holds(&file.key, &settled, &mut scratch) {
+            updates.insert(file.key.clone(), settled);
+        }
+    }
+    if updates.is_empty() {
+        return Ok(());
+    }
+    store.write(&updates, |_| true)
+}
