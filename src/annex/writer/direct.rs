@@ -5,9 +5,10 @@
 //! this writer does the same (git-annex 10.20230126, `Annex/Branch.hs`, `Annex/Journal.hs`):
 //!
 //! - Unmerged sibling branches (`*/git-annex` not contained in the local branch) are merged by
-//!   git-annex before its first read. Here too: git-annex itself merges them first
-//!   ([`branch::merge_other_annex_branches`]), and a sibling fetched meanwhile is noticed under
-//!   the lock and merged the same way before anything is written.
+//!   git-annex itself before anything is written ([`branch::merge_other_annex_branches`], as
+//!   the git-annex writer does: a batch process merges none, measured), and a sibling fetched
+//!   meanwhile is noticed under the lock and merged the same way. Siblings git-annex leaves
+//!   unmerged (`annex.merge-annex-branches=false`) are left as the git-annex writer leaves them.
 //! - Every change to the journal, the branch index (`annex/index`) and the branch happens under
 //!   an exclusive lock on `annex/journal.lck`; we hold it from reading the branch until the
 //!   branch, the journal and the index agree again, so a concurrent git-annex neither loses our
