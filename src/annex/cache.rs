@@ -192,14 +192,11 @@ impl Encoder {
     pub(crate) fn as_slice(&self) -> &[u8] {
         &self.0
     }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
 }
 
 /// Reads what [`Encoder`] wrote; every getter returns None at the end of the input, so a body
 /// that does not parse is rejected as a whole by the caller.
+#[derive(Clone, Copy)]
 pub(crate) struct Decoder<'a>(&'a [u8]);
 
 impl<'a> Decoder<'a> {
@@ -246,6 +243,16 @@ impl<'a> Decoder<'a> {
 
     pub(crate) fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+
+    /// How many bytes are left to read.
+    pub(crate) fn remaining(&self) -> usize {
+        self.0.len()
+    }
+
+    /// What is left to read.
+    pub(crate) fn rest(&self) -> &'a [u8] {
+        self.0
     }
 }
 

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use crate::annex::cache::Encoder;
+use crate::annex::snapshot::Snapshot;
 use crate::annex::{Entry, KeyMap};
 use crate::mixxx::Library;
 use crate::mixxx::paths::{PathMapper, Unmapped};
@@ -374,13 +375,12 @@ pub enum BaseCheck {
 pub fn plan(
     targets: Targets,
     library: &Library,
-    current: &HashMap<AnnexKey, FieldSet>,
+    current: &Snapshot,
     managed: &ManagedFields,
     base: &LazyBase,
     prefer: Prefer,
     check: BaseCheck,
 ) -> Plan {
-    let empty = FieldSet::new();
     let reader = managed.reader(library);
     let mut scratch = Encoder::default();
     let mut plan = Plan {
@@ -409,9 +409,10 @@ pub fn plan(
             });
             continue;
         }
-        let now = current.get(&key).unwrap_or(&empty);
-        let differing = diff(&desired, now, managed);
-        if differing.is_empty() {
+        // Most files match: that is decided on the repository's encoded entry, and only a
+        // file that differs has its current fields decoded.
+        let matches = current.matches(&key, &desired, managed.iter_by_name().map(|(_, n)| n));
+        if matches {
             plan.unchanged += 1;
             if check == BaseCheck::EveryFile
                 && !base
@@ -423,6 +424,8 @@ pub fn plan(
             }
             continue;
         }
+        let now = current.fields(&key).unwrap_or_default();
+        let now = &now;
         let stored = base.get().get(&key);
         let mut file = FileChange {
             track_ids: target

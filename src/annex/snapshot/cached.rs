@@ -34,7 +34,7 @@ pub fn read_with(
     keys: &[AnnexKey],
     freshness: Freshness,
 ) -> Result<HashMap<AnnexKey, FieldSet>> {
-    read_with_state(repo, keys, freshness).map(|(fields, _)| fields)
+    read_with_state(repo, keys, freshness).map(|(fields, _)| fields.into_map(keys))
 }
 
 /// What the metadata of every key was read from: the tip of every git-annex branch and the
@@ -53,7 +53,7 @@ pub fn read_with_state(
     repo: &Repo,
     keys: &[AnnexKey],
     freshness: Freshness,
-) -> Result<(HashMap<AnnexKey, FieldSet>, RepoState)> {
+) -> Result<(Snapshot, RepoState)> {
     let mut journal = Journal::open(repo)?;
     journal.preload()?;
     let tips = branch::tips(repo)?;
@@ -79,14 +79,14 @@ fn read_tips(
     freshness: Freshness,
     journal: &Journal,
     tips: &[branch::Tip],
-) -> Result<HashMap<AnnexKey, FieldSet>> {
+) -> Result<Snapshot> {
     let Some(head) = tips
         .iter()
         .find(|t| t.name == BRANCH)
         .map(|t| t.oid.clone())
     else {
         // No branch yet (a fresh clone): nothing to cache.
-        return read(repo, keys);
+        return read(repo, keys).map(Snapshot::from_map);
     };
     let cached = match freshness {
         Freshness::UseCache => BranchCache::load(repo),
@@ -122,7 +122,7 @@ fn read_tips(
                 // Asked not to trust the cache: make sure no later read does either.
                 BranchCache::remove(repo);
             }
-            return read(repo, keys);
+            return read(repo, keys).map(Snapshot::from_map);
         }
         dirty = true;
     }
@@ -145,7 +145,7 @@ fn read_tips(
     let missing: Vec<&AnnexKey> = wanted
         .iter()
         .copied()
-        .filter(|k| !branch.fields.contains_key(*k))
+        .filter(|k| !branch.fields.knows(k))
         .collect();
     if fresh || !missing.is_empty() || !reread.is_empty() {
         dirty = true;
@@ -173,9 +173,7 @@ fn read_tips(
                     targets.push(key.clone());
                     specs.push(spec);
                 }
-                None => {
-                    branch.fields.insert(key.clone(), FieldSet::new());
-                }
+                None => branch.fields.set(key.clone(), FieldSet::new()),
             }
         }
         let answers = cat.get_many(&specs, u64::MAX)?;
@@ -185,7 +183,7 @@ fn read_tips(
                 Blob::Content(log) => metalog::current(&log),
                 Blob::Missing | Blob::TooLarge => FieldSet::new(),
             };
-            branch.fields.insert(key, fields);
+            branch.fields.set(key, fields);
         }
     }
     if dirty {
@@ -193,37 +191,287 @@ fn read_tips(
         branch.store(repo);
     }
 
-    // Every key asked for is cached by now. Usually the cache holds no other key: then it
-    // becomes the answer as it is.
-    let mut out = if branch.fields.len() == wanted.len() {
-        let mut out = std::mem::take(&mut branch.fields);
-        out.retain(|_, fields| !fields.is_empty());
-        out
-    } else {
-        let mut out = HashMap::with_capacity(wanted.len());
-        for key in &wanted {
-            if let Some((key, fields)) = branch.fields.remove_entry(*key)
-                && !fields.is_empty()
-            {
-                out.insert(key, fields);
-            }
-        }
-        out
-    };
+    // Every key asked for is cached by now, and the cache is the answer: lookups name only
+    // keys asked for, so the entries of other keys do no harm.
+    let mut out = branch.fields;
     if !journal.is_empty() {
         for key in wanted {
             let path = metalog::met_path_levels(key.as_str(), branch.levels);
             if let Some(log) = journal.read(&path, false)? {
-                let fields = metalog::current(&log);
-                if fields.is_empty() {
-                    out.remove(key);
-                } else {
-                    out.insert(key.clone(), fields);
-                }
+                out.set(key.clone(), metalog::current(&log));
             }
         }
     }
     Ok(out)
+}
+
+/// Current metadata of many keys, as [`read_with_state`] found it. Entries that come from the
+/// persistent cache stay in their encoded form and are decoded only when asked for: a no-op
+/// sync of 100,000 files compares every file's managed fields against its entry's bytes
+/// ([`Snapshot::matches`]) and never builds 100,000 field sets (most of its time and memory
+/// before). Keys read from git (new, changed, journalled) are held decoded.
+#[derive(Default)]
+pub struct Snapshot {
+    /// Encoded entries: key, then its fields (see [`BranchCache::store`]).
+    body: Vec<u8>,
+    /// `(hash of the key, start of its entry in body)`, sorted: a lookup allocates nothing.
+    index: Vec<(u64, u32)>,
+    /// Cached entries that no longer hold (their log changed and they were not re-read).
+    dropped: HashSet<AnnexKey>,
+    /// Decoded answers; they shadow `body`. An empty set is a key without metadata.
+    decoded: HashMap<AnnexKey, FieldSet>,
+}
+
+/// What a snapshot holds for one key.
+enum Found<'a> {
+    Encoded(&'a [u8]),
+    Decoded(&'a FieldSet),
+    Unknown,
+}
+
+impl Snapshot {
+    /// A snapshot of decoded answers only (keys without metadata may be absent).
+    pub fn from_map(decoded: HashMap<AnnexKey, FieldSet>) -> Snapshot {
+        Snapshot {
+            decoded,
+            ..Snapshot::default()
+        }
+    }
+
+    fn find(&self, key: &AnnexKey) -> Found<'_> {
+        if let Some(fields) = self.decoded.get(key) {
+            return Found::Decoded(fields);
+        }
+        match self.encoded(key.as_str().as_bytes()) {
+            Some(entry) if self.dropped.is_empty() || !self.dropped.contains(key) => {
+                Found::Encoded(entry)
+            }
+            _ => Found::Unknown,
+        }
+    }
+
+    /// The encoded fields of `key` (after its key), if the body holds it.
+    fn encoded(&self, key: &[u8]) -> Option<&[u8]> {
+        let hash = cache::checksum(key);
+        let first = self.index.partition_point(|&(h, _)| h < hash);
+        self.index[first..]
+            .iter()
+            .take_while(|&&(h, _)| h == hash)
+            .find_map(|&(_, start)| {
+                let mut d = cache::Decoder::new(&self.body[start as usize..]);
+                (d.bytes()? == key).then(|| d.rest())
+            })
+    }
+
+    /// Whether the cache knows `key` (with or without metadata).
+    fn knows(&self, key: &AnnexKey) -> bool {
+        !matches!(self.find(key), Found::Unknown)
+    }
+
+    /// The current fields of `key`; None when it has no metadata.
+    pub fn fields(&self, key: &AnnexKey) -> Option<FieldSet> {
+        let fields = match self.find(key) {
+            Found::Decoded(fields) => fields.clone(),
+            Found::Encoded(entry) => decode_entry(&mut cache::Decoder::new(entry))
+                .expect("cache entries are checked when the cache is loaded"),
+            Found::Unknown => return None,
+        };
+        (!fields.is_empty()).then_some(fields)
+    }
+
+    /// True when `key`'s current values of the fields `names` (canonical, in name order) are
+    /// exactly `wanted`'s: no value more or less in any of them. Allocates nothing.
+    pub fn matches<'n>(
+        &self,
+        key: &AnnexKey,
+        wanted: &FieldSet,
+        names: impl Iterator<Item = &'n str>,
+    ) -> bool {
+        let empty = FieldSet::new();
+        let entry = match self.find(key) {
+            Found::Encoded(entry) => entry,
+            Found::Decoded(fields) => return same_fields(fields, wanted, names),
+            Found::Unknown => return same_fields(&empty, wanted, names),
+        };
+        let mut d = cache::Decoder::new(entry);
+        let Some(mut left) = d.len() else {
+            return false;
+        };
+        fn next<'a>(d: &mut cache::Decoder<'a>, left: &mut usize) -> Option<&'a [u8]> {
+            if *left == 0 {
+                return None;
+            }
+            *left -= 1;
+            d.bytes()
+        }
+        let mut held = next(&mut d, &mut left);
+        for name in names {
+            // Skip fields before `name` (unmanaged ones).
+            while let Some(n) = held
+                && n < name.as_bytes()
+            {
+                if skip_values(&mut d).is_none() {
+                    return false;
+                }
+                held = next(&mut d, &mut left);
+            }
+            let want = wanted.get(name).unwrap_or(&[]);
+            if held == Some(name.as_bytes()) {
+                let Some(count) = d.len() else { return false };
+                if count != want.len() {
+                    return false;
+                }
+                for value in want {
+                    if d.bytes() != Some(value.as_bytes()) {
+                        return false;
+                    }
+                }
+                held = next(&mut d, &mut left);
+            } else if !want.is_empty() {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// The answers for `keys` as a map; keys without metadata are absent.
+    pub fn into_map(mut self, keys: &[AnnexKey]) -> HashMap<AnnexKey, FieldSet> {
+        let mut out = HashMap::with_capacity(keys.len());
+        for key in keys {
+            if out.contains_key(key) {
+                continue;
+            }
+            let fields = match self.decoded.remove(key) {
+                Some(fields) => Some(fields).filter(|f| !f.is_empty()),
+                None => self.fields(key),
+            };
+            if let Some(fields) = fields {
+                out.insert(key.clone(), fields);
+            }
+        }
+        out
+    }
+
+    /// Indexes an encoded body of `count` entries; None when it does not parse.
+    fn index_body(body: Vec<u8>, count: usize) -> Option<Snapshot> {
+        let mut index = Vec::with_capacity(count);
+        let mut d = cache::Decoder::new(&body);
+        for _ in 0..count {
+            let start = u32::try_from(body.len() - d.remaining()).ok()?;
+            let key = d.bytes()?;
+            std::str::from_utf8(key).ok()?;
+            let fields = d.count(8)?;
+            for _ in 0..fields {
+                d.string()?;
+                for _ in 0..d.count(4)? {
+                    d.string()?;
+                }
+            }
+            index.push((cache::checksum(key), start));
+        }
+        if !d.is_empty() {
+            return None;
+        }
+        index.sort_unstable();
+        // The store writes each key once; a body that names one twice is not ours.
+        for pair in index.windows(2) {
+            if pair[0].0 == pair[1].0 {
+                let key = |start: u32| cache::Decoder::new(&body[start as usize..]).bytes();
+                if key(pair[0].1) == key(pair[1].1) {
+                    return None;
+                }
+            }
+        }
+        Some(Snapshot {
+            body,
+            index,
+            dropped: HashSet::new(),
+            decoded: HashMap::new(),
+        })
+    }
+
+    /// Forgets the cached entry of `key`.
+    fn drop_key(&mut self, key: &AnnexKey) {
+        self.decoded.remove(key);
+        if self.encoded(key.as_str().as_bytes()).is_some() {
+            self.dropped.insert(key.clone());
+        }
+    }
+
+    fn set(&mut self, key: AnnexKey, fields: FieldSet) {
+        self.decoded.insert(key, fields);
+    }
+
+    /// Every entry the snapshot holds, encoded, each key once.
+    fn encode_entries(&self, out: &mut cache::Encoder) {
+        let mut count = 0usize;
+        let mut entries = cache::Encoder::default();
+        for &(_, start) in &self.index {
+            let mut d = cache::Decoder::new(&self.body[start as usize..]);
+            let Some(key) = d.string() else { continue };
+            let key = AnnexKey::new(key);
+            if self.decoded.contains_key(&key) || self.dropped.contains(&key) {
+                continue;
+            }
+            skip_entry(&mut d).expect("entries are checked when the cache is loaded");
+            let end = self.body.len() - d.remaining();
+            entries.raw(&self.body[start as usize..end]);
+            count += 1;
+        }
+        for (key, fields) in &self.decoded {
+            entries.bytes(key.as_str().as_bytes());
+            encode_fields(&mut entries, fields);
+            count += 1;
+        }
+        out.len(count);
+        out.raw(entries.as_slice());
+    }
+}
+
+/// `same_fields` for decoded sets: the values of every field in `names` agree.
+fn same_fields<'n>(a: &FieldSet, b: &FieldSet, names: impl Iterator<Item = &'n str>) -> bool {
+    let mut names = names;
+    names.all(|name| a.get(name).unwrap_or(&[]) == b.get(name).unwrap_or(&[]))
+}
+
+fn skip_values(d: &mut cache::Decoder<'_>) -> Option<()> {
+    for _ in 0..d.len()? {
+        d.bytes()?;
+    }
+    Some(())
+}
+
+/// Skips one entry's fields.
+fn skip_entry(d: &mut cache::Decoder<'_>) -> Option<()> {
+    for _ in 0..d.len()? {
+        d.bytes()?;
+        skip_values(d)?;
+    }
+    Some(())
+}
+
+fn encode_fields(e: &mut cache::Encoder, fields: &FieldSet) {
+    e.len(fields.len());
+    for (name, values) in fields.iter() {
+        e.bytes(name.as_bytes());
+        e.len(values.len());
+        for value in values {
+            e.bytes(value.as_bytes());
+        }
+    }
+}
+
+/// One entry's fields, as [`encode_fields`] wrote them.
+fn decode_entry(d: &mut cache::Decoder<'_>) -> Option<FieldSet> {
+    let count = d.count(8)?;
+    let mut set = FieldSet::with_capacity(count);
+    for _ in 0..count {
+        let name = d.string()?;
+        for _ in 0..d.count(4)? {
+            set.insert(name, d.string()?);
+        }
+    }
+    Some(set)
 }
 
 /// The current fields of the branch log of every cached key, at one commit of the branch.
@@ -234,7 +482,7 @@ struct BranchCache {
     levels: usize,
     /// Sibling tips known to be contained in `head`.
     merged: Vec<String>,
-    fields: HashMap<AnnexKey, FieldSet>,
+    fields: Snapshot,
 }
 
 impl BranchCache {
@@ -243,7 +491,7 @@ impl BranchCache {
             head: head.to_string(),
             levels: 2,
             merged: Vec::new(),
-            fields: HashMap::new(),
+            fields: Snapshot::default(),
         }
     }
 
@@ -273,14 +521,16 @@ impl BranchCache {
             let Some(key) = key_of_met_path(path, self.levels) else {
                 continue;
             };
-            if !self.fields.contains_key(&key) {
+            if !self.fields.knows(&key) {
                 continue;
             }
             if !wanted.contains(&key) {
-                self.fields.remove(&key);
+                self.fields.drop_key(&key);
             } else if new_oid.bytes().all(|b| b == b'0') {
-                self.fields.insert(key, FieldSet::new());
+                self.fields.set(key, FieldSet::new());
             } else {
+                // Until it is re-read below, the old entry must not answer.
+                self.fields.drop_key(&key);
                 reread.push((key, new_oid.to_string()));
             }
         }
@@ -296,30 +546,12 @@ impl BranchCache {
         let merged = (0..d.count(4)?)
             .map(|_| d.string().map(str::to_string))
             .collect::<Option<Vec<_>>>()?;
-        let chunks = (0..d.count(4)?)
-            .map(|_| d.bytes())
-            .collect::<Option<Vec<_>>>()?;
-        if !d.is_empty() {
-            return None;
-        }
-        // Building the field sets is all allocation; the chunks decode in parallel.
-        let decoded: Vec<Option<HashMap<AnnexKey, FieldSet>>> = std::thread::scope(|scope| {
-            let workers: Vec<_> = chunks
-                .iter()
-                .map(|chunk| scope.spawn(|| decode_fields(chunk)))
-                .collect();
-            workers
-                .into_iter()
-                .map(|w| w.join().expect("cache decoder panicked"))
-                .collect()
-        });
-        let mut decoded = decoded.into_iter().collect::<Option<Vec<_>>>()?;
-        decoded.sort_by_key(|m| std::cmp::Reverse(m.len()));
-        let mut parts = decoded.into_iter();
-        let mut fields = parts.next().unwrap_or_default();
-        for part in parts {
-            fields.extend(part);
-        }
+        let count = d.count(8)?;
+        // The entries stay in the body as they are; only their offsets are kept.
+        let skip = body.len() - d.remaining();
+        let mut entries = body;
+        entries.drain(..skip);
+        let fields = Snapshot::index_body(entries, count)?;
         Some(BranchCache {
             head,
             levels,
@@ -336,65 +568,13 @@ impl BranchCache {
         for tip in &self.merged {
             e.bytes(tip.as_bytes());
         }
-        let mut chunks: Vec<cache::Encoder> = (0..DECODE_THREADS)
-            .map(|_| cache::Encoder::default())
-            .collect();
-        let per_chunk = self.fields.len().div_ceil(DECODE_THREADS).max(1);
-        for (i, chunk) in self
-            .fields
-            .iter()
-            .collect::<Vec<_>>()
-            .chunks(per_chunk)
-            .enumerate()
-        {
-            let c = &mut chunks[i];
-            c.len(chunk.len());
-            for (key, fields) in chunk {
-                c.bytes(key.as_str().as_bytes());
-                c.len(fields.len());
-                for (name, values) in fields.iter() {
-                    c.bytes(name.as_bytes());
-                    c.len(values.len());
-                    for value in values {
-                        c.bytes(value.as_bytes());
-                    }
-                }
-            }
-        }
-        let chunks: Vec<cache::Encoder> = chunks.into_iter().filter(|c| !c.is_empty()).collect();
-        e.len(chunks.len());
-        for chunk in &chunks {
-            e.bytes(chunk.as_slice());
-        }
+        self.fields.encode_entries(&mut e);
         cache::store(repo, cache::Kind::Metadata, e);
     }
 
     fn remove(repo: &Repo) {
         cache::remove(repo, cache::Kind::Metadata);
     }
-}
-
-/// The metadata cache is written in this many chunks, decoded by as many threads.
-const DECODE_THREADS: usize = 2;
-
-/// One chunk of the metadata cache: a count, then per key its fields and their values.
-fn decode_fields(chunk: &[u8]) -> Option<HashMap<AnnexKey, FieldSet>> {
-    let mut d = cache::Decoder::new(chunk);
-    let n = d.count(8)?;
-    let mut fields = HashMap::with_capacity(n);
-    for _ in 0..n {
-        let key = AnnexKey::new(d.string()?);
-        let count = d.count(8)?;
-        let mut set = FieldSet::with_capacity(count);
-        for _ in 0..count {
-            let name = d.string()?;
-            for _ in 0..d.count(4)? {
-                set.insert(name, d.string()?);
-            }
-        }
-        fields.insert(key, set);
-    }
-    d.is_empty().then_some(fields)
 }
 
 /// The key whose log is at `path` (`<hash dirs>/<keyFile>.log.met`), if `path` is where that
