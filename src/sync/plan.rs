@@ -382,14 +382,60 @@ pub fn plan(
     check: BaseCheck,
 ) -> Plan {
     let reader = managed.reader(library);
-    let mut scratch = Encoder::default();
     let mut plan = Plan {
         managed: managed.clone(),
         tracks: targets.tracks,
         skipped: targets.skipped,
         ..Plan::default()
     };
-    for (key, target) in targets.by_key {
+    let targets: Vec<(AnnexKey, Target)> = targets.by_key.into_iter().collect();
+    // Most files match, and deciding that (their desired fields, compared with the encoded
+    // repository entry and the base) is most of a no-op sync's time: it runs on every core.
+    // The files it cannot settle are planned below, one by one.
+    let settled: Vec<Option<Option<Agreed>>> = {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+        let threads = if targets.len() < 4096 { 1 } else { threads };
+        let per_thread = targets.len().div_ceil(threads).max(1);
+        let unchanged = |chunk: &[(AnnexKey, Target)]| -> Vec<Option<Option<Agreed>>> {
+            let mut scratch = Encoder::default();
+            chunk
+                .iter()
+                .map(|(key, target)| {
+                    // Files on several tracks (shared content) are checked for agreement below.
+                    let [track] = target.tracks[..] else {
+                        return None;
+                    };
+                    let desired = reader.desired(track as usize);
+                    let names = managed.iter_by_name().map(|(_, n)| n);
+                    if !current.matches(key, &desired, names) {
+                        return None;
+                    }
+                    let moves = check == BaseCheck::EveryFile
+                        && !base.get().holds_fields(key, &desired, managed, &mut scratch);
+                    Some(moves.then(|| Agreed::from_fields(&desired, managed)))
+                })
+                .collect()
+        };
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = targets
+                .chunks(per_thread)
+                .map(|chunk| scope.spawn(move || unchanged(chunk)))
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|w| w.join().expect("the plan's workers do not panic"))
+                .collect()
+        })
+    };
+    let mut scratch = Encoder::default();
+    for ((key, target), settled) in targets.into_iter().zip(settled) {
+        if let Some(base_update) = settled {
+            plan.unchanged += 1;
+            if let Some(agreed) = base_update {
+                plan.base_updates.push((key, agreed));
+            }
+            continue;
+        }
         let mut wanted = target.tracks.iter().map(|&i| reader.desired(i as usize));
         let desired = wanted.next().unwrap_or_default();
         // Tracks whose files share one key (identical content) share its metadata.

@@ -305,6 +305,8 @@ impl Snapshot {
             d.bytes()
         }
         let mut held = next(&mut d, &mut left);
+        // Both sides are in name order: one merge, no search per field.
+        let mut want_fields = wanted.iter().peekable();
         for name in names {
             // Skip fields before `name` (unmanaged ones).
             while let Some(n) = held
@@ -315,7 +317,10 @@ impl Snapshot {
                 }
                 held = next(&mut d, &mut left);
             }
-            let want = wanted.get(name).unwrap_or(&[]);
+            while want_fields.next_if(|(n, _)| *n < name).is_some() {}
+            let want = want_fields
+                .next_if(|(n, _)| *n == name)
+                .map_or(&[][..], |(_, v)| v);
             if held == Some(name.as_bytes()) {
                 let Some(count) = d.len() else { return false };
                 if count != want.len() {
@@ -584,4 +589,77 @@ fn key_of_met_path(path: &[u8], levels: usize) -> Option<AnnexKey> {
     let file = file.strip_suffix(b".log.met")?;
     let key = String::from_utf8(metalog::key_from_file(file)).ok()?;
     (metalog::met_path_levels(&key, levels).as_bytes() == path).then(|| AnnexKey::new(key))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn field_set() -> impl Strategy<Value = FieldSet> {
+        let name = prop::sample::select(vec!["bpm", "crate", "rating", "tag", "title"]);
+        prop::collection::vec((name, "[ab]{0,2}"), 0..8)
+            .prop_map(|pairs| pairs.into_iter().collect())
+    }
+
+    /// A snapshot whose entries come from an encoded cache body, as a loaded cache has them.
+    fn encoded(entries: &[(AnnexKey, FieldSet)]) -> Snapshot {
+        let mut e = cache::Encoder::default();
+        for (key, fields) in entries {
+            e.bytes(key.as_str().as_bytes());
+            encode_fields(&mut e, fields);
+        }
+        Snapshot::index_body(e.as_slice().to_vec(), entries.len()).expect("parses")
+    }
+
+    proptest! {
+        /// Comparing on the encoded entry agrees with comparing decoded sets, field by field,
+        /// and decoding gives back the set that was encoded.
+        #[test]
+        fn encoded_entries_answer_like_decoded_sets(
+            current in field_set(),
+            wanted in field_set(),
+            managed in prop::sample::subsequence(vec!["bpm", "crate", "rating", "tag", "title"], 0..5),
+        ) {
+            let key = AnnexKey::new("SHA256E-s1--k");
+            let snapshot = encoded(&[(key.clone(), current.clone()), (AnnexKey::new("other"), wanted.clone())]);
+            let names = managed.iter().copied();
+            prop_assert_eq!(
+                snapshot.matches(&key, &wanted, names.clone()),
+                same_fields(&current, &wanted, names.clone())
+            );
+            prop_assert_eq!(snapshot.fields(&key), Some(current.clone()).filter(|f| !f.is_empty()));
+            // A key the snapshot does not hold has no metadata.
+            let absent = AnnexKey::new("absent");
+            prop_assert_eq!(
+                snapshot.matches(&absent, &wanted, names.clone()),
+                same_fields(&FieldSet::new(), &wanted, names)
+            );
+        }
+    }
+
+    #[test]
+    fn decoded_answers_shadow_and_dropped_entries_vanish() {
+        let (a, b) = (AnnexKey::new("K-a"), AnnexKey::new("K-b"));
+        let one: FieldSet = [("rating", "5")].into_iter().collect();
+        let two: FieldSet = [("rating", "4")].into_iter().collect();
+        let mut snapshot = encoded(&[(a.clone(), one.clone()), (b.clone(), one.clone())]);
+        snapshot.set(a.clone(), two.clone());
+        snapshot.drop_key(&b);
+        assert_eq!(snapshot.fields(&a), Some(two.clone()));
+        assert!(!snapshot.knows(&b));
+        assert!(snapshot.matches(&a, &two, ["rating"].into_iter()));
+        assert!(!snapshot.matches(&a, &one, ["rating"].into_iter()));
+        // What a store writes back reads as the same answers.
+        let mut e = cache::Encoder::default();
+        snapshot.encode_entries(&mut e);
+        let mut d = cache::Decoder::new(e.as_slice());
+        let n = d.len().unwrap();
+        let again = Snapshot::index_body(d.rest().to_vec(), n).unwrap();
+        assert_eq!(again.fields(&a), Some(two));
+        assert!(!again.knows(&b));
+        // A body naming one key twice is not one the store wrote.
+        assert_eq!(n, 1);
+        assert!(Snapshot::index_body([d.rest(), d.rest()].concat(), 2).is_none());
+    }
 }
