@@ -176,15 +176,20 @@ fn read_tips(
                 None => branch.fields.set(key.clone(), FieldSet::new()),
             }
         }
-        let answers = cat.get_many(&specs, u64::MAX)?;
-        cat.finish()?;
-        for (key, answer) in targets.into_iter().zip(answers) {
-            let fields = match answer {
-                Blob::Content(log) => metalog::current(&log),
-                Blob::Missing | Blob::TooLarge => FieldSet::new(),
-            };
-            branch.fields.set(key, fields);
+        // In slices, each parsed straight into the encoded body: after a sync that wrote
+        // every file, holding 100,000 blobs and field sets at once set the peak memory.
+        for (keys, specs) in targets.chunks(READ_SLICE).zip(specs.chunks(READ_SLICE)) {
+            let answers = cat.get_many(specs, u64::MAX)?;
+            for (key, answer) in keys.iter().zip(answers) {
+                let fields = match answer {
+                    Blob::Content(log) => metalog::current(&log),
+                    Blob::Missing | Blob::TooLarge => FieldSet::new(),
+                };
+                branch.fields.append(key, &fields);
+            }
         }
+        cat.finish()?;
+        branch.fields.sort_index();
     }
     if dirty {
         branch.merged = merged;
@@ -205,6 +210,12 @@ fn read_tips(
     Ok(out)
 }
 
+/// How many logs are read from git and parsed at a time.
+const READ_SLICE: usize = 4096;
+
+/// An index slot whose entry no longer holds.
+const DEAD: u32 = u32::MAX;
+
 /// Current metadata of many keys, as [`read_with_state`] found it. Entries that come from the
 /// persistent cache stay in their encoded form and are decoded only when asked for: a no-op
 /// sync of 100,000 files compares every file's managed fields against its entry's bytes
@@ -215,9 +226,10 @@ pub struct Snapshot {
     /// Encoded entries: key, then its fields (see [`BranchCache::store`]).
     body: Vec<u8>,
     /// `(hash of the key, start of its entry in body)`, sorted: a lookup allocates nothing.
+    /// An entry that no longer holds (its log changed) starts at [`DEAD`].
     index: Vec<(u64, u32)>,
-    /// Cached entries that no longer hold (their log changed and they were not re-read).
-    dropped: HashSet<AnnexKey>,
+    /// Entries were appended since the index was sorted: no lookups until it is.
+    unsorted: bool,
     /// Decoded answers; they shadow `body`. An empty set is a key without metadata.
     decoded: HashMap<AnnexKey, FieldSet>,
 }
@@ -243,24 +255,49 @@ impl Snapshot {
             return Found::Decoded(fields);
         }
         match self.encoded(key.as_str().as_bytes()) {
-            Some(entry) if self.dropped.is_empty() || !self.dropped.contains(key) => {
-                Found::Encoded(entry)
-            }
-            _ => Found::Unknown,
+            Some(entry) => Found::Encoded(entry),
+            None => Found::Unknown,
         }
     }
 
     /// The encoded fields of `key` (after its key), if the body holds it.
     fn encoded(&self, key: &[u8]) -> Option<&[u8]> {
+        self.slot(key).map(|i| {
+            let mut d = cache::Decoder::new(&self.body[self.index[i].1 as usize..]);
+            d.bytes().expect("checked when indexed");
+            d.rest()
+        })
+    }
+
+    /// Where `key`'s live entry is in the index.
+    fn slot(&self, key: &[u8]) -> Option<usize> {
+        assert!(!self.unsorted, "the snapshot's index is sorted before lookups");
         let hash = cache::checksum(key);
         let first = self.index.partition_point(|&(h, _)| h < hash);
-        self.index[first..]
-            .iter()
-            .take_while(|&&(h, _)| h == hash)
-            .find_map(|&(_, start)| {
-                let mut d = cache::Decoder::new(&self.body[start as usize..]);
-                (d.bytes()? == key).then(|| d.rest())
+        (first..self.index.len())
+            .take_while(|&i| self.index[i].0 == hash)
+            .find(|&i| {
+                let start = self.index[i].1;
+                start != DEAD
+                    && cache::Decoder::new(&self.body[start as usize..]).bytes() == Some(key)
             })
+    }
+
+    /// Adds the entry of a key the snapshot does not hold (see [`Snapshot::drop_key`]),
+    /// encoded; [`Snapshot::sort_index`] must follow before the next lookup.
+    fn append(&mut self, key: &AnnexKey, fields: &FieldSet) {
+        let start = u32::try_from(self.body.len()).expect("metadata cache under 4 GiB");
+        let mut e = cache::Encoder::default();
+        e.bytes(key.as_str().as_bytes());
+        encode_fields(&mut e, fields);
+        self.body.extend_from_slice(e.as_slice());
+        self.index.push((cache::checksum(key.as_str().as_bytes()), start));
+        self.unsorted = true;
+    }
+
+    fn sort_index(&mut self) {
+        self.index.sort_unstable();
+        self.unsorted = false;
     }
 
     /// Whether the cache knows `key` (with or without metadata).
@@ -390,7 +427,7 @@ impl Snapshot {
         Some(Snapshot {
             body,
             index,
-            dropped: HashSet::new(),
+            unsorted: false,
             decoded: HashMap::new(),
         })
     }
@@ -398,8 +435,8 @@ impl Snapshot {
     /// Forgets the cached entry of `key`.
     fn drop_key(&mut self, key: &AnnexKey) {
         self.decoded.remove(key);
-        if self.encoded(key.as_str().as_bytes()).is_some() {
-            self.dropped.insert(key.clone());
+        if let Some(i) = self.slot(key.as_str().as_bytes()) {
+            self.index[i].1 = DEAD;
         }
     }
 
@@ -412,10 +449,12 @@ impl Snapshot {
         let mut count = 0usize;
         let mut entries = cache::Encoder::default();
         for &(_, start) in &self.index {
+            if start == DEAD {
+                continue;
+            }
             let mut d = cache::Decoder::new(&self.body[start as usize..]);
             let Some(key) = d.string() else { continue };
-            let key = AnnexKey::new(key);
-            if self.decoded.contains_key(&key) || self.dropped.contains(&key) {
+            if !self.decoded.is_empty() && self.decoded.contains_key(&AnnexKey::new(key)) {
                 continue;
             }
             skip_entry(&mut d).expect("entries are checked when the cache is loaded");
@@ -646,6 +685,12 @@ mod tests {
         let mut snapshot = encoded(&[(a.clone(), one.clone()), (b.clone(), one.clone())]);
         snapshot.set(a.clone(), two.clone());
         snapshot.drop_key(&b);
+        // A re-read entry replaces a dropped one.
+        let c = AnnexKey::new("K-c");
+        snapshot.drop_key(&c);
+        snapshot.append(&c, &two);
+        snapshot.sort_index();
+        assert_eq!(snapshot.fields(&c), Some(two.clone()));
         assert_eq!(snapshot.fields(&a), Some(two.clone()));
         assert!(!snapshot.knows(&b));
         assert!(snapshot.matches(&a, &two, ["rating"].into_iter()));
@@ -656,10 +701,11 @@ mod tests {
         let mut d = cache::Decoder::new(e.as_slice());
         let n = d.len().unwrap();
         let again = Snapshot::index_body(d.rest().to_vec(), n).unwrap();
-        assert_eq!(again.fields(&a), Some(two));
+        assert_eq!(again.fields(&a), Some(two.clone()));
         assert!(!again.knows(&b));
         // A body naming one key twice is not one the store wrote.
-        assert_eq!(n, 1);
-        assert!(Snapshot::index_body([d.rest(), d.rest()].concat(), 2).is_none());
+        assert_eq!(n, 2);
+        assert_eq!(again.fields(&c), Some(two.clone()));
+        assert!(Snapshot::index_body([d.rest(), d.rest()].concat(), 2 * n).is_none());
     }
 }
