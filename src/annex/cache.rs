@@ -102,9 +102,11 @@ fn header(kind: Kind) -> [u8; HEADER_LEN] {
 }
 
 fn wrap(body: Encoder, kind: Kind) -> Vec<u8> {
-    let mut bytes = Vec::with_capacity(HEADER_LEN + body.0.len() + CHECKSUM_LEN);
-    bytes.extend_from_slice(&header(kind));
-    bytes.extend_from_slice(&body.0);
+    // In place: a cache body can be tens of megabytes, and a second copy would be the run's
+    // peak memory.
+    let mut bytes = body.0;
+    bytes.reserve_exact(HEADER_LEN + CHECKSUM_LEN);
+    bytes.splice(0..0, header(kind));
     let sum = checksum(&bytes);
     bytes.extend_from_slice(&sum.to_le_bytes());
     bytes
@@ -182,6 +184,11 @@ impl Encoder {
     /// an entry that was encoded before.
     pub(crate) fn raw(&mut self, b: &[u8]) {
         self.0.extend_from_slice(b);
+    }
+
+    /// Room for `n` more bytes.
+    pub(crate) fn reserve(&mut self, n: usize) {
+        self.0.reserve(n);
     }
 
     /// Empties the buffer, keeping its capacity (a scratch encoder reused per file).

@@ -444,31 +444,32 @@ impl Snapshot {
         self.decoded.insert(key, fields);
     }
 
-    /// Every entry the snapshot holds, encoded, each key once.
+    /// Every entry the snapshot holds, encoded, each key once, straight into `out` (a copy
+    /// of 100,000 entries in between would set the run's peak memory).
     fn encode_entries(&self, out: &mut cache::Encoder) {
-        let mut count = 0usize;
-        let mut entries = cache::Encoder::default();
-        for &(_, start) in &self.index {
+        // Entries of the body that still answer: not dropped, not shadowed by a decoded one.
+        let live = |&&(_, start): &&(u64, u32)| {
             if start == DEAD {
-                continue;
+                return None;
             }
             let mut d = cache::Decoder::new(&self.body[start as usize..]);
-            let Some(key) = d.string() else { continue };
+            let key = d.string()?;
             if !self.decoded.is_empty() && self.decoded.contains_key(&AnnexKey::new(key)) {
-                continue;
+                return None;
             }
             skip_entry(&mut d).expect("entries are checked when the cache is loaded");
-            let end = self.body.len() - d.remaining();
-            entries.raw(&self.body[start as usize..end]);
-            count += 1;
+            Some(&self.body[start as usize..self.body.len() - d.remaining()])
+        };
+        let count = self.index.iter().filter(|e| live(e).is_some()).count();
+        out.reserve(self.body.len());
+        out.len(count + self.decoded.len());
+        for entry in self.index.iter().filter_map(|e| live(&e)) {
+            out.raw(entry);
         }
         for (key, fields) in &self.decoded {
-            entries.bytes(key.as_str().as_bytes());
-            encode_fields(&mut entries, fields);
-            count += 1;
+            out.bytes(key.as_str().as_bytes());
+            encode_fields(out, fields);
         }
-        out.len(count);
-        out.raw(entries.as_slice());
     }
 }
 
