@@ -411,7 +411,9 @@ pub fn plan(
                         return None;
                     }
                     let moves = check == BaseCheck::EveryFile
-                        && !base.get().holds_fields(key, &desired, managed, &mut scratch);
+                        && !base
+                            .get()
+                            .holds_fields(key, &desired, managed, &mut scratch);
                     Some(moves.then(|| Agreed::from_fields(&desired, managed)))
                 })
                 .collect()

@@ -271,7 +271,10 @@ impl Snapshot {
 
     /// Where `key`'s live entry is in the index.
     fn slot(&self, key: &[u8]) -> Option<usize> {
-        assert!(!self.unsorted, "the snapshot's index is sorted before lookups");
+        assert!(
+            !self.unsorted,
+            "the snapshot's index is sorted before lookups"
+        );
         let hash = cache::checksum(key);
         let first = self.index.partition_point(|&(h, _)| h < hash);
         (first..self.index.len())
@@ -291,7 +294,8 @@ impl Snapshot {
         e.bytes(key.as_str().as_bytes());
         encode_fields(&mut e, fields);
         self.body.extend_from_slice(e.as_slice());
-        self.index.push((cache::checksum(key.as_str().as_bytes()), start));
+        self.index
+            .push((cache::checksum(key.as_str().as_bytes()), start));
         self.unsorted = true;
     }
 
