@@ -210,9 +210,10 @@ impl Selection {
 #[derive(Debug, Default)]
 pub struct Targets {
     pub tracks: usize,
-    /// A hash map: with 100,000 keys sharing long prefixes (`SHA256E-s…`), ordered lookups
-    /// spent their time comparing strings; the plan sorts what it reports.
-    pub by_key: HashMap<AnnexKey, Target>,
+    /// One entry per key, in no particular order (the plan sorts what it reports). Built
+    /// through a hash map that borrows the key map's keys: with 100,000 keys sharing long
+    /// prefixes (`SHA256E-s…`), ordered lookups spent their time comparing strings.
+    pub by_key: Vec<(AnnexKey, Target)>,
     pub skipped: Vec<Skipped>,
 }
 
@@ -233,6 +234,7 @@ pub fn targets(
     selection: &Selection,
 ) -> Targets {
     let mut out = Targets::default();
+    let mut slots: HashMap<&AnnexKey, usize> = HashMap::new();
     for (index, track) in library.tracks.iter().enumerate() {
         let path = match mapper.map(&track.location) {
             Ok(path) => path,
@@ -275,17 +277,19 @@ pub fn targets(
             }
             Some((indexed, Entry::Annexed(key))) => (indexed, key),
         };
-        match out.by_key.get_mut(key) {
+        match slots.get(key) {
             None => {
-                out.by_key.insert(
+                slots.insert(key, out.by_key.len());
+                out.by_key.push((
                     key.clone(),
                     Target {
                         paths: vec![indexed.clone()],
                         tracks: vec![index as u32],
                     },
-                );
+                ));
             }
-            Some(target) => {
+            Some(&slot) => {
+                let target = &mut out.by_key[slot].1;
                 if !target.paths.contains(indexed) {
                     target.paths.push(indexed.clone());
                 }
@@ -388,7 +392,7 @@ pub fn plan(
         skipped: targets.skipped,
         ..Plan::default()
     };
-    let targets: Vec<(AnnexKey, Target)> = targets.by_key.into_iter().collect();
+    let targets = targets.by_key;
     // Most files match, and deciding that (their desired fields, compared with the encoded
     // repository entry and the base) is most of a no-op sync's time: it runs on every core.
     // The files it cannot settle are planned below, one by one.
