@@ -102,9 +102,11 @@ fn header(kind: Kind) -> [u8; HEADER_LEN] {
 }
 
 fn wrap(body: Encoder, kind: Kind) -> Vec<u8> {
-    let mut bytes = Vec::with_capacity(HEADER_LEN + body.0.len() + CHECKSUM_LEN);
-    bytes.extend_from_slice(&header(kind));
-    bytes.extend_from_slice(&body.0);
+    // In place: a cache body can be tens of megabytes, and a second copy would be the run's
+    // peak memory.
+    let mut bytes = body.0;
+    bytes.reserve_exact(HEADER_LEN + CHECKSUM_LEN);
+    bytes.splice(0..0, header(kind));
     let sum = checksum(&bytes);
     bytes.extend_from_slice(&sum.to_le_bytes());
     bytes
@@ -184,6 +186,11 @@ impl Encoder {
         self.0.extend_from_slice(b);
     }
 
+    /// Room for `n` more bytes.
+    pub(crate) fn reserve(&mut self, n: usize) {
+        self.0.reserve(n);
+    }
+
     /// Empties the buffer, keeping its capacity (a scratch encoder reused per file).
     pub(crate) fn clear(&mut self) {
         self.0.clear();
@@ -192,14 +199,11 @@ impl Encoder {
     pub(crate) fn as_slice(&self) -> &[u8] {
         &self.0
     }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
 }
 
 /// Reads what [`Encoder`] wrote; every getter returns None at the end of the input, so a body
 /// that does not parse is rejected as a whole by the caller.
+#[derive(Clone, Copy)]
 pub(crate) struct Decoder<'a>(&'a [u8]);
 
 impl<'a> Decoder<'a> {
@@ -246,6 +250,16 @@ impl<'a> Decoder<'a> {
 
     pub(crate) fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+
+    /// How many bytes are left to read.
+    pub(crate) fn remaining(&self) -> usize {
+        self.0.len()
+    }
+
+    /// What is left to read.
+    pub(crate) fn rest(&self) -> &'a [u8] {
+        self.0
     }
 }
 

@@ -138,32 +138,55 @@ impl Value {
     }
 }
 
-/// A stored value. `Text` holds a boxed slice: 100,000 tracks × a dozen columns, and a
-/// `String`'s spare capacity would be a third of the library's memory.
-#[derive(Clone, Debug, PartialEq)]
+/// A stored value, 16 bytes. Text lives in the library's one text buffer (`Library::text`):
+/// 100,000 tracks × a dozen columns as boxed strings cost an allocation each, which with its
+/// bookkeeping was a fifth of a no-op sync's peak memory.
+#[derive(Clone, Copy, Debug, PartialEq)]
 enum Cell {
     Null,
-    Text(Box<str>),
+    /// `text[start..start + len]`.
+    Text {
+        start: u32,
+        len: u32,
+    },
     Integer(i64),
     Real(f64),
 }
 
 impl Cell {
-    fn decode(kind: ColumnKind, value: rusqlite::types::ValueRef<'_>) -> Cell {
+    fn decode(kind: ColumnKind, value: rusqlite::types::ValueRef<'_>, text: &mut String) -> Cell {
         let cell = match kind {
-            ColumnKind::Text => decode::text(value).map(|t| Cell::Text(t.into_boxed_str())),
+            ColumnKind::Text => match value {
+                rusqlite::types::ValueRef::Text(b) | rusqlite::types::ValueRef::Blob(b) => {
+                    Some(Cell::text(text, &String::from_utf8_lossy(b)))
+                }
+                other => decode::text(other).map(|t| Cell::text(text, &t)),
+            },
             ColumnKind::Integer => decode::integer(value).map(Cell::Integer),
             ColumnKind::Real => decode::real(value).map(Cell::Real),
         };
         cell.unwrap_or(Cell::Null)
     }
 
-    fn as_raw(&self) -> Raw<'_> {
-        match self {
+    /// `value`, appended to `text`.
+    fn text(text: &mut String, value: &str) -> Cell {
+        let (Ok(start), Ok(len)) = (u32::try_from(text.len()), u32::try_from(value.len())) else {
+            // Past 4 GiB of text: no Mixxx library comes near; unreadable rather than wrong.
+            return Cell::Null;
+        };
+        if start.checked_add(len).is_none() {
+            return Cell::Null;
+        }
+        text.push_str(value);
+        Cell::Text { start, len }
+    }
+
+    fn as_raw<'a>(&self, text: &'a str) -> Raw<'a> {
+        match *self {
             Cell::Null => Raw::Null,
-            Cell::Text(t) => Raw::Text(t),
-            Cell::Integer(i) => Raw::Integer(*i),
-            Cell::Real(f) => Raw::Real(*f),
+            Cell::Text { start, len } => Raw::Text(&text[start as usize..(start + len) as usize]),
+            Cell::Integer(i) => Raw::Integer(i),
+            Cell::Real(f) => Raw::Real(f),
         }
     }
 }
@@ -193,6 +216,8 @@ pub struct Library {
     columns: Vec<Column>,
     /// Row-major: `columns.len()` cells per track.
     cells: Vec<Cell>,
+    /// Every text cell's bytes, one after the other.
+    text: String,
     /// Requested columns this database does not have (an older Mixxx).
     pub missing_columns: Vec<&'static str>,
     /// Requested columns that hold values but not one this reader could decode (text in an
@@ -217,7 +242,7 @@ impl Library {
     /// `tracks`); `Null` for a column that was not read.
     pub fn value(&self, track: usize, position: Option<usize>) -> Raw<'_> {
         match position {
-            Some(p) => self.cells[track * self.columns.len() + p].as_raw(),
+            Some(p) => self.cells[track * self.columns.len() + p].as_raw(&self.text),
             None => Raw::Null,
         }
     }
@@ -230,11 +255,12 @@ impl Library {
         columns: Vec<(Column, Vec<Value>)>,
     ) -> Library {
         let mut cells = Vec::with_capacity(tracks.len() * columns.len());
+        let mut text = String::new();
         for t in 0..tracks.len() {
             for (_, values) in &columns {
                 cells.push(match &values[t] {
                     Value::Null => Cell::Null,
-                    Value::Text(s) => Cell::Text(s.clone().into_boxed_str()),
+                    Value::Text(s) => Cell::text(&mut text, s),
                     Value::Integer(i) => Cell::Integer(*i),
                     Value::Real(f) => Cell::Real(*f),
                 });
@@ -245,6 +271,7 @@ impl Library {
             crate_names,
             columns: columns.into_iter().map(|(c, _)| c).collect(),
             cells,
+            text,
             missing_columns: Vec::new(),
             undecodable_columns: Vec::new(),
             has_crates: true,
@@ -423,7 +450,7 @@ impl MixxxDb {
                 missing_columns.push(column.name);
             }
         }
-        let (mut tracks, cells, undecodable_columns) = self.read_tracks(&columns)?;
+        let (mut tracks, (cells, text), undecodable_columns) = self.read_tracks(&columns)?;
         let has_crates = request.crates && self.layout.has_crates;
         let crate_names = if has_crates {
             self.read_crates(&mut tracks)?
@@ -435,6 +462,7 @@ impl MixxxDb {
             crate_names,
             columns,
             cells,
+            text,
             missing_columns,
             undecodable_columns,
             has_crates,
@@ -447,7 +475,7 @@ impl MixxxDb {
     fn read_tracks(
         &self,
         columns: &[Column],
-    ) -> rusqlite::Result<(Vec<Track>, Vec<Cell>, Vec<&'static str>)> {
+    ) -> rusqlite::Result<(Vec<Track>, (Vec<Cell>, String), Vec<&'static str>)> {
         // Flags a revision lacks are selected as NULL, so one query shape serves all.
         let flag = |alias, name: &str, have: &HashSet<String>| column_or_null(alias, name, have);
         let mut sql = format!(
@@ -466,6 +494,7 @@ impl MixxxDb {
         let mut rows = stmt.query([])?;
         let mut tracks = Vec::new();
         let mut cells = Vec::new();
+        let mut text = String::new();
         // Per column: values that decoded, values that were there but did not.
         let mut decoded = vec![(0usize, 0usize); columns.len()];
         while let Some(row) = rows.next()? {
@@ -483,7 +512,7 @@ impl MixxxDb {
             });
             for (i, column) in columns.iter().enumerate() {
                 let raw = value(4 + i)?;
-                let cell = Cell::decode(column.kind, raw);
+                let cell = Cell::decode(column.kind, raw, &mut text);
                 match (&cell, raw) {
                     (_, rusqlite::types::ValueRef::Null) => {}
                     (Cell::Null, _) => decoded[i].1 += 1,
@@ -493,13 +522,14 @@ impl MixxxDb {
             }
         }
         cells.shrink_to_fit();
+        text.shrink_to_fit();
         let undecodable = columns
             .iter()
             .zip(&decoded)
             .filter(|(_, (ok, failed))| *ok == 0 && *failed > 0)
             .map(|(c, _)| c.name)
             .collect();
-        Ok((tracks, cells, undecodable))
+        Ok((tracks, (cells, text), undecodable))
     }
 
     /// Fills in each track's crates and returns the crate names, sorted, which the

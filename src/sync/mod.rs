@@ -198,7 +198,7 @@ pub(crate) fn read_and_plan(
     lap("resolve", &mut timings);
 
     progress.phase("Reading git-annex metadata");
-    let wanted: Vec<AnnexKey> = targets.by_key.keys().cloned().collect();
+    let wanted: Vec<&AnnexKey> = targets.by_key.iter().map(|(key, _)| key).collect();
     let (current, repo_state) = snapshot::read_with_state(&inputs.repo, &wanted, freshness)?;
     lap("metadata read", &mut timings);
 

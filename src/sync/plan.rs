@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use crate::annex::cache::Encoder;
+use crate::annex::snapshot::Snapshot;
 use crate::annex::{Entry, KeyMap};
 use crate::mixxx::Library;
 use crate::mixxx::paths::{PathMapper, Unmapped};
@@ -209,9 +210,10 @@ impl Selection {
 #[derive(Debug, Default)]
 pub struct Targets {
     pub tracks: usize,
-    /// A hash map: with 100,000 keys sharing long prefixes (`SHA256E-s…`), ordered lookups
-    /// spent their time comparing strings; the plan sorts what it reports.
-    pub by_key: HashMap<AnnexKey, Target>,
+    /// One entry per key, in no particular order (the plan sorts what it reports). Built
+    /// through a hash map that borrows the key map's keys: with 100,000 keys sharing long
+    /// prefixes (`SHA256E-s…`), ordered lookups spent their time comparing strings.
+    pub by_key: Vec<(AnnexKey, Target)>,
     pub skipped: Vec<Skipped>,
 }
 
@@ -232,6 +234,7 @@ pub fn targets(
     selection: &Selection,
 ) -> Targets {
     let mut out = Targets::default();
+    let mut slots: HashMap<&AnnexKey, usize> = HashMap::new();
     for (index, track) in library.tracks.iter().enumerate() {
         let path = match mapper.map(&track.location) {
             Ok(path) => path,
@@ -274,17 +277,19 @@ pub fn targets(
             }
             Some((indexed, Entry::Annexed(key))) => (indexed, key),
         };
-        match out.by_key.get_mut(key) {
+        match slots.get(key) {
             None => {
-                out.by_key.insert(
+                slots.insert(key, out.by_key.len());
+                out.by_key.push((
                     key.clone(),
                     Target {
                         paths: vec![indexed.clone()],
                         tracks: vec![index as u32],
                     },
-                );
+                ));
             }
-            Some(target) => {
+            Some(&slot) => {
+                let target = &mut out.by_key[slot].1;
                 if !target.paths.contains(indexed) {
                     target.paths.push(indexed.clone());
                 }
@@ -374,22 +379,69 @@ pub enum BaseCheck {
 pub fn plan(
     targets: Targets,
     library: &Library,
-    current: &HashMap<AnnexKey, FieldSet>,
+    current: &Snapshot,
     managed: &ManagedFields,
     base: &LazyBase,
     prefer: Prefer,
     check: BaseCheck,
 ) -> Plan {
-    let empty = FieldSet::new();
     let reader = managed.reader(library);
-    let mut scratch = Encoder::default();
     let mut plan = Plan {
         managed: managed.clone(),
         tracks: targets.tracks,
         skipped: targets.skipped,
         ..Plan::default()
     };
-    for (key, target) in targets.by_key {
+    let targets = targets.by_key;
+    // Most files match, and deciding that (their desired fields, compared with the encoded
+    // repository entry and the base) is most of a no-op sync's time: it runs on every core.
+    // The files it cannot settle are planned below, one by one.
+    let settled: Vec<Option<Option<Agreed>>> = {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+        let threads = if targets.len() < 4096 { 1 } else { threads };
+        let per_thread = targets.len().div_ceil(threads).max(1);
+        let unchanged = |chunk: &[(AnnexKey, Target)]| -> Vec<Option<Option<Agreed>>> {
+            let mut scratch = Encoder::default();
+            chunk
+                .iter()
+                .map(|(key, target)| {
+                    // Files on several tracks (shared content) are checked for agreement below.
+                    let [track] = target.tracks[..] else {
+                        return None;
+                    };
+                    let desired = reader.desired(track as usize);
+                    let names = managed.iter_by_name().map(|(_, n)| n);
+                    if !current.matches(key, &desired, names) {
+                        return None;
+                    }
+                    let moves = check == BaseCheck::EveryFile
+                        && !base
+                            .get()
+                            .holds_fields(key, &desired, managed, &mut scratch);
+                    Some(moves.then(|| Agreed::from_fields(&desired, managed)))
+                })
+                .collect()
+        };
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = targets
+                .chunks(per_thread)
+                .map(|chunk| scope.spawn(move || unchanged(chunk)))
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|w| w.join().expect("the plan's workers do not panic"))
+                .collect()
+        })
+    };
+    let mut scratch = Encoder::default();
+    for ((key, target), settled) in targets.into_iter().zip(settled) {
+        if let Some(base_update) = settled {
+            plan.unchanged += 1;
+            if let Some(agreed) = base_update {
+                plan.base_updates.push((key, agreed));
+            }
+            continue;
+        }
         let mut wanted = target.tracks.iter().map(|&i| reader.desired(i as usize));
         let desired = wanted.next().unwrap_or_default();
         // Tracks whose files share one key (identical content) share its metadata.
@@ -409,9 +461,10 @@ pub fn plan(
             });
             continue;
         }
-        let now = current.get(&key).unwrap_or(&empty);
-        let differing = diff(&desired, now, managed);
-        if differing.is_empty() {
+        // Most files match: that is decided on the repository's encoded entry, and only a
+        // file that differs has its current fields decoded.
+        let matches = current.matches(&key, &desired, managed.iter_by_name().map(|(_, n)| n));
+        if matches {
             plan.unchanged += 1;
             if check == BaseCheck::EveryFile
                 && !base
@@ -423,6 +476,8 @@ pub fn plan(
             }
             continue;
         }
+        let now = current.fields(&key).unwrap_or_default();
+        let now = &now;
         let stored = base.get().get(&key);
         let mut file = FileChange {
             track_ids: target

@@ -10,7 +10,7 @@
 mod cached;
 mod fresh;
 
-pub use cached::{RepoState, read_with, read_with_state};
+pub use cached::{RepoState, Snapshot, read_with, read_with_state};
 pub use fresh::read;
 
 use std::collections::HashMap;
