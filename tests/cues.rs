@@ -268,3 +268,68 @@ fn cues_are_one_config_choice() {
     assert_eq!(doc["files"]["written"], 1, "{doc}");
     assert!(sb.metadata()[&sample_path(1)].contains_key("hotcue-1"));
 }
+
+/// Adds a track for `root/rel` to a Mixxx database, as a scan would.
+fn add_track(db: &Path, root: &Path, rel: &str) -> i64 {
+    let c = conn(db);
+    let location = root.join(rel);
+    c.execute(
+        "INSERT INTO track_locations (location, filename, directory, filesize, fs_deleted, needs_verification) VALUES (?1, ?2, ?3, 9, 0, 0)",
+        rusqlite::params![
+            location.to_str().unwrap(),
+            location.file_name().unwrap().to_str().unwrap(),
+            location.parent().unwrap().to_str().unwrap()
+        ],
+    )
+    .unwrap();
+    let loc = c.last_insert_rowid();
+    c.execute(
+        "INSERT INTO library (location, samplerate, mixxx_deleted, filetype) VALUES (?1, 44100, 0, 'mp3')",
+        [loc],
+    )
+    .unwrap();
+    c.last_insert_rowid()
+}
+
+#[test]
+fn import_warns_about_lossy_files_with_positions_from_another_mixxx_line() {
+    let sb = Sandbox::new(N, SchemaEra::Newest);
+    testutils::annex_repo::add_files(
+        &sb.repo,
+        &[
+            (Path::new("Lossy/set.mp3"), b"mp3 bytes\n".as_slice()),
+            (Path::new("Lossy/same.flac"), b"flac bytes\n".as_slice()),
+        ],
+    )
+    .unwrap();
+    let desk_mp3 = add_track(&sb.db, &sb.repo, "Lossy/set.mp3");
+    let desk_flac = add_track(&sb.db, &sb.repo, "Lossy/same.flac");
+    sb.sync_json(&[]);
+    let lap = Laptop::clone_of(&sb, N);
+    let lap_mp3 = add_track(&lap.db, Path::new(LAPTOP_ROOT), "Lossy/set.mp3");
+    add_track(&lap.db, Path::new(LAPTOP_ROOT), "Lossy/same.flac");
+    lap.annex_sync();
+    lap.sync_json(&sb, &[]);
+
+    // Desktop: Mixxx 2.4 schema; laptop: 2.3.
+    add_cue(&sb.db, desk_mp3, 1, 441000.0, 0.0, 0, "In", 0xFF0000);
+    add_cue(&sb.db, desk_flac, 1, 441000.0, 0.0, 0, "In", 0xFF0000);
+    sb.sync_json(&[]);
+    assert_eq!(
+        sb.metadata()["Lossy/set.mp3"]["cues-mixxx"],
+        vec!["2.4".to_string()]
+    );
+    sb.annex_sync();
+    lap.annex_sync();
+    let out = lap.cmd(&sb).args(["import", "--dry-run"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cue positions measured by Mixxx 2.4 and this Mixxx is 2.3")
+            && err.contains("Lossy/set.mp3")
+            && !err.contains("same.flac"),
+        "{err}"
+    );
+    let doc = import_json(&lap, &sb, &[]);
+    assert_eq!(doc["files"]["imported"], 2, "written all the same: {doc}");
+    assert_eq!(cue_rows(&lap.db, lap_mp3).len(), 1);
+}
