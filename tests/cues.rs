@@ -96,7 +96,16 @@ fn desktop_cues(sb: &Sandbox) {
     let t = sb.track_id(1);
     let db = &sb.db;
     add_cue(db, t, 1, 5_402_250.0, 0.0, 0, "Drop", 0xC50A08);
-    add_cue(db, t, 1, 1_234_567.5, 0.0, 2, "loop\\ \"x\"\nzwei\t#", 0x32BE44);
+    add_cue(
+        db,
+        t,
+        1,
+        1_234_567.5,
+        0.0,
+        2,
+        "loop\\ \"x\"\nzwei\t#",
+        0x32BE44,
+    );
     add_cue(db, t, 4, 2_000_000.0, 705_600.0, 3, "", 0x0044FF);
     add_cue(db, t, 5, 3_000_000.0, -88_200.0, 5, "Back", 0xF8D200);
     add_cue(db, t, 2, 88_200.0, 0.0, -1, "", 0xFF0000);
@@ -128,7 +137,10 @@ fn cues_travel_with_identical_columns_into_every_era() {
             vec!["13.997s #32BE44 \\u{6c}oop\\\\ \"x\"\\nzwei\\t# @1234567.5".to_string()]
         );
         assert_eq!(fields["hotcues"], vec!["1", "3", "4", "6"]);
-        assert_eq!(fields["cue-main"], vec!["1.000s #FF0000 @88200".to_string()]);
+        assert_eq!(
+            fields["cue-main"],
+            vec!["1.000s #FF0000 @88200".to_string()]
+        );
         assert!(fields.contains_key("cue-intro") && fields.contains_key("cue-outro"));
         assert_eq!(fields["cues-mixxx"], vec!["2.4".to_string()]);
         assert_eq!(
@@ -147,9 +159,11 @@ fn cues_travel_with_identical_columns_into_every_era() {
         assert_eq!(expected.len(), 7);
         assert_eq!(cue_rows(&lap.db, laptop), expected, "{era:?}");
         let cuepoint: f64 = conn(&lap.db)
-            .query_row("SELECT cuepoint FROM library WHERE id = ?1", [laptop], |r| {
-                r.get(0)
-            })
+            .query_row(
+                "SELECT cuepoint FROM library WHERE id = ?1",
+                [laptop],
+                |r| r.get(0),
+            )
             .unwrap();
         assert_eq!(cuepoint, 88_200.0);
         // Nothing left to do either way.
@@ -211,10 +225,17 @@ fn cue_edits_merge_per_slot_and_removals_travel() {
 
     let mut desk_rows = cue_rows(&sb.db, desk);
     desk_rows.retain(|r| !r.starts_with("8 "));
-    assert_eq!(cue_rows(&lap.db, laptop), desk_rows, "both machines hold both edits");
+    assert_eq!(
+        cue_rows(&lap.db, laptop),
+        desk_rows,
+        "both machines hold both edits"
+    );
     assert!(desk_rows.iter().any(|r| r.contains("5402000")));
     assert!(desk_rows.iter().any(|r| r.contains("'Vocal'")));
-    assert!(!desk_rows.iter().any(|r| r.starts_with("4 ")), "the loop is removed");
+    assert!(
+        !desk_rows.iter().any(|r| r.starts_with("4 ")),
+        "the loop is removed"
+    );
     let meta = sb.metadata();
     assert!(!meta[&sample_path(1)].contains_key("hotcue-4"));
     assert_eq!(meta[&sample_path(1)]["hotcues"], vec!["1", "3", "6"]);
@@ -251,7 +272,11 @@ fn cue_edits_merge_per_slot_and_removals_travel() {
     assert_eq!(conflict["direction"], "conflict", "{doc}");
     let doc = import_json(&lap, &sb, &[]);
     assert_eq!(doc["files"]["imported"], 0, "{doc}");
-    assert!(cue_rows(&lap.db, laptop).iter().any(|r| r.contains(" 111 ")));
+    assert!(
+        cue_rows(&lap.db, laptop)
+            .iter()
+            .any(|r| r.contains(" 111 "))
+    );
 }
 
 #[test]
@@ -262,7 +287,10 @@ fn cues_are_one_config_choice() {
     std::fs::create_dir_all(config.parent().unwrap()).unwrap();
     std::fs::write(&config, "[sync]\nfields = [\"rating\"]\n").unwrap();
     let doc = sb.sync_json(&[]);
-    assert_eq!(doc["files"]["written"], 0, "cues left out are not synced: {doc}");
+    assert_eq!(
+        doc["files"]["written"], 0,
+        "cues left out are not synced: {doc}"
+    );
     std::fs::write(&config, "[sync]\nfields = [\"rating\", \"cues\"]\n").unwrap();
     let doc = sb.sync_json(&[]);
     assert_eq!(doc["files"]["written"], 1, "{doc}");

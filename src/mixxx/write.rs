@@ -286,11 +286,8 @@ fn write_cues(conn: &Connection, edits: &[CueEdit], written: &mut Written) -> ru
         }
         let Some(row) = &edit.row else { continue };
         let mut columns = names.clone();
-        let mut values: Vec<rusqlite::types::Value> = vec![
-            row.kind.into(),
-            row.position.into(),
-            row.hotcue.into(),
-        ];
+        let mut values: Vec<rusqlite::types::Value> =
+            vec![row.kind.into(), row.position.into(), row.hotcue.into()];
         if layout.length {
             values.push(row.length.into());
         }

@@ -162,10 +162,8 @@ pub fn encode(slot: CueSlot, cue: &Cue, samplerate: Option<i64>) -> Option<Strin
         Some(s) => out.push_str(&format!("{s:.3}s")),
         None => out.push_str("?s"),
     }
-    if cue.length != 0.0 {
-        if let Some(e) = seconds(cue.position + cue.length, samplerate) {
-            out.push_str(&format!("-{e:.3}s"));
-        }
+    if let Some(e) = seconds(cue.position + cue.length, samplerate).filter(|_| cue.length != 0.0) {
+        out.push_str(&format!("-{e:.3}s"));
     }
     out.push(' ');
     out.push_str(kind);
@@ -203,10 +201,7 @@ pub fn decode(slot: CueSlot, value: &str) -> Result<Cue, Unrepresentable> {
         None => 0.0,
     };
     // Seconds first, then what follows them.
-    let mut rest = match head.split_once(' ') {
-        Some((_, rest)) => Some(rest),
-        None => None,
-    };
+    let mut rest = head.split_once(' ').map(|(_, rest)| rest);
     let mut kind = slot.fixed_type().unwrap_or(HOT_CUE);
     if let (CueSlot::Hot(_), Some(r)) = (slot, rest) {
         for (word, k) in [("loop", LOOP), ("jump", JUMP)] {
@@ -336,7 +331,9 @@ mod tests {
 
     #[test]
     fn ambiguous_labels_are_escaped() {
-        for label in ["loop", "jump x", "#FF0000", "a\nb", "\\u{41}", " ", "x @5", "@5"] {
+        for label in [
+            "loop", "jump x", "#FF0000", "a\nb", "\\u{41}", " ", "x @5", "@5",
+        ] {
             let c = cue(HOT_CUE, 10.0, 0.0, label, None);
             let v = encode(CueSlot::Hot(2), &c, Some(48000)).unwrap();
             assert!(!v.contains('\n'), "{v:?}");

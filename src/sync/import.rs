@@ -19,7 +19,9 @@ use crate::annex::cache::{Encoder, Freshness};
 use crate::annex::lock;
 use crate::error::Result;
 use crate::mixxx::backup::LocalBackups;
-use crate::mixxx::write::{self, CellEdit, CrateEdit, CueAt, CueEdit, CueValues, Edits, Guard, Written};
+use crate::mixxx::write::{
+    self, CellEdit, CrateEdit, CueAt, CueEdit, CueValues, Edits, Guard, Written,
+};
 use crate::mixxx::{self, MixxxDb, Raw};
 use crate::model::{AnnexKey, RepoPath};
 use crate::sync::base::{Agreed, BaseStore};
@@ -247,9 +249,8 @@ fn era_warning(inputs: &Inputs, plan: &Plan, imports: &[FileImport]) -> Result<O
     let here = cues::era(plan.managed.options.mixxx_revision);
     let lossy = |path: &RepoPath| {
         let name = path.to_string_lossy();
-        name.rsplit_once('.').is_some_and(|(_, ext)| {
-            cues::LOSSY.contains(&ext.to_ascii_lowercase().as_str())
-        })
+        name.rsplit_once('.')
+            .is_some_and(|(_, ext)| cues::LOSSY.contains(&ext.to_ascii_lowercase().as_str()))
     };
     let candidates: Vec<&FileChange> = imports
         .iter()

@@ -381,10 +381,12 @@ fn apply(
                 })
                 .collect();
             // Cue positions depend on the decoder: say which Mixxx line measured them.
-            if change
-                .outgoing()
-                .any(|c| c.field.cue_slot().is_some_and(|s| s != cues::CueSlot::Index) && !c.after.is_empty())
-            {
+            if change.outgoing().any(|c| {
+                c.field
+                    .cue_slot()
+                    .is_some_and(|s| s != cues::CueSlot::Index)
+                    && !c.after.is_empty()
+            }) {
                 fields.insert(
                     cues::ERA_FIELD.to_string(),
                     vec![cues::era(plan.managed.options.mixxx_revision).to_string()],
