@@ -524,6 +524,93 @@ mod tests {
     }
 
     #[test]
+    fn cue_slots_are_updated_in_place_inserted_and_deleted() {
+        use crate::mixxx::sample::SampleCue;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mixxxdb.sqlite");
+        let cue = |kind, position, hotcue, label: &str| SampleCue {
+            kind,
+            position,
+            length: 0.0,
+            hotcue,
+            label: label.into(),
+            color: 0xFF0000,
+        };
+        let ids = SampleDb {
+            tracks: vec![SampleTrack {
+                location: b"/m/a.flac".to_vec(),
+                cues: vec![
+                    cue(1, 100.0, 0, "hidden duplicate"),
+                    cue(1, 200.0, 0, "shown"),
+                    cue(1, 300.0, 1, "removed"),
+                    cue(8, 0.0, -1, ""),
+                    cue(1, 400.0, 2, "untouched"),
+                ],
+                ..Default::default()
+            }],
+            empty_crates: vec![],
+        }
+        .build(&path)
+        .unwrap();
+        let rows = |conn: &Connection| -> Vec<(i64, i64, i64, String, String)> {
+            conn.prepare("SELECT id, type, hotcue, quote(position), label FROM cues ORDER BY id")
+                .unwrap()
+                .query_map([], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                })
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap()
+        };
+        let before = rows(&Connection::open(&path).unwrap());
+        let backups = LocalBackups::new(&dir.path().join("git"), &path);
+        let set = |at, kind, hotcue, position| CueEdit {
+            track: ids[0],
+            at,
+            row: Some(CueValues {
+                kind,
+                position,
+                length: 0.0,
+                hotcue,
+                label: "new".into(),
+                color: Some(0x00FF00),
+            }),
+        };
+        let edits = Edits {
+            cues: vec![
+                set(CueAt::HotCue(0), 1, 0, 250.5),
+                CueEdit {
+                    track: ids[0],
+                    at: CueAt::HotCue(1),
+                    row: None,
+                },
+                set(CueAt::Type(2), 2, -1, 50.0),
+            ],
+            ..Edits::default()
+        };
+        let written = apply(&path, &edits, &guard(&backups)).unwrap();
+        assert_eq!(
+            (
+                written.cues_updated,
+                written.cues_inserted,
+                written.cues_deleted
+            ),
+            (1, 1, 2)
+        );
+        let after = rows(&Connection::open(&path).unwrap());
+        assert_eq!(
+            after,
+            vec![
+                (before[1].0, 1, 0, "250.5".into(), "new".into()),
+                before[3].clone(),
+                before[4].clone(),
+                (before[4].0 + 1, 2, -1, "50".into(), "new".into()),
+            ],
+            "the shown row keeps its id, its hidden duplicate and the cleared slot go, the marker and the other slot stay"
+        );
+    }
+
+    #[test]
     fn a_locked_database_is_refused_and_left_alone() {
         let dir = tempfile::tempdir().unwrap();
         let (db, ids) = sample(dir.path());
