@@ -361,3 +361,47 @@ fn import_warns_about_lossy_files_with_positions_from_another_mixxx_line() {
     assert_eq!(doc["files"]["imported"], 2, "written all the same: {doc}");
     assert_eq!(cue_rows(&lap.db, lap_mp3).len(), 1);
 }
+
+#[test]
+fn a_database_without_a_cues_table_leaves_the_repositorys_cues_alone() {
+    let (sb, lap) = two_machines(SchemaEra::Mixxx23);
+    desktop_cues(&sb);
+    sb.sync_json(&[]);
+    sb.annex_sync();
+    lap.annex_sync();
+    conn(&lap.db).execute_batch("DROP TABLE cues").unwrap();
+    let (code, out, err) = lap.sync(&sb, &["--json"]);
+    assert_eq!(code, 0, "{err}");
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["files"]["written"], 0, "{doc}");
+    assert_eq!(
+        err.matches("is not synced in this run").count(),
+        1,
+        "one warning for all cue fields: {err}"
+    );
+    assert!(
+        err.contains("cues is not synced") && err.contains("no cues table"),
+        "{err}"
+    );
+    assert!(lap.metadata()[&sample_path(1)].contains_key("hotcue-1"));
+
+    // A table without `label` and `color` (an old schema) still reads.
+    conn(&lap.db)
+        .execute_batch(
+            "CREATE TABLE cues (id INTEGER PRIMARY KEY AUTOINCREMENT, track_id INTEGER NOT NULL, type INTEGER DEFAULT 0 NOT NULL, position INTEGER DEFAULT -1 NOT NULL, length INTEGER DEFAULT 0 NOT NULL, hotcue INTEGER DEFAULT -1 NOT NULL)",
+        )
+        .unwrap();
+    let t = lap.dj().track_id(2);
+    conn(&lap.db)
+        .execute(
+            "INSERT INTO cues (track_id, type, position, length, hotcue) VALUES (?1, 1, 44100, 0, 4)",
+            [t],
+        )
+        .unwrap();
+    let doc = lap.sync_json(&sb, &[]);
+    assert_eq!(doc["files"]["written"], 1, "{doc}");
+    assert_eq!(
+        lap.metadata()[&sample_path(2)]["hotcue-5"],
+        vec!["0.500s @44100".to_string()]
+    );
+}
