@@ -559,6 +559,14 @@ impl ManagedFields {
             .map_or(field.name(), |(_, n)| n.as_str())
     }
 
+    /// The managed field stored under git-annex name `name` (canonical spelling).
+    pub fn field_named(&self, name: &str) -> Option<FieldId> {
+        self.by_name
+            .binary_search_by(|&i| self.fields[i].1.as_str().cmp(name))
+            .ok()
+            .map(|i| self.fields[self.by_name[i]].0)
+    }
+
     pub fn contains(&self, field: FieldId) -> bool {
         self.fields.iter().any(|(f, _)| *f == field)
     }
@@ -631,6 +639,7 @@ impl ManagedFields {
             managed: self,
             library,
             positions,
+            plain_fields: self.fields.iter().filter(|(f, _)| !f.is_cue()).count(),
         }
     }
 }
@@ -641,6 +650,8 @@ pub struct DesiredReader<'a> {
     library: &'a Library,
     /// Per field in git-annex name order, the position of each of its columns.
     positions: Vec<Vec<Option<usize>>>,
+    /// Managed fields that are not cue fields.
+    plain_fields: usize,
 }
 
 impl DesiredReader<'_> {
@@ -648,9 +659,13 @@ impl DesiredReader<'_> {
     /// non-empty ones.
     pub fn desired(&self, track: usize) -> FieldSet {
         let fields = &self.managed.fields;
-        let mut set = FieldSet::with_capacity(fields.len());
-        let mut raw: Vec<Raw<'_>> = Vec::with_capacity(2);
         let cue_rows = self.library.cues(track);
+        // Most tracks have no cues: room for the other fields only.
+        let mut set = FieldSet::with_capacity(match cue_rows.is_empty() {
+            true => self.plain_fields,
+            false => fields.len(),
+        });
+        let mut raw: Vec<Raw<'_>> = Vec::with_capacity(2);
         for (slot, &i) in self.managed.by_name.iter().enumerate() {
             let (field, name) = (&fields[i].0, fields[i].1.as_str());
             match field.def().codec {
