@@ -133,11 +133,19 @@ pub fn index(rows: &[CueRow]) -> impl Iterator<Item = String> + '_ {
         .map(|n| n.to_string())
 }
 
-fn seconds(samples: f64, samplerate: Option<i64>) -> Option<f64> {
+/// The time of `samples` in whole milliseconds (rounded half up), for the seconds shown.
+fn millis(samples: f64, samplerate: Option<i64>) -> Option<u64> {
     samplerate
         .filter(|&sr| sr > 0)
         .filter(|_| samples >= 0.0)
-        .map(|sr| samples / (sr as f64 * 2.0))
+        .map(|sr| (samples * 1000.0 / (sr as f64 * 2.0) + 0.5).floor() as u64)
+}
+
+/// `61.250s`: milliseconds written as seconds with three decimals, without float formatting
+/// (this runs for every cue of every no-op sync).
+fn push_seconds(out: &mut String, ms: u64) {
+    use std::fmt::Write;
+    let _ = write!(out, "{}.{:03}s", ms / 1000, ms % 1000);
 }
 
 /// The value for `cue` in `slot`; `None` for what no value can carry (non-finite numbers,
@@ -157,13 +165,15 @@ pub fn encode(slot: CueSlot, cue: &Cue, samplerate: Option<i64>) -> Option<Strin
         _ if Some(cue.kind) == slot.fixed_type() => "",
         _ => return None,
     };
-    let mut out = String::with_capacity(32 + cue.label.len());
-    match seconds(cue.position, samplerate) {
-        Some(s) => out.push_str(&format!("{s:.3}s")),
+    use std::fmt::Write;
+    let mut out = String::with_capacity(40 + cue.label.len());
+    match millis(cue.position, samplerate) {
+        Some(ms) => push_seconds(&mut out, ms),
         None => out.push_str("?s"),
     }
-    if let Some(e) = seconds(cue.position + cue.length, samplerate).filter(|_| cue.length != 0.0) {
-        out.push_str(&format!("-{e:.3}s"));
+    if let Some(e) = millis(cue.position + cue.length, samplerate).filter(|_| cue.length != 0.0) {
+        out.push('-');
+        push_seconds(&mut out, e);
     }
     out.push(' ');
     out.push_str(kind);
@@ -171,15 +181,15 @@ pub fn encode(slot: CueSlot, cue: &Cue, samplerate: Option<i64>) -> Option<Strin
         if !(0..=u32::MAX as i64).contains(&c) {
             return None;
         }
-        out.push_str(&format!("#{c:06X} "));
+        let _ = write!(out, "#{c:06X} ");
     }
     if !cue.label.is_empty() {
         escape_label(&cue.label, &mut out);
         out.push(' ');
     }
-    out.push_str(&format!("@{}", cue.position));
+    let _ = write!(out, "@{}", cue.position);
     if cue.length != 0.0 {
-        out.push_str(&format!("+{}", cue.length));
+        let _ = write!(out, "+{}", cue.length);
     }
     Some(out)
 }
@@ -245,6 +255,7 @@ pub fn decode(slot: CueSlot, value: &str) -> Result<Cue, Unrepresentable> {
 /// `\t`, any other control character `\u{…}` (git-annex values cannot hold a newline), and a
 /// first character that would read as a kind or a color (`#`, `loop`, `jump`) as `\u{…}`.
 fn escape_label(label: &str, out: &mut String) {
+    use std::fmt::Write;
     let ambiguous_start =
         label.starts_with('#') || label.starts_with("loop") || label.starts_with("jump");
     for (i, c) in label.chars().enumerate() {
@@ -254,7 +265,7 @@ fn escape_label(label: &str, out: &mut String) {
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
             c if c.is_control() || (i == 0 && ambiguous_start) => {
-                out.push_str(&format!("\\u{{{:x}}}", c as u32))
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
             }
             c => out.push(c),
         }
