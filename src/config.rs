@@ -117,7 +117,10 @@ pub const FIELDS: Setting = Setting {
     default: "all of them",
     doc: &["Which Mixxx fields to sync. Fields left out are never touched."],
     example: || {
-        let names = FieldId::ALL.map(|f| format!("\"{}\"", f.name()));
+        let names: Vec<String> = FieldId::config_names()
+            .into_iter()
+            .map(|n| format!("\"{n}\""))
+            .collect();
         format!("# fields = [{}]", names.join(", "))
     },
 };
@@ -374,14 +377,15 @@ impl Config {
             Some(names) => names
                 .iter()
                 .map(|n| {
-                    FieldId::from_name(n).ok_or_else(|| {
+                    FieldId::from_config_name(n).ok_or_else(|| {
                         bad(format!(
                             "sync.fields: unknown field {n:?} (known: {})",
-                            FieldId::ALL.map(FieldId::name).join(", ")
+                            FieldId::config_names().join(", ")
                         ))
                     })
                 })
-                .collect::<Result<_>>()?,
+                .collect::<Result<Vec<_>>>()?
+                .concat(),
         };
         for from in self.sync.names.keys() {
             if FieldId::from_name(from).is_none() {

@@ -318,6 +318,7 @@ fn second_machine(
                 member: false,
             }))
             .collect(),
+        cues: Vec::new(),
     };
     let backups = LocalBackups::new(&desktop.repo.common_dir, &desktop.mixxx_db);
     write::apply(
@@ -416,6 +417,8 @@ fn build(repo_dir: &Path, db_path: &Path) -> Result<(usize, Vec<FixtureTrack>, V
                 crates,
                 mixxx_deleted: None,
                 fs_deleted: false,
+                samplerate: Some(44100),
+                cues: Vec::new(),
             });
             n += 1;
         }

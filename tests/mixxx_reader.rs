@@ -46,6 +46,7 @@ fn sample_tracks() -> Vec<FixtureTrack> {
             crates: crates(&["Warm up", "a/b", "Ünïcödé"]),
             mixxx_deleted: Some(0),
             fs_deleted: false,
+            ..Default::default()
         },
         // Every nullable column NULL.
         FixtureTrack {

@@ -7,6 +7,7 @@
 //! revisions lack columns, development builds add some, and both must read fine.
 
 pub mod backup;
+pub mod cues;
 pub mod paths;
 pub mod running;
 pub mod sample;
@@ -83,6 +84,8 @@ pub struct Request {
     pub columns: Vec<Column>,
     /// Crate memberships (`crates`, `crate_tracks`).
     pub crates: bool,
+    /// The `cues` table.
+    pub cues: bool,
 }
 
 /// One decoded value, borrowed from a [`Library`].
@@ -225,11 +228,23 @@ pub struct Library {
     pub undecodable_columns: Vec<&'static str>,
     /// Whether crate memberships were read (asked for, and the tables exist).
     pub has_crates: bool,
+    /// The travelling cue rows, sorted by track index ([`Library::cues`]).
+    pub cue_rows: Vec<cues::CueRow>,
+    /// Whether cues were read (asked for, and the table exists).
+    pub has_cues: bool,
 }
 
 impl Library {
     pub fn crate_name(&self, id: CrateId) -> &str {
         &self.crate_names[id as usize]
+    }
+
+    /// The cue rows of the track at index `track`.
+    pub fn cues(&self, track: usize) -> &[cues::CueRow] {
+        let track = track as u32;
+        let start = self.cue_rows.partition_point(|r| r.track < track);
+        let len = self.cue_rows[start..].partition_point(|r| r.track == track);
+        &self.cue_rows[start..start + len]
     }
 
     /// Where column `name` is in each row, if it was read: resolve once, then use
@@ -275,6 +290,8 @@ impl Library {
             missing_columns: Vec::new(),
             undecodable_columns: Vec::new(),
             has_crates: true,
+            cue_rows: Vec::new(),
+            has_cues: true,
         }
     }
 
@@ -333,6 +350,8 @@ struct Layout {
     location_columns: HashSet<String>,
     /// Both `crates(id, name)` and `crate_tracks(crate_id, track_id)` exist.
     has_crates: bool,
+    /// `cues` has the columns a cue needs.
+    cues: Option<cues::CueColumns>,
 }
 
 // By hand because `Connection`'s Debug says nothing useful; this lets callers and tests
@@ -457,6 +476,15 @@ impl MixxxDb {
         } else {
             Vec::new()
         };
+        let cue_layout = self.layout.cues.filter(|_| request.cues);
+        let cue_rows = match cue_layout {
+            Some(layout) if !tracks.is_empty() => {
+                let index: HashMap<i64, usize> =
+                    tracks.iter().enumerate().map(|(i, t)| (t.id, i)).collect();
+                cues::read(&self.conn, layout, &index)?
+            }
+            _ => Vec::new(),
+        };
         Ok(Library {
             tracks,
             crate_names,
@@ -466,6 +494,8 @@ impl MixxxDb {
             missing_columns,
             undecodable_columns,
             has_crates,
+            cue_rows,
+            has_cues: cue_layout.is_some(),
         })
     }
 
@@ -581,7 +611,7 @@ impl MixxxDb {
 
 /// Probes the tables a sync needs; refuses databases that lack the essential ones.
 fn probe_layout(conn: &Connection, path: &Path, busy_timeout: Duration) -> Result<Layout> {
-    let (library, locations, crates, crate_tracks, version) =
+    let (library, locations, crates, crate_tracks, version, cues) =
         with_retry(path, busy_timeout, || {
             let settings = columns(conn, "settings")?;
             let version = if settings.contains("name") && settings.contains("value") {
@@ -595,6 +625,7 @@ fn probe_layout(conn: &Connection, path: &Path, busy_timeout: Duration) -> Resul
                 columns(conn, "crates")?,
                 columns(conn, "crate_tracks")?,
                 version,
+                cues::CueColumns::probe(conn)?,
             ))
         })?;
     for (table, columns) in [("library", &library), ("track_locations", &locations)] {
@@ -623,6 +654,7 @@ fn probe_layout(conn: &Connection, path: &Path, busy_timeout: Duration) -> Resul
             && crate_tracks.contains("track_id"),
         library_columns: library,
         location_columns: locations,
+        cues,
     })
 }
 

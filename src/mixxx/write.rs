@@ -10,8 +10,9 @@
 //!   it says `ok`, so a SIGKILL or a failure leaves the database as before or fully written;
 //! - the journal mode is never changed, foreign keys are never enforced (the bundled SQLite
 //!   enables them by default and Mixxx's schema declares some wrongly);
-//! - only the named `library` columns, `crates` (new ones only) and `crate_tracks` change; a
-//!   column this database lacks (an older schema) is not written; crates are never deleted.
+//! - only the named `library` columns, `crates` (new ones only), `crate_tracks` and the named
+//!   slots' `cues` rows change; a column this database lacks (an older schema) is not
+//!   written; crates are never deleted; a cue row that is updated keeps its id.
 //!
 //! It knows no field: the caller says which cells get which values and which memberships
 //! come and go, by crate name in the caller's spelling (`crate_key` maps a stored crate name
@@ -48,16 +49,48 @@ pub struct CrateEdit {
     pub member: bool,
 }
 
+/// Which `cues` row of a track an edit is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CueAt {
+    /// The row of this `type` (main cue, intro, outro).
+    Type(i64),
+    /// The row with this 0-based `hotcue` number (hot cue, saved loop, jump cue).
+    HotCue(i64),
+}
+
+/// The columns of a `cues` row (besides `id` and `track_id`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct CueValues {
+    pub kind: i64,
+    pub position: f64,
+    pub length: f64,
+    pub hotcue: i64,
+    pub label: String,
+    /// `None`: the column keeps its default (a value from a database without `color`).
+    pub color: Option<i64>,
+}
+
+/// One cue slot to set or clear. Setting updates the slot's row in place (its id stays), or
+/// inserts one as Mixxx does; clearing deletes it. Other rows are never touched.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CueEdit {
+    pub track: i64,
+    pub at: CueAt,
+    /// `None`: remove the slot's row.
+    pub row: Option<CueValues>,
+}
+
 /// Everything one import writes.
 #[derive(Clone, Debug, Default)]
 pub struct Edits {
     pub cells: Vec<CellEdit>,
     pub crates: Vec<CrateEdit>,
+    pub cues: Vec<CueEdit>,
 }
 
 impl Edits {
     pub fn is_empty(&self) -> bool {
-        self.cells.is_empty() && self.crates.is_empty()
+        self.cells.is_empty() && self.crates.is_empty() && self.cues.is_empty()
     }
 }
 
@@ -89,6 +122,10 @@ pub struct Written {
     pub crates_created: Vec<String>,
     /// Columns asked for that this database does not have, left alone.
     pub missing_columns: Vec<&'static str>,
+    /// `cues` rows updated, inserted and deleted.
+    pub cues_updated: usize,
+    pub cues_inserted: usize,
+    pub cues_deleted: usize,
 }
 
 /// Refuses with [`Error::MixxxRunning`] when a process named `process_name` runs.
@@ -206,7 +243,93 @@ fn write_all(
     if !edits.crates.is_empty() {
         write_crates(conn, edits, crate_key, &mut written)?;
     }
+    if !edits.cues.is_empty() {
+        write_cues(conn, &edits.cues, &mut written)?;
+    }
     Ok(written)
+}
+
+fn write_cues(conn: &Connection, edits: &[CueEdit], written: &mut Written) -> rusqlite::Result<()> {
+    let Some(layout) = super::cues::CueColumns::probe(conn)? else {
+        written.missing_columns.push("cues");
+        return Ok(());
+    };
+    // Columns an older schema lacks are not written (their defaults apply).
+    let mut names = vec!["type", "position", "hotcue"];
+    if layout.length {
+        names.push("length");
+    }
+    if layout.label {
+        names.push("label");
+    }
+    for edit in edits {
+        // Of duplicates Mixxx shows the last row (id order): that is the slot's row; the
+        // others are hidden by it and go when the slot is written.
+        let (filter, key) = match edit.at {
+            CueAt::Type(t) => ("type = ?2", t),
+            CueAt::HotCue(n) => ("hotcue = ?2 AND type IN (1, 4, 5)", n),
+        };
+        let ids: Vec<i64> = conn
+            .prepare_cached(&format!(
+                "SELECT id FROM cues WHERE track_id = ?1 AND {filter} ORDER BY id DESC"
+            ))?
+            .query_map(params![edit.track, key], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        let (keep, drop) = match (&edit.row, ids.split_first()) {
+            (Some(_), Some((first, rest))) => (Some(*first), rest),
+            _ => (None, &ids[..]),
+        };
+        for id in drop {
+            written.cues_deleted += conn
+                .prepare_cached("DELETE FROM cues WHERE id = ?1")?
+                .execute([id])?;
+        }
+        let Some(row) = &edit.row else { continue };
+        let mut columns = names.clone();
+        let mut values: Vec<rusqlite::types::Value> =
+            vec![row.kind.into(), row.position.into(), row.hotcue.into()];
+        if layout.length {
+            values.push(row.length.into());
+        }
+        if layout.label {
+            values.push(row.label.clone().into());
+        }
+        if let (true, Some(color)) = (layout.color, row.color) {
+            columns.push("color");
+            values.push(color.into());
+        }
+        match keep {
+            Some(id) => {
+                let set = columns
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| format!("\"{c}\" = ?{}", i + 2))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                values.insert(0, id.into());
+                written.cues_updated += conn
+                    .prepare_cached(&format!("UPDATE cues SET {set} WHERE id = ?1"))?
+                    .execute(rusqlite::params_from_iter(values))?;
+            }
+            None => {
+                // As Mixxx inserts a cue: every column but the id.
+                let list = columns
+                    .iter()
+                    .map(|c| format!(", \"{c}\""))
+                    .collect::<String>();
+                let marks = (0..columns.len())
+                    .map(|i| format!(", ?{}", i + 2))
+                    .collect::<String>();
+                values.insert(0, edit.track.into());
+                written.cues_inserted += conn
+                    .prepare_cached(&format!(
+                        "INSERT INTO cues (track_id{list}) VALUES (?1{marks})"
+                    ))?
+                    .execute(rusqlite::params_from_iter(values))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn write_crates(
@@ -361,6 +484,7 @@ mod tests {
                     member: true,
                 },
             ],
+            cues: vec![],
         };
         let written = apply(&db, &edits, &guard(&backups)).unwrap();
         assert_eq!(written.cells, 1);
@@ -400,6 +524,93 @@ mod tests {
     }
 
     #[test]
+    fn cue_slots_are_updated_in_place_inserted_and_deleted() {
+        use crate::mixxx::sample::SampleCue;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mixxxdb.sqlite");
+        let cue = |kind, position, hotcue, label: &str| SampleCue {
+            kind,
+            position,
+            length: 0.0,
+            hotcue,
+            label: label.into(),
+            color: 0xFF0000,
+        };
+        let ids = SampleDb {
+            tracks: vec![SampleTrack {
+                location: b"/m/a.flac".to_vec(),
+                cues: vec![
+                    cue(1, 100.0, 0, "hidden duplicate"),
+                    cue(1, 200.0, 0, "shown"),
+                    cue(1, 300.0, 1, "removed"),
+                    cue(8, 0.0, -1, ""),
+                    cue(1, 400.0, 2, "untouched"),
+                ],
+                ..Default::default()
+            }],
+            empty_crates: vec![],
+        }
+        .build(&path)
+        .unwrap();
+        let rows = |conn: &Connection| -> Vec<(i64, i64, i64, String, String)> {
+            conn.prepare("SELECT id, type, hotcue, quote(position), label FROM cues ORDER BY id")
+                .unwrap()
+                .query_map([], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                })
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap()
+        };
+        let before = rows(&Connection::open(&path).unwrap());
+        let backups = LocalBackups::new(&dir.path().join("git"), &path);
+        let set = |at, kind, hotcue, position| CueEdit {
+            track: ids[0],
+            at,
+            row: Some(CueValues {
+                kind,
+                position,
+                length: 0.0,
+                hotcue,
+                label: "new".into(),
+                color: Some(0x00FF00),
+            }),
+        };
+        let edits = Edits {
+            cues: vec![
+                set(CueAt::HotCue(0), 1, 0, 250.5),
+                CueEdit {
+                    track: ids[0],
+                    at: CueAt::HotCue(1),
+                    row: None,
+                },
+                set(CueAt::Type(2), 2, -1, 50.0),
+            ],
+            ..Edits::default()
+        };
+        let written = apply(&path, &edits, &guard(&backups)).unwrap();
+        assert_eq!(
+            (
+                written.cues_updated,
+                written.cues_inserted,
+                written.cues_deleted
+            ),
+            (1, 1, 2)
+        );
+        let after = rows(&Connection::open(&path).unwrap());
+        assert_eq!(
+            after,
+            vec![
+                (before[1].0, 1, 0, "250.5".into(), "new".into()),
+                before[3].clone(),
+                before[4].clone(),
+                (before[4].0 + 1, 2, -1, "50".into(), "new".into()),
+            ],
+            "the shown row keeps its id, its hidden duplicate and the cleared slot go, the marker and the other slot stay"
+        );
+    }
+
+    #[test]
     fn a_locked_database_is_refused_and_left_alone() {
         let dir = tempfile::tempdir().unwrap();
         let (db, ids) = sample(dir.path());
@@ -413,6 +624,7 @@ mod tests {
                 value: Value::Integer(5),
             }],
             crates: vec![],
+            cues: vec![],
         };
         let err = apply(&db, &edits, &guard(&backups)).unwrap_err();
         assert!(matches!(err, Error::MixxxDbLocked { .. }), "{err:?}");

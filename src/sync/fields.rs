@@ -13,6 +13,7 @@ use serde::Deserialize;
 
 use crate::mixxx::{Column, Library, Raw, Request};
 use crate::model::FieldSet;
+use crate::sync::cues::{self, CueSlot};
 use crate::sync::merge::Arity;
 
 /// A field we know how to sync; indexes [`FIELDS`].
@@ -30,6 +31,47 @@ pub enum FieldId {
     TrackNumber,
     Comment,
     Crate,
+    CueMain,
+    CueIntro,
+    CueOutro,
+    HotCues,
+    HotCue1,
+    HotCue2,
+    HotCue3,
+    HotCue4,
+    HotCue5,
+    HotCue6,
+    HotCue7,
+    HotCue8,
+    HotCue9,
+    HotCue10,
+    HotCue11,
+    HotCue12,
+    HotCue13,
+    HotCue14,
+    HotCue15,
+    HotCue16,
+    HotCue17,
+    HotCue18,
+    HotCue19,
+    HotCue20,
+    HotCue21,
+    HotCue22,
+    HotCue23,
+    HotCue24,
+    HotCue25,
+    HotCue26,
+    HotCue27,
+    HotCue28,
+    HotCue29,
+    HotCue30,
+    HotCue31,
+    HotCue32,
+    HotCue33,
+    HotCue34,
+    HotCue35,
+    HotCue36,
+    HotCue37,
 }
 
 /// Where a field's Mixxx value lives.
@@ -39,6 +81,8 @@ pub enum Source {
     Columns(&'static [Column]),
     /// Crate membership (`crates` + `crate_tracks`).
     Crates,
+    /// The `cues` table (and `library.samplerate`, for the seconds shown).
+    Cues,
 }
 
 /// A value the repository holds that cannot be written into Mixxx, and why.
@@ -61,6 +105,8 @@ pub enum Codec {
         inverse: fn(Option<&str>, &Options) -> Result<Vec<crate::mixxx::Value>, Unrepresentable>,
     },
     Crates,
+    /// One cue slot, or the index of used hot-cue slots ([`crate::sync::cues`]).
+    Cue(CueSlot),
 }
 
 /// One managed field.
@@ -77,10 +123,27 @@ pub struct FieldDef {
     pub codec: Codec,
 }
 
+/// The column the cue values' seconds are computed from.
+pub const SAMPLERATE: Column = Column::integer("samplerate");
+
 /// What the codecs need besides the values.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Options {
     pub key_notation: KeyNotation,
+    /// This Mixxx database's schema revision, once read (which Mixxx line measured the
+    /// cue positions: [`cues::era`]).
+    pub mixxx_revision: Option<u32>,
+}
+
+const fn cue_field(id: FieldId, name: &'static str, slot: CueSlot) -> FieldDef {
+    FieldDef {
+        id,
+        name,
+        aliases: &[],
+        source: Source::Cues,
+        arity: Arity::Single,
+        codec: Codec::Cue(slot),
+    }
 }
 
 const fn text_field(id: FieldId, name: &'static str, column: &'static [Column]) -> FieldDef {
@@ -115,7 +178,7 @@ fn exactly<T: Copy>(
 }
 
 /// The table. Order is the order changes are shown in, and must follow [`FieldId`].
-pub static FIELDS: [FieldDef; 12] = [
+pub static FIELDS: [FieldDef; 53] = [
     FieldDef {
         id: FieldId::Rating,
         name: "rating",
@@ -232,10 +295,58 @@ pub static FIELDS: [FieldDef; 12] = [
         arity: Arity::Multi,
         codec: Codec::Crates,
     },
+    cue_field(FieldId::CueMain, "cue-main", CueSlot::Main),
+    cue_field(FieldId::CueIntro, "cue-intro", CueSlot::Intro),
+    cue_field(FieldId::CueOutro, "cue-outro", CueSlot::Outro),
+    FieldDef {
+        id: FieldId::HotCues,
+        name: "hotcues",
+        aliases: &[],
+        source: Source::Cues,
+        arity: Arity::Multi,
+        codec: Codec::Cue(CueSlot::Index),
+    },
+    cue_field(FieldId::HotCue1, "hotcue-1", CueSlot::Hot(1)),
+    cue_field(FieldId::HotCue2, "hotcue-2", CueSlot::Hot(2)),
+    cue_field(FieldId::HotCue3, "hotcue-3", CueSlot::Hot(3)),
+    cue_field(FieldId::HotCue4, "hotcue-4", CueSlot::Hot(4)),
+    cue_field(FieldId::HotCue5, "hotcue-5", CueSlot::Hot(5)),
+    cue_field(FieldId::HotCue6, "hotcue-6", CueSlot::Hot(6)),
+    cue_field(FieldId::HotCue7, "hotcue-7", CueSlot::Hot(7)),
+    cue_field(FieldId::HotCue8, "hotcue-8", CueSlot::Hot(8)),
+    cue_field(FieldId::HotCue9, "hotcue-9", CueSlot::Hot(9)),
+    cue_field(FieldId::HotCue10, "hotcue-10", CueSlot::Hot(10)),
+    cue_field(FieldId::HotCue11, "hotcue-11", CueSlot::Hot(11)),
+    cue_field(FieldId::HotCue12, "hotcue-12", CueSlot::Hot(12)),
+    cue_field(FieldId::HotCue13, "hotcue-13", CueSlot::Hot(13)),
+    cue_field(FieldId::HotCue14, "hotcue-14", CueSlot::Hot(14)),
+    cue_field(FieldId::HotCue15, "hotcue-15", CueSlot::Hot(15)),
+    cue_field(FieldId::HotCue16, "hotcue-16", CueSlot::Hot(16)),
+    cue_field(FieldId::HotCue17, "hotcue-17", CueSlot::Hot(17)),
+    cue_field(FieldId::HotCue18, "hotcue-18", CueSlot::Hot(18)),
+    cue_field(FieldId::HotCue19, "hotcue-19", CueSlot::Hot(19)),
+    cue_field(FieldId::HotCue20, "hotcue-20", CueSlot::Hot(20)),
+    cue_field(FieldId::HotCue21, "hotcue-21", CueSlot::Hot(21)),
+    cue_field(FieldId::HotCue22, "hotcue-22", CueSlot::Hot(22)),
+    cue_field(FieldId::HotCue23, "hotcue-23", CueSlot::Hot(23)),
+    cue_field(FieldId::HotCue24, "hotcue-24", CueSlot::Hot(24)),
+    cue_field(FieldId::HotCue25, "hotcue-25", CueSlot::Hot(25)),
+    cue_field(FieldId::HotCue26, "hotcue-26", CueSlot::Hot(26)),
+    cue_field(FieldId::HotCue27, "hotcue-27", CueSlot::Hot(27)),
+    cue_field(FieldId::HotCue28, "hotcue-28", CueSlot::Hot(28)),
+    cue_field(FieldId::HotCue29, "hotcue-29", CueSlot::Hot(29)),
+    cue_field(FieldId::HotCue30, "hotcue-30", CueSlot::Hot(30)),
+    cue_field(FieldId::HotCue31, "hotcue-31", CueSlot::Hot(31)),
+    cue_field(FieldId::HotCue32, "hotcue-32", CueSlot::Hot(32)),
+    cue_field(FieldId::HotCue33, "hotcue-33", CueSlot::Hot(33)),
+    cue_field(FieldId::HotCue34, "hotcue-34", CueSlot::Hot(34)),
+    cue_field(FieldId::HotCue35, "hotcue-35", CueSlot::Hot(35)),
+    cue_field(FieldId::HotCue36, "hotcue-36", CueSlot::Hot(36)),
+    cue_field(FieldId::HotCue37, "hotcue-37", CueSlot::Hot(37)),
 ];
 
 impl FieldId {
-    pub const ALL: [FieldId; 12] = [
+    pub const ALL: [FieldId; 53] = [
         FieldId::Rating,
         FieldId::Bpm,
         FieldId::Color,
@@ -248,6 +359,47 @@ impl FieldId {
         FieldId::TrackNumber,
         FieldId::Comment,
         FieldId::Crate,
+        FieldId::CueMain,
+        FieldId::CueIntro,
+        FieldId::CueOutro,
+        FieldId::HotCues,
+        FieldId::HotCue1,
+        FieldId::HotCue2,
+        FieldId::HotCue3,
+        FieldId::HotCue4,
+        FieldId::HotCue5,
+        FieldId::HotCue6,
+        FieldId::HotCue7,
+        FieldId::HotCue8,
+        FieldId::HotCue9,
+        FieldId::HotCue10,
+        FieldId::HotCue11,
+        FieldId::HotCue12,
+        FieldId::HotCue13,
+        FieldId::HotCue14,
+        FieldId::HotCue15,
+        FieldId::HotCue16,
+        FieldId::HotCue17,
+        FieldId::HotCue18,
+        FieldId::HotCue19,
+        FieldId::HotCue20,
+        FieldId::HotCue21,
+        FieldId::HotCue22,
+        FieldId::HotCue23,
+        FieldId::HotCue24,
+        FieldId::HotCue25,
+        FieldId::HotCue26,
+        FieldId::HotCue27,
+        FieldId::HotCue28,
+        FieldId::HotCue29,
+        FieldId::HotCue30,
+        FieldId::HotCue31,
+        FieldId::HotCue32,
+        FieldId::HotCue33,
+        FieldId::HotCue34,
+        FieldId::HotCue35,
+        FieldId::HotCue36,
+        FieldId::HotCue37,
     ];
 
     pub fn def(self) -> &'static FieldDef {
@@ -261,6 +413,41 @@ impl FieldId {
 
     pub fn arity(self) -> Arity {
         self.def().arity
+    }
+
+    /// The config name `cues`: every cue slot and the hot-cue index, as one choice.
+    pub const CUES_GROUP: &'static str = "cues";
+
+    /// The fields a `[sync] fields` entry names: one field, or (`cues`) the group.
+    pub fn from_config_name(name: &str) -> Option<Vec<FieldId>> {
+        if name.trim().eq_ignore_ascii_case(Self::CUES_GROUP) {
+            return Some(FieldId::ALL.into_iter().filter(|f| f.is_cue()).collect());
+        }
+        Self::from_name(name).map(|f| vec![f])
+    }
+
+    /// The names `[sync] fields` accepts, one per choice (the cue fields as `cues`).
+    pub fn config_names() -> Vec<&'static str> {
+        let mut names: Vec<&'static str> = FieldId::ALL
+            .iter()
+            .filter(|f| !f.is_cue())
+            .map(|f| f.name())
+            .collect();
+        names.push(Self::CUES_GROUP);
+        names
+    }
+
+    /// A cue slot or the hot-cue index.
+    pub fn is_cue(self) -> bool {
+        matches!(self.def().source, Source::Cues)
+    }
+
+    /// The cue slot this field holds.
+    pub fn cue_slot(self) -> Option<CueSlot> {
+        match self.def().codec {
+            Codec::Cue(slot) => Some(slot),
+            _ => None,
+        }
     }
 
     pub fn from_name(name: &str) -> Option<FieldId> {
@@ -372,6 +559,14 @@ impl ManagedFields {
             .map_or(field.name(), |(_, n)| n.as_str())
     }
 
+    /// The managed field stored under git-annex name `name` (canonical spelling).
+    pub fn field_named(&self, name: &str) -> Option<FieldId> {
+        self.by_name
+            .binary_search_by(|&i| self.fields[i].1.as_str().cmp(name))
+            .ok()
+            .map(|i| self.fields[self.by_name[i]].0)
+    }
+
     pub fn contains(&self, field: FieldId) -> bool {
         self.fields.iter().any(|(f, _)| *f == field)
     }
@@ -406,6 +601,7 @@ impl ManagedFields {
                         || library.undecodable_columns.contains(&c.name)
                 }),
                 Source::Crates => !library.has_crates,
+                Source::Cues => !library.has_cues,
             })
             .collect()
     }
@@ -417,6 +613,10 @@ impl ManagedFields {
             match field.def().source {
                 Source::Columns(columns) => request.columns.extend_from_slice(columns),
                 Source::Crates => request.crates = true,
+                Source::Cues => {
+                    request.cues = true;
+                    request.columns.push(SAMPLERATE);
+                }
             }
         }
         request
@@ -432,12 +632,14 @@ impl ManagedFields {
                     columns.iter().map(|c| library.position(c.name)).collect()
                 }
                 Source::Crates => Vec::new(),
+                Source::Cues => vec![library.position(SAMPLERATE.name)],
             })
             .collect();
         DesiredReader {
             managed: self,
             library,
             positions,
+            plain_fields: self.fields.iter().filter(|(f, _)| !f.is_cue()).count(),
         }
     }
 }
@@ -448,6 +650,8 @@ pub struct DesiredReader<'a> {
     library: &'a Library,
     /// Per field in git-annex name order, the position of each of its columns.
     positions: Vec<Vec<Option<usize>>>,
+    /// Managed fields that are not cue fields.
+    plain_fields: usize,
 }
 
 impl DesiredReader<'_> {
@@ -455,7 +659,12 @@ impl DesiredReader<'_> {
     /// non-empty ones.
     pub fn desired(&self, track: usize) -> FieldSet {
         let fields = &self.managed.fields;
-        let mut set = FieldSet::with_capacity(fields.len());
+        let cue_rows = self.library.cues(track);
+        // Most tracks have no cues: room for the other fields only.
+        let mut set = FieldSet::with_capacity(match cue_rows.is_empty() {
+            true => self.plain_fields,
+            false => fields.len(),
+        });
         let mut raw: Vec<Raw<'_>> = Vec::with_capacity(2);
         for (slot, &i) in self.managed.by_name.iter().enumerate() {
             let (field, name) = (&fields[i].0, fields[i].1.as_str());
@@ -467,6 +676,24 @@ impl DesiredReader<'_> {
                         .iter()
                         .filter_map(|&id| clean_text(self.library.crate_name(id))),
                 ),
+                Codec::Cue(cue_slot) => {
+                    let rows = cue_rows;
+                    if rows.is_empty() {
+                        continue;
+                    }
+                    let samplerate = self
+                        .library
+                        .value(track, self.positions[slot][0])
+                        .as_integer();
+                    match cue_slot {
+                        CueSlot::Index => set.set(name, cues::index(rows)),
+                        _ => {
+                            if let Some(value) = cues::forward(cue_slot, rows, samplerate) {
+                                set.insert(name, value);
+                            }
+                        }
+                    }
+                }
                 Codec::Single { forward, .. } => {
                     raw.clear();
                     raw.extend(
@@ -781,6 +1008,7 @@ mod tests {
         );
         let as_stored = Options {
             key_notation: KeyNotation::AsStored,
+            ..Options::default()
         };
         assert_eq!(
             round_trip(FieldId::Key, Some("8A"), &as_stored),
@@ -798,7 +1026,7 @@ mod tests {
             text in "[a-zA-Z0-9 ]{0,12}",
             notation in prop::sample::select(vec![KeyNotation::Traditional, KeyNotation::OpenKey, KeyNotation::Lancelot]),
         ) {
-            let o = Options { key_notation: notation };
+            let o = Options { key_notation: notation, ..Options::default() };
             for (field, value) in [
                 (FieldId::Rating, super::rating(Some(rating))),
                 (FieldId::Bpm, super::bpm(Some(bpm))),

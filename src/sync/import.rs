@@ -19,10 +19,13 @@ use crate::annex::cache::{Encoder, Freshness};
 use crate::annex::lock;
 use crate::error::Result;
 use crate::mixxx::backup::LocalBackups;
-use crate::mixxx::write::{self, CellEdit, CrateEdit, Edits, Guard, Written};
+use crate::mixxx::write::{
+    self, CellEdit, CrateEdit, CueAt, CueEdit, CueValues, Edits, Guard, Written,
+};
 use crate::mixxx::{self, MixxxDb, Raw};
 use crate::model::{AnnexKey, RepoPath};
 use crate::sync::base::{Agreed, BaseStore};
+use crate::sync::cues::{self, CueSlot};
 use crate::sync::fields::{self, Codec, FieldId, ManagedFields, Source, Unrepresentable};
 use crate::sync::merge::{self, Prefer};
 use crate::sync::plan::{Direction, FieldChange, FileChange, Plan, Selection};
@@ -79,6 +82,7 @@ struct FileImport {
     index: usize,
     cells: Vec<CellEdit>,
     crates: Vec<CrateEdit>,
+    cues: Vec<CueEdit>,
     /// (field, this Mixxx's values once written).
     after: Vec<(FieldId, Vec<String>)>,
 }
@@ -127,6 +131,7 @@ pub fn run(
             prepare_file(index, file, &plan.managed, &analysis, &mut unwritable)
         })
         .collect();
+    let era_warning = era_warning(inputs, &plan, &imports)?;
     let mut outcome = ImportOutcome {
         to_import: imports.len(),
         imported: 0,
@@ -137,7 +142,7 @@ pub fn run(
         dry_run: options.dry_run,
         elapsed: Duration::ZERO,
         timings: Vec::new(),
-        warnings: Vec::new(),
+        warnings: era_warning.into_iter().collect(),
         plan,
     };
     if options.dry_run {
@@ -151,6 +156,7 @@ pub fn run(
         for file in &imports {
             edits.cells.extend(file.cells.iter().cloned());
             edits.crates.extend(file.crates.iter().cloned());
+            edits.cues.extend(file.cues.iter().cloned());
         }
         let backups = LocalBackups::new(&inputs.repo.common_dir, &inputs.mixxx_db);
         let guard = Guard {
@@ -188,27 +194,103 @@ pub fn run(
 }
 
 /// What the BPM and key rule needs: which tracks have a beat grid or a key analysis, and
-/// the schema revision. Read only when an incoming change touches those fields.
+/// the schema revision; for cues, each track's sample rate (the seconds a value shows).
+/// Read only when an incoming change touches those fields.
 #[derive(Default)]
 struct Analysis {
     beats: std::collections::HashSet<i64>,
     keys: std::collections::HashSet<i64>,
     revision: Option<u32>,
+    samplerates: HashMap<i64, Option<i64>>,
 }
 
 fn analysis(inputs: &Inputs, plan: &Plan) -> Result<Analysis> {
-    let wanted = plan.changes.iter().flat_map(|f| &f.changes).any(|c| {
-        c.direction == Direction::Incoming && matches!(c.field, FieldId::Bpm | FieldId::Key)
-    });
-    if !wanted {
+    let incoming = || {
+        plan.changes
+            .iter()
+            .flat_map(|f| &f.changes)
+            .filter(|c| c.direction == Direction::Incoming)
+    };
+    let analysed = incoming().any(|c| matches!(c.field, FieldId::Bpm | FieldId::Key));
+    let cue = incoming().any(|c| c.field.is_cue());
+    if !analysed && !cue {
         return Ok(Analysis::default());
     }
     let db = MixxxDb::open(&inputs.mixxx_db)?;
-    Ok(Analysis {
-        beats: db.tracks_with_data(&["beats", "beats_version"])?,
-        keys: db.tracks_with_data(&["keys", "keys_version"])?,
+    let mut out = Analysis {
         revision: db.schema().version,
-    })
+        ..Analysis::default()
+    };
+    if analysed {
+        out.beats = db.tracks_with_data(&["beats", "beats_version"])?;
+        out.keys = db.tracks_with_data(&["keys", "keys_version"])?;
+    }
+    if cue {
+        let library = db.read_library(&mixxx::Request {
+            columns: vec![fields::SAMPLERATE],
+            ..mixxx::Request::default()
+        })?;
+        let position = library.position(fields::SAMPLERATE.name);
+        out.samplerates = library
+            .tracks
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.id, library.value(i, position).as_integer()))
+            .collect();
+    }
+    Ok(out)
+}
+
+/// The warning for cue positions measured by another Mixxx line going into lossy files, whose
+/// decoders Mixxx changed between major versions (the same bytes may decode to other sample
+/// positions), listing the files. The line comes from `cues-mixxx`, which `sync` sets beside
+/// every outgoing cue change.
+fn era_warning(inputs: &Inputs, plan: &Plan, imports: &[FileImport]) -> Result<Option<String>> {
+    let here = cues::era(plan.managed.options.mixxx_revision);
+    let lossy = |path: &RepoPath| {
+        let name = path.to_string_lossy();
+        name.rsplit_once('.')
+            .is_some_and(|(_, ext)| cues::LOSSY.contains(&ext.to_ascii_lowercase().as_str()))
+    };
+    let candidates: Vec<&FileChange> = imports
+        .iter()
+        .filter(|f| f.cues.iter().any(|c| c.row.is_some()))
+        .map(|f| &plan.changes[f.index])
+        .filter(|f| f.paths.iter().any(lossy))
+        .collect();
+    if candidates.is_empty() {
+        return Ok(None);
+    }
+    let keys: Vec<AnnexKey> = candidates.iter().map(|f| f.key.clone()).collect();
+    let current = crate::annex::snapshot::read_with(&inputs.repo, &keys, Freshness::UseCache)?;
+    let mut listed: Vec<String> = Vec::new();
+    let mut eras: Vec<&str> = Vec::new();
+    for file in candidates {
+        let Some(era) = current
+            .get(&file.key)
+            .and_then(|set| set.get(cues::ERA_FIELD))
+            .and_then(|v| v.iter().find(|e| e.as_str() != here))
+        else {
+            continue;
+        };
+        if !eras.contains(&era.as_str()) {
+            eras.push(era);
+        }
+        listed.extend(
+            file.paths
+                .iter()
+                .map(|p| crate::quote::for_terminal(&p.to_string_lossy()).into_owned()),
+        );
+    }
+    if listed.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(format!(
+        "{} lossy file(s) get cue positions measured by Mixxx {} and this Mixxx is {here}: Mixxx changed its decoders between major versions, so check these cues once: {}",
+        listed.len(),
+        eras.join(", "),
+        listed.join(", ")
+    )))
 }
 
 /// Mixxx 2.4 and later (schema revision 39 on) ignore the `bpm` column of a track without a
@@ -254,8 +336,12 @@ fn prepare_file(
         index,
         cells: Vec::new(),
         crates: Vec::new(),
+        cues: Vec::new(),
         after: Vec::new(),
     };
+    // Hot-cue slots this import sets (true) or clears (false), for the `hotcues` index.
+    let mut hot_written: Vec<(u8, bool)> = Vec::new();
+    let mut index_change: Option<&FieldChange> = None;
     let mut refuse = |c: &FieldChange, values: Vec<String>, reason: String| {
         unwritable.push(Unwritable {
             paths: file.paths.clone(),
@@ -271,6 +357,81 @@ fn prepare_file(
         .filter(|c| c.direction == Direction::Incoming)
     {
         match (c.field.def().codec, c.field.def().source) {
+            (Codec::Cue(CueSlot::Index), _) => index_change = Some(c),
+            (Codec::Cue(slot), _) => {
+                let value = match c.after.as_slice() {
+                    [] => None,
+                    [one] => Some(one.as_str()),
+                    several => {
+                        refuse(
+                            c,
+                            c.after.clone(),
+                            Unrepresentable::Several(several.len()).to_string(),
+                        );
+                        continue;
+                    }
+                };
+                let at = match slot.fixed_type() {
+                    Some(kind) => CueAt::Type(kind),
+                    None => CueAt::HotCue(slot.hotcue()),
+                };
+                let row = match value {
+                    None => None,
+                    Some(v) => {
+                        let cue = match cues::decode(slot, v) {
+                            Ok(cue) => cue,
+                            Err(why) => {
+                                refuse(c, c.after.clone(), why.to_string());
+                                continue;
+                            }
+                        };
+                        // The value must be what this Mixxx gives back, seconds included.
+                        let back = file.track_ids.iter().find_map(|t| {
+                            let samplerate = analysis.samplerates.get(t).copied().flatten();
+                            let back = cues::encode(slot, &cue, samplerate);
+                            (back.as_deref() != Some(v)).then_some((back, samplerate))
+                        });
+                        if let Some((back, samplerate)) = back {
+                            let reason = match back {
+                                Some(b) => format!(
+                                    "Mixxx would show it as {b:?} (sample rate {})",
+                                    samplerate.map_or("unknown".to_string(), |s| s.to_string())
+                                ),
+                                None => "Mixxx would show no value".to_string(),
+                            };
+                            refuse(c, c.after.clone(), reason);
+                            continue;
+                        }
+                        Some(CueValues {
+                            kind: cue.kind,
+                            position: cue.position,
+                            length: cue.length,
+                            hotcue: slot.hotcue(),
+                            label: cue.label,
+                            color: cue.color,
+                        })
+                    }
+                };
+                for &track in &file.track_ids {
+                    if slot == CueSlot::Main {
+                        // Mixxx keeps the main cue in `library.cuepoint` too (0 for none).
+                        out.cells.push(CellEdit {
+                            track,
+                            column: "cuepoint",
+                            value: mixxx::Value::Real(row.as_ref().map_or(0.0, |r| r.position)),
+                        });
+                    }
+                    out.cues.push(CueEdit {
+                        track,
+                        at,
+                        row: row.clone(),
+                    });
+                }
+                if let CueSlot::Hot(n) = slot {
+                    hot_written.push((n, row.is_some()));
+                }
+                out.after.push((c.field, c.after.clone()));
+            }
             (Codec::Single { forward, inverse }, Source::Columns(columns)) => {
                 let value = match c.after.as_slice() {
                     [] => None,
@@ -316,7 +477,7 @@ fn prepare_file(
                 }
                 out.after.push((c.field, c.after.clone()));
             }
-            (Codec::Crates, _) | (_, Source::Crates) => {
+            (Codec::Crates, _) | (_, Source::Crates | Source::Cues) => {
                 // `before` is this Mixxx's crates, `after` what it should hold.
                 let mut after = c.before.clone();
                 for name in c.added() {
@@ -353,6 +514,22 @@ fn prepare_file(
                     out.after.push((c.field, after));
                 }
             }
+        }
+    }
+    if let Some(c) = index_change {
+        // Nothing to write: the index follows the slots Mixxx holds once they are written.
+        let mut after = c.before.clone();
+        for (n, set) in hot_written {
+            let n = n.to_string();
+            after.retain(|v| *v != n);
+            if set {
+                after.push(n);
+            }
+        }
+        after.sort();
+        after.dedup();
+        if after != c.before {
+            out.after.push((c.field, after));
         }
     }
     (!out.after.is_empty()).then_some(out)

@@ -2,6 +2,7 @@
 //! current git-annex metadata) → apply through git-annex → record the sync.
 
 pub mod base;
+pub mod cues;
 pub mod fields;
 pub mod import;
 pub mod merge;
@@ -258,9 +259,13 @@ fn readable_fields(
 ) -> (ManagedFields, Vec<String>) {
     let unreadable = managed.unreadable(library);
     let revision = schema_version.map_or("unknown".to_string(), |v| v.to_string());
+    // The cue fields are one choice (`cues`) and share one source: one warning for them.
+    let first_cue = unreadable.iter().position(|f| f.is_cue());
     let warnings = unreadable
         .iter()
-        .map(|field| {
+        .enumerate()
+        .filter(|(i, f)| !f.is_cue() || Some(*i) == first_cue)
+        .map(|(_, field)| {
             let source = match field.def().source {
                 fields::Source::Columns(columns) => {
                     let names = columns.iter().map(|c| c.name).collect::<Vec<_>>().join("/");
@@ -271,14 +276,20 @@ fn readable_fields(
                     }
                 }
                 fields::Source::Crates => "no crates tables".to_string(),
+                fields::Source::Cues => "no cues table".to_string(),
+            };
+            let name = match field.is_cue() {
+                true => FieldId::CUES_GROUP,
+                false => field.name(),
             };
             format!(
-                "{} is not synced in this run: this Mixxx database (schema revision {revision}) has {source}; the repository's values are left as they are",
-                field.name()
+                "{name} is not synced in this run: this Mixxx database (schema revision {revision}) has {source}; the repository's values are left as they are"
             )
         })
         .collect();
-    (managed.without(&unreadable), warnings)
+    let mut readable = managed.without(&unreadable);
+    readable.options.mixxx_revision = schema_version;
+    (readable, warnings)
 }
 
 /// The whole sync. With `dry_run`, stops after the plan.
@@ -361,9 +372,8 @@ fn apply(
     let files = plan.outgoing_files().count();
     let requests: Vec<WriteRequest> = plan
         .outgoing_files()
-        .map(|change| WriteRequest {
-            key: change.key.clone(),
-            fields: change
+        .map(|change| {
+            let mut fields: std::collections::BTreeMap<String, Vec<String>> = change
                 .outgoing()
                 .map(|c| {
                     (
@@ -371,7 +381,23 @@ fn apply(
                         c.after.clone(),
                     )
                 })
-                .collect(),
+                .collect();
+            // Cue positions depend on the decoder: say which Mixxx line measured them.
+            if change.outgoing().any(|c| {
+                c.field
+                    .cue_slot()
+                    .is_some_and(|s| s != cues::CueSlot::Index)
+                    && !c.after.is_empty()
+            }) {
+                fields.insert(
+                    cues::ERA_FIELD.to_string(),
+                    vec![cues::era(plan.managed.options.mixxx_revision).to_string()],
+                );
+            }
+            WriteRequest {
+                key: change.key.clone(),
+                fields,
+            }
         })
         .collect();
     let time = state::now_rfc3339();

@@ -570,23 +570,28 @@ pub struct Difference {
 /// The managed fields whose value sets differ. Any difference counts, including a field that
 /// holds several values after a merge of concurrent edits in two clones.
 pub fn diff(desired: &FieldSet, current: &FieldSet, managed: &ManagedFields) -> Vec<Difference> {
-    // One merge over three name-sorted sequences instead of two searches per field: this
-    // runs for every file of every sync.
+    // One merge over the two name-sorted sets, visiting only the fields present on either
+    // side: this runs for every file of every sync, and most of the managed fields (the cue
+    // slots) are absent on most files.
     let mut desired = desired.iter().peekable();
     let mut current = current.iter().peekable();
     let mut changes = Vec::new();
-    for (field, name) in managed.iter_by_name() {
-        let take = |fields: &mut std::iter::Peekable<_>| -> &[String] {
-            while fields
-                .next_if(|(n, _): &(&str, &[String])| *n < name)
-                .is_some()
-            {}
-            fields
-                .next_if(|(n, _): &(&str, &[String])| *n == name)
-                .map_or(&[][..], |(_, v)| v)
+    loop {
+        let name = match (desired.peek(), current.peek()) {
+            (None, None) => break,
+            (Some((a, _)), None) => *a,
+            (None, Some((b, _))) => *b,
+            (Some((a, _)), Some((b, _))) => (*a).min(*b),
         };
-        let (mixxx, repo) = (take(&mut desired), take(&mut current));
-        if mixxx != repo {
+        let mixxx = desired
+            .next_if(|(n, _)| *n == name)
+            .map_or(&[][..], |(_, v)| v);
+        let repo = current
+            .next_if(|(n, _)| *n == name)
+            .map_or(&[][..], |(_, v)| v);
+        if mixxx != repo
+            && let Some(field) = managed.field_named(name)
+        {
             changes.push(Difference {
                 field,
                 mixxx: mixxx.to_vec(),

@@ -56,6 +56,8 @@ pub fn sample_track(repo: &Path, i: usize) -> FixtureTrack {
         },
         mixxx_deleted: None,
         fs_deleted: false,
+        samplerate: Some(44100),
+        cues: Vec::new(),
     }
 }
 

@@ -9,6 +9,7 @@ use std::path::Path;
 
 use rusqlite::Connection;
 
+pub use music_commander::mixxx::sample::SampleCue;
 pub use music_commander::mixxx::sample::SampleTrack as FixtureTrack;
 use music_commander::mixxx::sample::{self, SampleDb};
 use music_commander::{Error, Result};
