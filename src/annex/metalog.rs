@@ -215,6 +215,14 @@ pub(crate) struct Clock {
     frac: Vec<u8>,
 }
 
+impl Clock {
+    /// The parts as parsed: the sign, integer digits without leading zeros, and at most
+    /// twelve fraction digits without trailing zeros.
+    pub(crate) fn parts(&self) -> (bool, &[u8], &[u8]) {
+        (self.negative, &self.int, &self.frac)
+    }
+}
+
 impl Ord for Clock {
     fn cmp(&self, other: &Self) -> Ordering {
         let magnitude = |c: &Clock| (c.int.len(), c.int.clone(), c.frac.clone());

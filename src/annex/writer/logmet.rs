@@ -66,56 +66,29 @@ impl Clock {
 #[derive(Debug, PartialEq, Eq)]
 pub struct Unrepresentable;
 
-/// `parserPOSIXTime`: `signed decimal`, then optionally `.` and digits, then optionally `s`.
-/// `Err` for a clock too large for picoseconds in an `i128` (never written by git-annex).
+/// `parserPOSIXTime` (the one parser, [`metalog::parse_timestamp`]) as picoseconds. `Err` for
+/// a clock too large for picoseconds in an `i128` (never written by git-annex).
 fn parse_clock(text: &[u8]) -> Option<(Result<Clock, Unrepresentable>, &[u8])> {
-    let mut i = 0;
-    let mut minus = false;
-    if let Some(&sign @ (b'+' | b'-')) = text.first() {
-        minus = sign == b'-';
-        i = 1;
-    }
-    let digits = |from: usize| {
-        text[from..]
-            .iter()
-            .take_while(|b| b.is_ascii_digit())
-            .count()
-    };
-    let n = digits(i);
-    if n == 0 {
-        return None;
-    }
-    let int = &text[i..i + n];
-    i += n;
-    let mut frac: &[u8] = &[];
-    if text.get(i) == Some(&b'.') && digits(i + 1) > 0 {
-        let m = digits(i + 1);
-        frac = &text[i + 1..i + 1 + m];
-        i += 1 + m;
-    }
-    if text.get(i) == Some(&b's') {
-        i += 1;
-    }
-    let int: &[u8] = {
-        let zeros = int.iter().take_while(|&&d| d == b'0').count();
-        &int[zeros..]
-    };
+    let (parsed, rest) = crate::annex::metalog::parse_timestamp(text)?;
+    let (negative, int, frac) = parsed.parts();
     if int.len() > MAX_INT_DIGITS {
-        return Some((Err(Unrepresentable), &text[i..]));
+        return Some((Err(Unrepresentable), rest));
     }
     let whole: i128 = int.iter().fold(0, |acc, d| acc * 10 + i128::from(d - b'0'));
-    // `fromRational` into `Pico` floors: digits beyond the twelfth are dropped.
+    // `fromRational` into `Pico` floors: digits beyond the twelfth are dropped (the parser
+    // keeps twelve at most).
     let mut pico: i128 = 0;
     for k in 0..12 {
         pico = pico * 10 + frac.get(k).map_or(0, |d| i128::from(d - b'0'));
     }
-    // `mkPOSIXTime`: the sign applies when the integer part is negative, so `-0.5` is +0.5.
-    let value = if minus && whole > 0 {
+    // `mkPOSIXTime`: the sign applies when the integer part is negative, so `-0.5` is +0.5
+    // (the parser says negative only then).
+    let value = if negative {
         -(whole * PICO) - pico
     } else {
         whole * PICO + pico
     };
-    Some((Ok(Clock(value)), &text[i..]))
+    Some((Ok(Clock(value)), rest))
 }
 
 /// Case-insensitive field identity (git-annex: `CI Text`, compared by its folded form).
