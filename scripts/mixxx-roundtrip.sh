@@ -238,8 +238,21 @@ analysis_off() {
   local cfg=$1/mixxx.cfg
   printf '\n[BPM]\nBPMDetectionEnabled 0\n\n[Key]\nKeyDetectionEnabled 0\n' >>"$cfg"
 }
-mixxx_session desktop-scan "$T/desktop/mixxx" "$desk" yes
-mixxx_session laptop-scan "$T/laptop/mixxx" "$lroot" yes
+# The folder is typed into the first-start dialog; under load xdotool has been seen to garble it
+# (a scan that found 0 tracks). Then register the folder the other way mixxx-headless.md
+# verified (a `directories` row plus RescanOnStartup) and let Mixxx scan again.
+scan_library() { # scan_library NAME SETTINGS_DIR MUSIC_DIR
+  mixxx_session "$1" "$2" "$3" yes
+  local n
+  n=$(sqlite3 "$2/mixxxdb.sqlite" 'SELECT count(*) FROM library WHERE mixxx_deleted=0' 2>/dev/null || echo 0)
+  [ "$n" = 6 ] && return
+  log "  $n tracks after the scan; registering $3 directly and scanning again"
+  sqlite3 "$2/mixxxdb.sqlite" "DELETE FROM directories; INSERT INTO directories(directory) VALUES ($(sq "$3"));"
+  printf '\n[Library]\nRescanOnStartup 1\n' >>"$2/mixxx.cfg"
+  mixxx_session "$1-again" "$2" "$3" yes
+}
+scan_library desktop-scan "$T/desktop/mixxx" "$desk"
+scan_library laptop-scan "$T/laptop/mixxx" "$lroot"
 analysis_off "$T/desktop/mixxx"
 analysis_off "$T/laptop/mixxx"
 ddb="$T/desktop/mixxx/mixxxdb.sqlite" ldb="$T/laptop/mixxx/mixxxdb.sqlite"
