@@ -567,7 +567,7 @@ fn copy_lib(lib: &library::Generated, to: &Path) -> library::Generated {
 /// its new, never a mix across files; a rerun finishes; fsck is clean. Each round starts from
 /// the same state, so every kill lands in a full write.
 #[test]
-#[ignore = "known intermittent failure (about 1 CI run in 2 on 2026-12-02): after a kill the metadata is before or after as asserted, but `git fsck` reports `refs/heads/git-annex: invalid reflog entry <commit>`; not understood yet (issue 15). Run: cargo test --test annex_direct -- --ignored"]
+#[ignore = "intermittent: seen once, in 1 of ~30 kills over three runs on 2026-12-02: after a kill the metadata is before or after as asserted, but `git fsck` reports `refs/heads/git-annex: invalid reflog entry <commit>`; not understood yet (issue 15). Run: cargo test --test annex_direct -- --ignored"]
 fn sigkill_leaves_the_branch_before_or_after() {
     let tmp = tempfile::tempdir().unwrap();
     let pristine = generated(tmp.path(), 1500);

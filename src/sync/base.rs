@@ -278,11 +278,6 @@ impl LazyBase {
         self.store
             .get_or_init(|| BaseStore::open(self.path.clone()))
     }
-
-    /// The store, if it was read.
-    pub fn loaded(self) -> Option<BaseStore> {
-        self.store.into_inner()
-    }
 }
 
 const STAMP_MAGIC: &[u8; 8] = b"mc-seen\0";
