@@ -7,6 +7,7 @@ pub mod fields;
 pub mod import;
 pub mod merge;
 pub mod plan;
+pub mod quiet;
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -213,10 +214,7 @@ pub(crate) fn read_and_plan(
                 acc ^ h.rotate_left(17).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ h
             })
             .to_le_bytes();
-        let setup = format!(
-            "{managed:?} {prefer:?} {:?} {:?}",
-            inputs.music_root, inputs.repo.root
-        );
+        let setup = format!("{managed:?} {}", setup(inputs, prefer));
         Stamp::new([
             mixxx_marker.as_slice(),
             repo_state.as_bytes(),
@@ -311,6 +309,41 @@ pub fn run(
         true => 0,
         false => crate::annex::branch::commit_leftover_journal(&inputs.repo)?,
     };
+    // A sync of everything whose inputs are as a sync that found nothing to do left them.
+    let quiet = match (
+        options.dry_run,
+        options.selection.is_everything(),
+        options.freshness,
+    ) {
+        (false, true, Freshness::UseCache) => Some(quiet::Inputs::take(
+            &inputs.repo,
+            &inputs.mixxx_db,
+            &setup(inputs, options.prefer),
+        )?),
+        _ => None,
+    };
+    if let Some(stored) = quiet.as_ref().and_then(|q| q.stored(&base_file(inputs))) {
+        let plan = Plan {
+            managed: inputs.managed.clone(),
+            tracks: stored.tracks,
+            unchanged: stored.unchanged,
+            skipped: stored.skipped,
+            warnings: stored.warnings,
+            ..Plan::default()
+        };
+        return Ok(Outcome {
+            plan,
+            dry_run: false,
+            written: 0,
+            failed: Vec::new(),
+            not_written: 0,
+            commits: 0,
+            interrupted: false,
+            elapsed: started.elapsed(),
+            timings: vec![(quiet::TIMING, started.elapsed())],
+            warnings: Vec::new(),
+        });
+    }
     let (plan, read, mut timings) = read_and_plan(
         inputs,
         &options.selection,
@@ -348,11 +381,24 @@ pub fn run(
         }
         // Only after the writes are committed: a base ahead of the repository could make an
         // incoming change look like a local edit.
-        match settle_base(&read, &outcome.plan, &written) {
-            Ok(()) => {}
-            Err(e) => outcome.warnings.push(format!(
+        let settled = settle_base(&read, &outcome.plan, &written);
+        if let Err(e) = &settled {
+            outcome.warnings.push(format!(
                 "could not save this clone's sync base ({e}); nothing is lost, the next sync compares without it where it must"
-            )),
+            ));
+        }
+        if let Some(quiet) = &quiet {
+            let base = base_file(inputs);
+            if settled.is_ok()
+                && !outcome.interrupted
+                && outcome.failed.is_empty()
+                && quiet::is_quiet(&outcome.plan)
+            {
+                // Only a shortcut: failing to store it costs the next run its full reading.
+                let _ = quiet.store(&base, &outcome.plan);
+            } else {
+                quiet::Inputs::forget(&base);
+            }
         }
     }
     outcome.timings = timings;
@@ -450,6 +496,15 @@ fn apply(
     outcome.commits = report.commits;
     outcome.interrupted = report.interrupted;
     Ok(written)
+}
+
+/// What a run is asked besides its selection, in a fixed form for the stamps: which fields,
+/// how conflicts go, where the music is.
+fn setup(inputs: &Inputs, prefer: Prefer) -> String {
+    format!(
+        "{:?} {prefer:?} {:?} {:?} genmetadata={}",
+        inputs.managed, inputs.music_root, inputs.repo.root, inputs.repo.genmetadata
+    )
 }
 
 /// This clone's base for its Mixxx database.

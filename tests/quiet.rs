@@ -1,0 +1,195 @@
+//! The quiet check: a sync whose inputs are as a sync that found nothing to do left them
+//! reports the same and reads nothing; anything that moves on either side — this Mixxx,
+//! the repository's files, its metadata, another clone, the config — makes it read again.
+//! Real repositories, real git-annex.
+
+mod common;
+
+use common::{Laptop, Sandbox, sample_path};
+use rusqlite::types::Value as Sql;
+use serde_json::Value;
+use testutils::mixxx_db::SchemaEra;
+
+const QUIET: &str = "quiet check";
+
+/// `sync -v`: (stdout, whether the run took the quiet shortcut).
+fn sync_v(sb: &Sandbox, args: &[&str]) -> (String, bool) {
+    let mut all = vec!["-v"];
+    all.extend_from_slice(args);
+    let (code, out, err) = sb.sync(&all);
+    assert_eq!(code, 0, "{err}\n{out}");
+    let quiet = out.contains(QUIET) || err.contains(QUIET);
+    (out, quiet)
+}
+
+/// The JSON report without what differs from run to run.
+fn stable(mut doc: Value) -> Value {
+    for field in ["elapsed_seconds", "timings", "peak_memory_mib"] {
+        doc.as_object_mut().unwrap().remove(field);
+    }
+    doc
+}
+
+/// Report text without the `-v` timings block (which names the phases run).
+fn without_timings(text: &str) -> String {
+    text.split("timings:").next().unwrap().to_string()
+}
+
+/// A sandbox synced until nothing is left to do: the second no-op is quiet.
+fn settled(n: usize) -> Sandbox {
+    let sb = Sandbox::new(n, SchemaEra::Newest);
+    sb.sync_json(&[]);
+    let (_, quiet) = sync_v(&sb, &[]);
+    assert!(!quiet, "the first no-op reads everything");
+    let (_, quiet) = sync_v(&sb, &[]);
+    assert!(quiet, "a repeated no-op takes the shortcut");
+    sb
+}
+
+#[test]
+fn a_quiet_run_reports_what_the_full_no_op_reported() {
+    let sb = Sandbox::new(6, SchemaEra::Newest);
+    sb.sync_json(&[]);
+    // Everything read: the no-op after the first sync.
+    let (full_text, quiet) = sync_v(&sb, &[]);
+    assert!(!quiet);
+    let (quiet_text, quiet) = sync_v(&sb, &[]);
+    assert!(quiet, "{quiet_text}");
+    assert_eq!(without_timings(&quiet_text), without_timings(&full_text));
+    // --json is an output choice, not an input: still quiet, and the same report.
+    std::fs::remove_file(quiet_file(&sb)).unwrap();
+    let full = sb.sync_json(&[]);
+    let again = sb.sync_json(&[]);
+    assert_eq!(stable(again.clone()), stable(full));
+    assert!(again["timings"].to_string().contains(QUIET), "{again}");
+    // Nothing written, no commit.
+    assert_eq!(again["commits"], 0);
+}
+
+fn quiet_file(sb: &Sandbox) -> std::path::PathBuf {
+    let dir = sb.repo.join(".git/music-commander");
+    std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "quiet"))
+        .expect("a quiet stamp is stored")
+}
+
+#[test]
+fn an_edit_in_mixxx_is_seen_after_a_quiet_run() {
+    let sb = settled(6);
+    sb.set_column(2, "rating", Sql::Integer(4));
+    let (out, quiet) = sync_v(&sb, &[]);
+    assert!(!quiet, "{out}");
+    assert_eq!(sb.metadata()[&sample_path(2)]["rating"], vec!["4"]);
+    // Touching the database without changing anything (as Mixxx opening it may) reads again
+    // and finds nothing.
+    let (_, quiet) = sync_v(&sb, &[]);
+    assert!(!quiet, "the run that wrote stores no shortcut");
+    let (_, quiet) = sync_v(&sb, &[]);
+    assert!(quiet);
+    let later = std::time::SystemTime::now() + std::time::Duration::from_secs(5);
+    std::fs::File::options()
+        .write(true)
+        .open(&sb.db)
+        .unwrap()
+        .set_modified(later)
+        .unwrap();
+    let (out, quiet) = sync_v(&sb, &[]);
+    assert!(!quiet, "{out}");
+    assert!(out.contains("Nothing to sync"), "{out}");
+}
+
+#[test]
+fn a_repository_edit_is_seen_after_a_quiet_run() {
+    let sb = settled(6);
+    let x = sample_path(3);
+    // A hand edit through git-annex: incoming, shown, not reverted.
+    sb.git(&["annex", "metadata", "-s", "rating=2", &x]);
+    let doc = sb.sync_json(&[]);
+    assert_eq!(doc["counts"]["incoming"], 1, "{doc}");
+    assert!(!doc["timings"].to_string().contains(QUIET));
+    // An incoming change is something to report: no run takes the shortcut while it waits.
+    let again = sb.sync_json(&[]);
+    assert_eq!(again["counts"]["incoming"], 1, "{again}");
+    assert!(!again["timings"].to_string().contains(QUIET), "{again}");
+    assert_eq!(sb.metadata()[&x]["rating"], vec!["2"]);
+}
+
+#[test]
+fn a_journal_only_edit_is_seen_after_a_quiet_run() {
+    let sb = settled(6);
+    let x = sample_path(1);
+    sb.git(&[
+        "-c",
+        "annex.alwayscommit=false",
+        "annex",
+        "metadata",
+        "-s",
+        "rating=3",
+        &x,
+    ]);
+    let doc = sb.sync_json(&[]);
+    assert_eq!(doc["counts"]["incoming"], 1, "{doc}");
+}
+
+#[test]
+fn another_clones_edit_is_seen_after_a_quiet_run() {
+    let sb = settled(6);
+    let lap = Laptop::clone_of(&sb, 6);
+    lap.annex_sync();
+    lap.sync_json(&sb, &[]);
+    lap.set_column(5, "rating", Sql::Integer(2));
+    lap.sync_json(&sb, &[]);
+    lap.annex_sync();
+    sb.annex_sync();
+    let doc = sb.sync_json(&[]);
+    assert_eq!(doc["counts"]["incoming"], 1, "{doc}");
+}
+
+#[test]
+fn a_new_file_and_a_config_change_are_seen_after_a_quiet_run() {
+    let sb = settled(6);
+    // A file added to the repository that a Mixxx track points to.
+    let name = sample_path(0).replace(".flac", " (copy).flac");
+    std::fs::copy(sb.repo.join(sample_path(0)), sb.repo.join(&name)).ok();
+    sb.git(&["annex", "add", &name]);
+    let (out, quiet) = sync_v(&sb, &[]);
+    assert!(!quiet, "a git add moves the index: {out}");
+    let (_, quiet) = sync_v(&sb, &[]);
+    assert!(quiet);
+
+    // A field given up in the config: the run reads again and manages one field less.
+    let config = sb.home.join(".config/music-commander/config.toml");
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    std::fs::write(&config, "[sync]\nfields = [\"rating\", \"crate\"]\n").unwrap();
+    let (out, quiet) = sync_v(&sb, &[]);
+    assert!(!quiet, "{out}");
+}
+
+#[test]
+fn a_run_with_conflicts_or_a_selection_never_stores_the_shortcut() {
+    let sb = settled(6);
+    let x = sample_path(4);
+    sb.git(&["annex", "metadata", "-s", "rating=2", &x]);
+    sb.set_column(4, "rating", Sql::Integer(5));
+    let doc = sb.sync_json(&[]);
+    assert_eq!(doc["counts"]["conflicts"], 1, "{doc}");
+    for _ in 0..2 {
+        let again = sb.sync_json(&[]);
+        assert_eq!(again["counts"]["conflicts"], 1, "{again}");
+        assert!(!again["timings"].to_string().contains(QUIET));
+    }
+    // Settled by hand: quiet again two runs later.
+    sb.git(&["annex", "metadata", "-s", "rating=5", &x]);
+    sync_v(&sb, &[]);
+    let (_, quiet) = sync_v(&sb, &[]);
+    assert!(quiet);
+    // `sync PATHS`, `--dry-run` and `--all` read everything and leave the shortcut alone.
+    for args in [&["--dry-run"][..], &["--all"], &[sample_path(1).as_str()]] {
+        let (out, quiet) = sync_v(&sb, args);
+        assert!(!quiet, "{args:?}: {out}");
+    }
+    let (_, quiet) = sync_v(&sb, &[]);
+    assert!(quiet, "only a full run that found work forgets it");
+}
