@@ -284,6 +284,22 @@ fn tree(dir: &Path) -> String {
         .to_string()
 }
 
+/// The tree git-annex's branch index holds, and the commit `index.lck` says it matches.
+fn annex_index(dir: &Path) -> (String, String) {
+    let staged = Command::new("git")
+        .current_dir(dir)
+        .env("GIT_INDEX_FILE", dir.join(".git/annex/index"))
+        .args(["write-tree"])
+        .output()
+        .unwrap();
+    assert!(staged.status.success());
+    let recorded = std::fs::read_to_string(dir.join(".git/annex/index.lck")).unwrap_or_default();
+    (
+        String::from_utf8_lossy(&staged.stdout).trim().to_string(),
+        recorded.lines().next().unwrap_or("").trim().to_string(),
+    )
+}
+
 fn journal_entries(repo: &Path) -> usize {
     std::fs::read_dir(repo.join(".git/annex/journal"))
         .map(|d| d.count())
@@ -439,8 +455,14 @@ fn direct_writer_writes_exactly_what_git_annex_writes() {
         };
         assert_eq!(key_json(&by_annex), key_json(&by_direct));
 
-        // The repository is clean and git-annex's own state agrees with the branch.
+        // The repository is clean and git-annex's own state agrees with the branch: its index,
+        // when it says it matches the head, holds the head's tree.
         assert_eq!(journal_entries(&by_direct), 0);
+        let (staged, recorded) = annex_index(&by_direct);
+        let head = git(&by_direct, &["rev-parse", "git-annex"]).unwrap();
+        if recorded == head.trim() {
+            assert_eq!(staged, tree(&by_direct), "round {round}: git-annex's index");
+        }
         wait_for_gc(&by_direct);
         git(&by_direct, &["fsck", "--no-progress", "--no-dangling"]).unwrap();
         assert!(
@@ -481,21 +503,83 @@ fn git_annex_index_follows_the_direct_commit() {
     .unwrap();
     assert_eq!(report.commits, 1);
     let head = git(&dir, &["rev-parse", "git-annex"]).unwrap();
-    let recorded = std::fs::read_to_string(dir.join(".git/annex/index.lck")).unwrap();
-    assert_eq!(recorded.trim(), head.trim());
-    let staged = Command::new("git")
-        .current_dir(&dir)
-        .env("GIT_INDEX_FILE", dir.join(".git/annex/index"))
-        .args(["write-tree"])
-        .output()
-        .unwrap();
-    assert_eq!(String::from_utf8_lossy(&staged.stdout).trim(), tree(&dir));
+    let (staged, recorded) = annex_index(&dir);
+    assert_eq!(recorded, head.trim());
+    assert_eq!(staged, tree(&dir));
     // git-annex reads and writes on top of it.
     git(&dir, &["annex", "metadata", "-s", "tag=t", "a.mp3"]).unwrap();
     let meta = metadata(&dir);
     assert_eq!(meta["a.mp3"]["rating"], ["5"]);
     assert_eq!(meta["a.mp3"]["genre"], ["x"]);
     assert_eq!(meta["a.mp3"]["tag"], ["t"]);
+}
+
+/// What git-annex staged in its branch index and has not committed (it stages the journal,
+/// removes the journal files, then commits: a crash in between leaves the changes only in
+/// the index) survives a direct write: only the paths the write changed are restaged.
+#[test]
+fn git_annex_index_keeps_what_git_annex_staged_but_did_not_commit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("r");
+    annex_repo::init(&dir).unwrap();
+    annex_repo::add_absent_files(&dir, &[(Path::new("a.mp3"), "SHA256E-s1--aa.mp3")]).unwrap();
+    git(&dir, &["annex", "metadata", "-s", "genre=x", "a.mp3"]).unwrap();
+    let (_, recorded) = annex_index(&dir);
+    assert_eq!(
+        recorded,
+        git(&dir, &["rev-parse", "git-annex"]).unwrap().trim()
+    );
+    let blob = Command::new("git")
+        .current_dir(&dir)
+        .args(["hash-object", "-w", "--stdin"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(b"staged only\n")?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    let blob = String::from_utf8_lossy(&blob.stdout).trim().to_string();
+    let staged = Command::new("git")
+        .current_dir(&dir)
+        .env("GIT_INDEX_FILE", dir.join(".git/annex/index"))
+        .args(["update-index", "--add", "--cacheinfo"])
+        .arg(format!("100644,{blob},zzz/staged.log"))
+        .status()
+        .unwrap();
+    assert!(staged.success());
+
+    let repo = Repo::discover(&dir).unwrap();
+    let requests = vec![WriteRequest {
+        key: AnnexKey::new("SHA256E-s1--aa.mp3"),
+        fields: [("rating".to_string(), vec!["5".to_string()])].into(),
+    }];
+    writer::write(
+        &repo,
+        requests,
+        None,
+        &direct_options(None),
+        &|_| {},
+        &AtomicBool::new(false),
+    )
+    .unwrap();
+    let (tree_id, recorded) = annex_index(&dir);
+    assert_eq!(
+        recorded,
+        git(&dir, &["rev-parse", "git-annex"]).unwrap().trim()
+    );
+    let listing = git(&dir, &["ls-tree", "-r", "--name-only", &tree_id]).unwrap();
+    assert!(listing.contains("zzz/staged.log"), "{listing}");
+    // Everything else is the new head's tree.
+    let head_listing = git(&dir, &["ls-tree", "-r", "git-annex"]).unwrap();
+    let index_listing = git(&dir, &["ls-tree", "-r", &tree_id]).unwrap();
+    let without: Vec<&str> = index_listing
+        .lines()
+        .filter(|l| !l.ends_with("zzz/staged.log"))
+        .collect();
+    assert_eq!(without, head_listing.lines().collect::<Vec<_>>());
 }
 
 fn binary() -> PathBuf {

@@ -54,9 +54,11 @@ const WORK_REF: &str = "refs/music-commander/direct-write";
 /// fetching siblings in between (with a growing pause each time).
 const RETRY_FOR: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// Above this many keys, one `ls-tree` beats resolving `<head>:<path>` per key (see
-/// `snapshot::fresh`).
-const PATH_LOOKUP_LIMIT: usize = 256;
+/// Up to this many keys, reading only the trees on their paths beats one `ls-tree` of the
+/// whole branch. Measured at 100,000 files: `ls-tree` 0.26–0.31 s whatever the count;
+/// `cat-file` resolving `<head>:<path>` 0.46 ms per path (it inflates the root tree every
+/// time); the descent reads each tree on the way once, by id.
+const DESCENT_LIMIT: usize = 5_000;
 
 /// Why the direct writer cannot be used in this repository (the git-annex writer is used
 /// instead), or None.
@@ -382,11 +384,9 @@ fn attempt(
             }
         })
         .collect();
-    let specs: Vec<Vec<u8>> = if missing.len() <= PATH_LOOKUP_LIMIT {
-        missing
-            .iter()
-            .map(|&i| format!("{head}:{}", paths[i]).into_bytes())
-            .collect()
+    let specs: Vec<Vec<u8>> = if missing.len() <= DESCENT_LIMIT {
+        let wanted: Vec<&str> = missing.iter().map(|&i| paths[i].as_str()).collect();
+        blob_ids_by_descent(&mut cat, &head, &wanted)?
     } else {
         let tree = list_tree(repo, &head)?;
         missing
@@ -562,11 +562,11 @@ fn attempt(
     if moved_from != last_commit && !compare_and_swap(repo, &last_commit, &moved_from, true)? {
         if journal_mark.is_some() {
             // The journal commit is in; the index no longer matches what it recorded.
-            sync_index(repo, annex_dir, &moved_from, index_matches)?;
+            sync_index(repo, annex_dir, &head, &moved_from, index_matches)?;
         }
         return Ok(Attempt::Raced);
     }
-    sync_index(repo, annex_dir, &last_commit, index_matches)?;
+    sync_index(repo, annex_dir, &head, &last_commit, index_matches)?;
     Ok(Attempt::Done(Done { fates, record }))
 }
 
@@ -627,24 +627,61 @@ fn journal_message(repo: &Repo) -> String {
         .unwrap_or_else(|| "update".to_string())
 }
 
-/// Brings git-annex's branch index to `commit`, when it matched the head we built on
-/// (otherwise git-annex merges the branch into it on its next commit, as for any push).
-fn sync_index(repo: &Repo, annex_dir: &Path, commit: &str, matched: bool) -> Result<()> {
-    if !matched {
+/// Brings git-annex's branch index from `from` to `commit`, when it matched `from`, the head
+/// we built on (otherwise git-annex merges the branch into it on its next commit, as for any
+/// push). Only the paths the two commits differ in are restaged: `read-tree` of the whole
+/// branch took 0.46 s at 100,000 files for a 1,000-file write, and it would also drop what
+/// git-annex staged there and has not committed yet.
+fn sync_index(
+    repo: &Repo,
+    annex_dir: &Path,
+    from: &str,
+    commit: &str,
+    matched: bool,
+) -> Result<()> {
+    if !matched || from == commit {
         return Ok(());
     }
     let index = annex_dir.join("index");
     // Under the journal lock a leftover index.lock is stale (git-annex's prepareModifyIndex).
     let _ = std::fs::remove_file(annex_dir.join("index.lock"));
+    let diff = repo.git_output(&["diff-tree", "-r", "-z", "--no-renames", from, commit])?;
     repo.git()
         .env("GIT_INDEX_FILE", &index)
-        .args(["read-tree", commit])
+        .args(["update-index", "-z", "--index-info"])
+        .stdin(index_info(&diff))
         .stdout_bytes()
         .map_err(|e| Error::git("cannot update git-annex's branch index", e))?;
     let tmp = annex_dir.join(format!("index.lck.music-commander.{}", std::process::id()));
     std::fs::write(&tmp, format!("{commit}\n"))
         .and_then(|()| std::fs::rename(&tmp, annex_dir.join("index.lck")))
         .map_err(|e| Error::io("cannot record git-annex's branch index state", e))
+}
+
+/// `update-index -z --index-info` input that stages the new side of a raw `diff-tree -r -z`
+/// (`:<mode> <mode> <oid> <oid> <status>` NUL `<path>` NUL); a deleted path gets mode 0,
+/// which removes it.
+fn index_info(diff: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut fields = diff.split(|&b| b == 0);
+    while let (Some(meta), Some(path)) = (fields.next(), fields.next()) {
+        let parts: Vec<&[u8]> = meta.split(|&b| b == b' ').collect();
+        let [_, mode, _, oid, status] = parts[..] else {
+            continue;
+        };
+        if status.starts_with(b"D") {
+            out.extend_from_slice(b"0 ");
+            out.extend(std::iter::repeat_n(b'0', oid.len()));
+        } else {
+            out.extend_from_slice(mode);
+            out.push(b' ');
+            out.extend_from_slice(oid);
+        }
+        out.push(b'\t');
+        out.extend_from_slice(path);
+        out.push(0);
+    }
+    out
 }
 
 /// `git update-ref BRANCH new old`, in one transaction that also drops the work ref when
@@ -787,6 +824,85 @@ fn fast_import(repo: &Repo, stream: Vec<u8>) -> Result<Vec<String>> {
 }
 
 /// Branch path → blob id of every `.log.met` at `head`.
+/// The blob id (hex, as a cat-file spec) of each of `paths` in `head`'s tree, or an id that
+/// cannot exist when a path is not there: the root tree, then each directory level, each
+/// distinct tree read once, by id.
+fn blob_ids_by_descent(cat: &mut CatFile, head: &str, paths: &[&str]) -> Result<Vec<Vec<u8>>> {
+    let oid_len = head.len() / 2;
+    let parts: Vec<Vec<&[u8]>> = paths
+        .iter()
+        .map(|p| p.as_bytes().split(|&b| b == b'/').collect())
+        .collect();
+    let mut at: Vec<Option<Vec<u8>>> =
+        vec![Some(format!("{head}^{{tree}}").into_bytes()); paths.len()];
+    let depth = parts.iter().map(Vec::len).max().unwrap_or(0);
+    for level in 0..depth {
+        let mut wanted: Vec<Vec<u8>> = (0..paths.len())
+            .filter(|&i| level < parts[i].len())
+            .filter_map(|i| at[i].clone())
+            .collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let answers = cat.get_many(&wanted, u64::MAX)?;
+        let trees: HashMap<&[u8], HashMap<&[u8], (bool, &[u8])>> = wanted
+            .iter()
+            .zip(&answers)
+            .filter_map(|(id, blob)| match blob {
+                Blob::Content(c) => Some((id.as_slice(), tree_entries(c, oid_len))),
+                _ => None,
+            })
+            .collect();
+        for i in 0..paths.len() {
+            let Some(name) = parts[i].get(level) else {
+                continue;
+            };
+            let last = level + 1 == parts[i].len();
+            at[i] = at[i]
+                .as_deref()
+                .and_then(|id| trees.get(id))
+                .and_then(|tree| tree.get(name))
+                // A directory on the way, a file at the end.
+                .filter(|(is_tree, _)| *is_tree != last)
+                .map(|(_, oid)| hex(oid));
+        }
+    }
+    let absent = vec![b'0'; head.len()];
+    Ok(at
+        .into_iter()
+        .map(|id| id.unwrap_or_else(|| absent.clone()))
+        .collect())
+}
+
+/// A raw tree object's entries (`<mode> SP <name> NUL <oid>`): name → (is a tree, raw oid).
+fn tree_entries(tree: &[u8], oid_len: usize) -> HashMap<&[u8], (bool, &[u8])> {
+    let mut out = HashMap::new();
+    let mut rest = tree;
+    while let Some(space) = rest.iter().position(|&b| b == b' ') {
+        let mode = &rest[..space];
+        let Some(nul) = rest[space..]
+            .iter()
+            .position(|&b| b == 0)
+            .map(|n| space + n)
+        else {
+            break;
+        };
+        let Some(oid) = rest.get(nul + 1..nul + 1 + oid_len) else {
+            break;
+        };
+        out.insert(&rest[space + 1..nul], (mode == b"40000", oid));
+        rest = &rest[nul + 1 + oid_len..];
+    }
+    out
+}
+
+fn hex(bytes: &[u8]) -> Vec<u8> {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    bytes
+        .iter()
+        .flat_map(|b| [DIGITS[(b >> 4) as usize], DIGITS[(b & 15) as usize]])
+        .collect()
+}
+
 fn list_tree(repo: &Repo, head: &str) -> Result<HashMap<Vec<u8>, Vec<u8>>> {
     let listing = repo.git_output(&["ls-tree", "-r", "-z", "--full-tree", head])?;
     let mut tree = HashMap::new();
@@ -821,6 +937,52 @@ mod tests {
         );
         assert_eq!(branch_path_of(b"uuid.log"), b"uuid.log");
         assert_eq!(branch_path_of(b"a_"), b"a");
+    }
+
+    /// The descent finds exactly what `ls-tree` lists, and nothing where there is nothing.
+    #[test]
+    fn descent_and_listing_agree() {
+        use crate::annex::sample;
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("r");
+        sample::init(&dir).unwrap();
+        let files: Vec<(std::path::PathBuf, Vec<u8>)> = (0..5)
+            .map(|i| (format!("f{i}.mp3").into(), format!("{i}").into_bytes()))
+            .collect();
+        let refs: Vec<(&Path, &[u8])> = files
+            .iter()
+            .map(|(p, c)| (p.as_path(), c.as_slice()))
+            .collect();
+        sample::add_files(&dir, &refs).unwrap();
+        for i in 0..3 {
+            sample::git(
+                &dir,
+                &["annex", "metadata", "-s", "rating=5", &format!("f{i}.mp3")],
+            )
+            .unwrap();
+        }
+        let repo = Repo::discover(&dir).unwrap();
+        let head = branch::branch_head(&repo).unwrap().unwrap();
+        let listing = list_tree(&repo, &head).unwrap();
+        let mut paths: Vec<String> = listing
+            .keys()
+            .map(|p| String::from_utf8(p.clone()).unwrap())
+            .collect();
+        assert!(paths.iter().filter(|p| p.ends_with(".log.met")).count() == 3);
+        paths.sort();
+        paths.push("000/000/SHA256E-s1--absent.mp3.log.met".into());
+        paths.push(format!("{}/nothing.log.met", &paths[0][..3]));
+        paths.push("uuid.log/below".into());
+        let wanted: Vec<&str> = paths.iter().map(String::as_str).collect();
+        let mut cat = CatFile::start(&repo).unwrap();
+        let found = blob_ids_by_descent(&mut cat, &head, &wanted).unwrap();
+        cat.finish().unwrap();
+        let absent = vec![b'0'; head.len()];
+        for (path, id) in paths.iter().zip(&found) {
+            let expected = listing.get(path.as_bytes()).unwrap_or(&absent);
+            assert_eq!(id, expected, "{path}");
+        }
+        assert_eq!(found.iter().filter(|id| **id == absent).count(), 3);
     }
 
     #[test]
