@@ -844,7 +844,7 @@ fn blob_ids_by_descent(cat: &mut CatFile, head: &str, paths: &[&str]) -> Result<
         wanted.sort_unstable();
         wanted.dedup();
         let answers = cat.get_many(&wanted, u64::MAX)?;
-        let trees: HashMap<&[u8], HashMap<&[u8], (bool, &[u8])>> = wanted
+        let trees: HashMap<&[u8], TreeEntries> = wanted
             .iter()
             .zip(&answers)
             .filter_map(|(id, blob)| match blob {
@@ -873,8 +873,11 @@ fn blob_ids_by_descent(cat: &mut CatFile, head: &str, paths: &[&str]) -> Result<
         .collect())
 }
 
-/// A raw tree object's entries (`<mode> SP <name> NUL <oid>`): name → (is a tree, raw oid).
-fn tree_entries(tree: &[u8], oid_len: usize) -> HashMap<&[u8], (bool, &[u8])> {
+/// A tree's entries: name → (is a tree, raw oid).
+type TreeEntries<'a> = HashMap<&'a [u8], (bool, &'a [u8])>;
+
+/// A raw tree object's entries (`<mode> SP <name> NUL <oid>`).
+fn tree_entries(tree: &[u8], oid_len: usize) -> TreeEntries<'_> {
     let mut out = HashMap::new();
     let mut rest = tree;
     while let Some(space) = rest.iter().position(|&b| b == b' ') {
