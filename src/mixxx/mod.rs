@@ -332,6 +332,17 @@ pub fn change_marker(path: &Path) -> Vec<u8> {
         out.extend_from_slice(&header[24..28]);
         out.extend_from_slice(&header[92..96]);
     }
+    // In WAL mode the wal-index header counts every commit (`iChange`, `mxFrame`), even one
+    // that rewrites a reset `-wal` file in place with its old size within one clock tick.
+    let mut shm = std::ffi::OsString::from(path.as_os_str());
+    shm.push("-shm");
+    let mut index = [0u8; 48];
+    if std::fs::File::open(shm)
+        .and_then(|mut f| f.read_exact(&mut index))
+        .is_ok()
+    {
+        out.extend_from_slice(&index);
+    }
     out
 }
 
