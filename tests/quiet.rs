@@ -35,22 +35,25 @@ fn without_timings(text: &str) -> String {
     text.split("timings:").next().unwrap().to_string()
 }
 
-/// A sandbox synced until nothing is left to do: the second no-op is quiet.
+/// A sandbox synced once: its first sync wrote everything with the direct writer, which
+/// says how it moved the branch, so the no-op after it is already quiet.
 fn settled(n: usize) -> Sandbox {
     let sb = Sandbox::new(n, SchemaEra::Newest);
-    sb.sync_json(&[]);
+    let first = sb.sync_json(&[]);
+    assert_eq!(first["files"]["written"], n, "{first}");
     let (_, quiet) = sync_v(&sb, &[]);
-    assert!(!quiet, "the first no-op reads everything");
-    let (_, quiet) = sync_v(&sb, &[]);
-    assert!(quiet, "a repeated no-op takes the shortcut");
+    assert!(
+        quiet,
+        "the no-op after a complete direct write takes the shortcut"
+    );
     sb
 }
 
 #[test]
 fn a_quiet_run_reports_what_the_full_no_op_reported() {
-    let sb = Sandbox::new(6, SchemaEra::Newest);
-    sb.sync_json(&[]);
-    // Everything read: the no-op after the first sync.
+    let sb = settled(6);
+    // Everything read: the shortcut forgotten.
+    std::fs::remove_file(quiet_file(&sb)).unwrap();
     let (full_text, quiet) = sync_v(&sb, &[]);
     assert!(!quiet);
     let (quiet_text, quiet) = sync_v(&sb, &[]);
@@ -82,10 +85,16 @@ fn an_edit_in_mixxx_is_seen_after_a_quiet_run() {
     let (out, quiet) = sync_v(&sb, &[]);
     assert!(!quiet, "{out}");
     assert_eq!(sb.metadata()[&sample_path(2)]["rating"], vec!["4"]);
+    // The direct write said exactly how it moved the branch: the next run is quiet, and
+    // reports what reading everything reports.
+    let (text, quiet) = sync_v(&sb, &[]);
+    assert!(quiet, "{text}");
+    std::fs::remove_file(quiet_file(&sb)).unwrap();
+    let (full, quiet) = sync_v(&sb, &[]);
+    assert!(!quiet);
+    assert_eq!(without_timings(&text), without_timings(&full));
     // Touching the database without changing anything (as Mixxx opening it may) reads again
     // and finds nothing.
-    let (_, quiet) = sync_v(&sb, &[]);
-    assert!(!quiet, "the run that wrote stores no shortcut");
     let (_, quiet) = sync_v(&sb, &[]);
     assert!(quiet);
     let later = std::time::SystemTime::now() + std::time::Duration::from_secs(5);
@@ -192,4 +201,65 @@ fn a_run_with_conflicts_or_a_selection_never_stores_the_shortcut() {
     }
     let (_, quiet) = sync_v(&sb, &[]);
     assert!(quiet, "only a full run that found work forgets it");
+}
+
+#[test]
+fn after_a_write_by_git_annex_the_next_run_reads_everything() {
+    let sb = settled(6);
+    sb.set_column(2, "rating", Sql::Integer(4));
+    let (out, quiet) = sync_v(&sb, &["--writer", "git-annex"]);
+    assert!(!quiet, "{out}");
+    // git-annex's writer does not say how it moved the branch: no shortcut from that run.
+    let (out, quiet) = sync_v(&sb, &[]);
+    assert!(!quiet, "{out}");
+    assert!(out.contains("Nothing to sync"), "{out}");
+    let (_, quiet) = sync_v(&sb, &[]);
+    assert!(quiet);
+}
+
+#[test]
+fn a_write_that_leaves_an_incoming_change_stores_no_shortcut() {
+    let sb = settled(6);
+    sb.git(&["annex", "metadata", "-s", "rating=2", &sample_path(3)]);
+    sb.set_column(1, "rating", Sql::Integer(4));
+    let doc = sb.sync_json(&[]);
+    assert_eq!(doc["files"]["written"], 1, "{doc}");
+    assert_eq!(doc["counts"]["incoming"], 1, "{doc}");
+    let again = sb.sync_json(&[]);
+    assert_eq!(again["counts"]["incoming"], 1, "{again}");
+    assert!(!again["timings"].to_string().contains(QUIET), "{again}");
+}
+
+/// A git-annex write between a sync's reading and its own write: the direct writer builds
+/// on a head the sync never read, so that sync stores no shortcut and the next one reads the
+/// other write (incoming).
+#[test]
+fn a_write_by_someone_else_during_the_run_is_read_by_the_next_one() {
+    let sb = settled(6);
+    sb.set_column(1, "rating", Sql::Integer(4));
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("music-commander"))
+        .current_dir(&sb.repo)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap())
+        .env("HOME", &sb.home)
+        .env("XDG_CONFIG_HOME", sb.home.join(".config"))
+        .env(
+            "MUSIC_COMMANDER_MIXXX_PROCESS",
+            common::mixxx_process_name(),
+        )
+        .env("MUSIC_COMMANDER_TEST_PAUSE_BEFORE_WRITE_MS", "1500")
+        .arg("--mixxx-db")
+        .arg(&sb.db)
+        .args(["sync", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    sb.git(&["annex", "metadata", "-s", "rating=2", &sample_path(3)]);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["files"]["written"], 1, "{doc}");
+    let next = sb.sync_json(&[]);
+    assert_eq!(next["counts"]["incoming"], 1, "{next}");
 }

@@ -374,9 +374,18 @@ pub fn run(
         outcome.not_written = outcome.plan.outgoing_files().count();
     } else if !options.dry_run {
         let mut written = HashSet::new();
+        let mut moved = None;
         if outcome.plan.outgoing_files().next().is_some() {
+            // Tests make another writer act between this run's reading and its writing.
+            #[cfg(debug_assertions)]
+            if let Some(ms) = std::env::var("MUSIC_COMMANDER_TEST_PAUSE_BEFORE_WRITE_MS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+            {
+                std::thread::sleep(Duration::from_millis(ms));
+            }
             let write_started = Instant::now();
-            written = apply(inputs, options, &mut outcome, progress, cancel)?;
+            (written, moved) = apply(inputs, options, &mut outcome, progress, cancel)?;
             timings.push(("write + commit", write_started.elapsed()));
         }
         // Only after the writes are committed: a base ahead of the repository could make an
@@ -389,15 +398,28 @@ pub fn run(
         }
         if let Some(quiet) = &quiet {
             let base = base_file(inputs);
-            if settled.is_ok()
+            let clean = settled.is_ok()
                 && !outcome.interrupted
                 && outcome.failed.is_empty()
-                && quiet::is_quiet(&outcome.plan)
-            {
+                && outcome.not_written == 0;
+            let plan = &outcome.plan;
+            let left = match moved {
+                None if clean && quiet::is_quiet(plan) => Some(quiet.clone()),
+                Some(moved)
+                    if clean
+                        && quiet::only_outgoing(plan)
+                        && written.len() == plan.outgoing_files().count() =>
+                {
+                    quiet.after_write(&moved)
+                }
+                _ => None,
+            };
+            match left {
                 // Only a shortcut: failing to store it costs the next run its full reading.
-                let _ = quiet.store(&base, &outcome.plan);
-            } else {
-                quiet::Inputs::forget(&base);
+                Some(left) => {
+                    let _ = left.store(&base, &quiet::Stored::of(plan, written.len()));
+                }
+                None => quiet::Inputs::forget(&base),
             }
         }
     }
@@ -406,14 +428,15 @@ pub fn run(
     Ok(outcome)
 }
 
-/// Writes the outgoing changes; returns the keys git-annex confirmed.
+/// Writes the outgoing changes; returns the keys git-annex confirmed, and how the direct
+/// writer moved the branch.
 fn apply(
     inputs: &Inputs,
     options: &Options,
     outcome: &mut Outcome,
     progress: &dyn Progress,
     cancel: &AtomicBool,
-) -> Result<HashSet<AnnexKey>> {
+) -> Result<(HashSet<AnnexKey>, Option<writer::BranchMove>)> {
     let plan = &outcome.plan;
     let files = plan.outgoing_files().count();
     let requests: Vec<WriteRequest> = plan
@@ -495,7 +518,7 @@ fn apply(
     outcome.failed.sort_by(|a, b| a.paths.cmp(&b.paths));
     outcome.commits = report.commits;
     outcome.interrupted = report.interrupted;
-    Ok(written)
+    Ok((written, report.moved))
 }
 
 /// What a run is asked besides its selection, in a fixed form for the stamps: which fields,

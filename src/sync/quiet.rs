@@ -14,7 +14,10 @@
 //!   version of this program.
 //!
 //! The stamp of those is stored, with what that run reported, only by a sync of everything
-//! that ended with nothing outgoing, incoming, conflicting, duplicated or failed. A later
+//! that ended with nothing outgoing, incoming, conflicting, duplicated or failed — or that
+//! had only outgoing changes and wrote them all with the direct writer, which says exactly
+//! how it moved the git-annex branch: then the stamp is of the inputs as that write left
+//! them, and only when nothing else had written in between. A later
 //! sync that computes the same stamp repeats that report. Anything that moves — a rating in
 //! Mixxx, a `git annex sync`, a `git add`, an edit to the config, even Mixxx opening its
 //! database and writing nothing — makes another stamp, and the sync reads everything. A
@@ -24,10 +27,12 @@
 use std::path::{Path, PathBuf};
 
 use crate::annex::Repo;
+use crate::annex::branch::BRANCH;
 use crate::annex::cache::{Decoder, Encoder, checksum};
 use crate::annex::journal::Journal;
+use crate::annex::writer::BranchMove;
 use crate::error::Result;
-use crate::sync::plan::{Plan, SkipReason, Skipped};
+use crate::sync::plan::{Direction, Plan, SkipReason, Skipped};
 
 const MAGIC: &[u8; 8] = b"mc-quiet";
 
@@ -35,31 +40,63 @@ const MAGIC: &[u8; 8] = b"mc-quiet";
 pub const TIMING: &str = "quiet check (inputs as a sync that found nothing to do left them)";
 
 /// The inputs of a run, taken before it reads them.
-pub struct Inputs(Vec<u8>);
+#[derive(Clone)]
+pub struct Inputs {
+    mixxx: Vec<u8>,
+    index: Vec<u8>,
+    head: Vec<u8>,
+    /// `for-each-ref`: `<oid> <refname>` lines, sorted by name.
+    refs: Vec<u8>,
+    journal: Vec<u8>,
+    setup: Vec<u8>,
+}
 
 impl Inputs {
     /// `setup` is what the run was asked (fields, options, roots), in a fixed form.
     pub fn take(repo: &Repo, mixxx_db: &Path, setup: &str) -> Result<Inputs> {
-        let mut bytes = Vec::new();
-        let mut part = |p: &[u8]| {
-            bytes.extend_from_slice(&(p.len() as u64).to_le_bytes());
-            bytes.extend_from_slice(p);
-        };
-        part(&crate::mixxx::change_marker(mixxx_db));
-        part(&crate::fingerprint::file(&index_file(repo)));
-        part(&std::fs::read(repo.git_dir.join("HEAD")).unwrap_or_default());
+        let mixxx = crate::mixxx::change_marker(mixxx_db);
+        let index = crate::fingerprint::file(&index_file(repo));
+        let head = std::fs::read(repo.git_dir.join("HEAD")).unwrap_or_default();
         let refs = repo.git_output(&["for-each-ref", "--format=%(objectname) %(refname)"])?;
-        part(&refs);
         let mut journal = Journal::open(repo)?;
         journal.preload()?;
-        part(&journal.fingerprint());
-        part(setup.as_bytes());
-        part(env!("CARGO_PKG_VERSION").as_bytes());
-        Ok(Inputs(bytes))
+        Ok(Inputs {
+            mixxx,
+            index,
+            head,
+            refs,
+            journal: journal.fingerprint(),
+            setup: setup.as_bytes().to_vec(),
+        })
+    }
+
+    /// The inputs as a direct write left them, when they are exactly these with the
+    /// git-annex branch moved from the head these saw to the write's commit: it built on
+    /// that head and there was no journal to fold in. Otherwise something else wrote
+    /// meanwhile, which no run has read yet: None.
+    pub fn after_write(&self, moved: &BranchMove) -> Option<Inputs> {
+        if !self.journal.is_empty() || moved.journal_committed {
+            return None;
+        }
+        let before = format!("{} {BRANCH}", moved.from);
+        let mut refs = Vec::with_capacity(self.refs.len());
+        let mut found = false;
+        for line in self.refs.split_inclusive(|&b| b == b'\n') {
+            if line.strip_suffix(b"\n").unwrap_or(line) == before.as_bytes() {
+                refs.extend_from_slice(format!("{} {BRANCH}\n", moved.to).as_bytes());
+                found = true;
+            } else {
+                refs.extend_from_slice(line);
+            }
+        }
+        found.then(|| Inputs {
+            refs,
+            ..self.clone()
+        })
     }
 
     /// True when the last quiet run stored these inputs for `base_file` as it is now; then
-    /// `plan` is what that run planned (nothing to do) and what it reported.
+    /// what that run reported (nothing to do).
     pub fn stored(&self, base_file: &Path) -> Option<Stored> {
         let bytes = std::fs::read(path(base_file)).ok()?;
         let rest = bytes.strip_prefix(MAGIC.as_slice())?;
@@ -70,10 +107,10 @@ impl Inputs {
         Stored::decode(body)
     }
 
-    /// Stores these inputs with what a run that found nothing to do reported, for
+    /// Stores these inputs with the report of a run that left nothing to do, for
     /// `base_file` as it is now. Temp file + rename; a failure only costs the shortcut.
-    pub fn store(&self, base_file: &Path, plan: &Plan) -> std::io::Result<()> {
-        let body = Stored::encode(plan);
+    pub fn store(&self, base_file: &Path, report: &Stored) -> std::io::Result<()> {
+        let body = report.encode();
         let mut out = MAGIC.to_vec();
         out.extend_from_slice(&self.sum(base_file, &body).to_le_bytes());
         out.extend_from_slice(&body);
@@ -92,8 +129,20 @@ impl Inputs {
     }
 
     fn sum(&self, base_file: &Path, body: &[u8]) -> u64 {
-        let mut bytes = self.0.clone();
-        bytes.extend_from_slice(&crate::fingerprint::file(base_file));
+        let mut bytes = Vec::new();
+        for part in [
+            &self.mixxx,
+            &self.index,
+            &self.head,
+            &self.refs,
+            &self.journal,
+            &self.setup,
+            &crate::fingerprint::file(base_file),
+            &env!("CARGO_PKG_VERSION").as_bytes().to_vec(),
+        ] {
+            bytes.extend_from_slice(&(part.len() as u64).to_le_bytes());
+            bytes.extend_from_slice(part);
+        }
         bytes.extend_from_slice(body);
         checksum(&bytes)
     }
@@ -108,20 +157,30 @@ pub struct Stored {
 }
 
 impl Stored {
-    fn encode(plan: &Plan) -> Vec<u8> {
+    /// What a run of `plan` would report once its `written` files match too.
+    pub fn of(plan: &Plan, written: usize) -> Stored {
+        Stored {
+            tracks: plan.tracks,
+            unchanged: plan.unchanged + written,
+            skipped: plan.skipped.clone(),
+            warnings: plan.warnings.clone(),
+        }
+    }
+
+    fn encode(&self) -> Vec<u8> {
         let mut out = Encoder::default();
-        out.len(plan.tracks);
-        out.len(plan.unchanged);
-        out.len(plan.skipped.len());
-        for s in &plan.skipped {
+        out.len(self.tracks);
+        out.len(self.unchanged);
+        out.len(self.skipped.len());
+        for s in &self.skipped {
             out.u8(SkipReason::ALL
                 .iter()
                 .position(|r| *r == s.reason)
                 .expect("every reason is listed") as u8);
             out.bytes(s.location.as_bytes());
         }
-        out.len(plan.warnings.len());
-        for w in &plan.warnings {
+        out.len(self.warnings.len());
+        for w in &self.warnings {
             out.bytes(w.as_bytes());
         }
         out.as_slice().to_vec()
@@ -157,6 +216,16 @@ impl Stored {
 /// Whether a finished run may store its inputs as quiet: it found nothing to do at all.
 pub fn is_quiet(plan: &Plan) -> bool {
     plan.changes.is_empty() && plan.duplicates.is_empty()
+}
+
+/// Whether a run leaves nothing to do once its outgoing changes are written: nothing
+/// incoming, conflicting or duplicated.
+pub fn only_outgoing(plan: &Plan) -> bool {
+    plan.duplicates.is_empty()
+        && plan
+            .changes
+            .iter()
+            .all(|c| !c.has(Direction::Incoming) && !c.has(Direction::Conflict))
 }
 
 /// Where the stamp of `base_file` is kept.

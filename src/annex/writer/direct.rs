@@ -198,6 +198,7 @@ pub(super) fn write(
         }
     }
     report.record = done.record;
+    report.moved = Some(done.moved);
     report.commits = branch::commits_since(repo, before.as_deref())?;
     progress(report.written.len() + report.failed.len());
     if report.written.len() > super::GC_THRESHOLD {
@@ -240,6 +241,7 @@ fn unmerged_tips(repo: &Repo) -> Result<Vec<(String, String)>> {
 struct Done {
     fates: Vec<Fate>,
     record: RecordOutcome,
+    moved: super::BranchMove,
 }
 
 enum Attempt {
@@ -505,7 +507,15 @@ fn attempt(
     }
 
     if journal.files.is_empty() && chunks.is_empty() {
-        return Ok(Attempt::Done(Done { fates, record }));
+        return Ok(Attempt::Done(Done {
+            fates,
+            record,
+            moved: super::BranchMove {
+                from: head.clone(),
+                to: head,
+                journal_committed: false,
+            },
+        }));
     }
     let ident = Ident::read(repo)?;
     let mut stream: Vec<u8> = Vec::new();
@@ -567,7 +577,15 @@ fn attempt(
         return Ok(Attempt::Raced);
     }
     sync_index(repo, annex_dir, &head, &last_commit, index_matches)?;
-    Ok(Attempt::Done(Done { fates, record }))
+    Ok(Attempt::Done(Done {
+        fates,
+        record,
+        moved: super::BranchMove {
+            from: head,
+            to: last_commit,
+            journal_committed: journal_mark.is_some(),
+        },
+    }))
 }
 
 /// One branch path we write: what it holds, as our requests change it.

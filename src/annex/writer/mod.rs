@@ -116,6 +116,17 @@ pub struct WriteReport {
     pub commits: usize,
     /// True when `cancel` stopped the run early.
     pub interrupted: bool,
+    /// Set by the direct writer: the branch head it built on and the head it left, and
+    /// whether it also committed journal files it found. None from git-annex's writer.
+    pub moved: Option<BranchMove>,
+}
+
+/// How one direct write moved `refs/heads/git-annex` (`from == to`: nothing to commit).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BranchMove {
+    pub from: String,
+    pub to: String,
+    pub journal_committed: bool,
 }
 
 /// git-annex never packs the loose objects its commits create; above this many written keys
