@@ -2,6 +2,7 @@
 //! current git-annex metadata) → apply through git-annex → record the sync.
 
 pub mod base;
+pub mod beatgrid;
 pub mod cues;
 pub mod fields;
 pub mod import;
