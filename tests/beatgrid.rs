@@ -192,7 +192,10 @@ fn the_grid_is_off_unless_configured_and_the_reader_skips_its_columns() {
     let meta = sb.metadata();
     for i in [1, 2] {
         assert!(!meta[&sample_path(i)].contains_key("beatgrid"), "{meta:?}");
-        assert!(!meta[&sample_path(i)].contains_key("cues-mixxx"), "{meta:?}");
+        assert!(
+            !meta[&sample_path(i)].contains_key("cues-mixxx"),
+            "{meta:?}"
+        );
     }
     // A grid written into the repository by hand is not the laptop's business either.
     sb.git(&[
@@ -258,7 +261,10 @@ fn edits_on_both_machines_conflict_and_removal_travels() {
         "{doc}"
     );
     let doc = import_json(&lap, &sb, &[]);
-    assert_eq!(doc["files"]["imported"], 0, "conflicts are left alone: {doc}");
+    assert_eq!(
+        doc["files"]["imported"], 0,
+        "conflicts are left alone: {doc}"
+    );
     assert!(grid_columns(&lap.db, laptop).contains(" 0 127.3"));
     // Settled with the repository's grid.
     let doc = import_json(&lap, &sb, &["--prefer", "repo"]);
@@ -329,7 +335,10 @@ fn values_this_codec_did_not_write_are_refused_per_file_and_the_run_continues() 
         .collect();
     refused.sort();
     assert_eq!(refused.len(), 2, "{doc}");
-    assert!(refused[0].1.contains("\"garbage\" is not a value"), "{refused:?}");
+    assert!(
+        refused[0].1.contains("\"garbage\" is not a value"),
+        "{refused:?}"
+    );
     assert!(refused[1].1.contains("140.00bpm"), "{refused:?}");
     // Two grids at once is a conflict (git-annex merged two clones' values), listed as one.
     assert_eq!(doc["conflicts"][0]["paths"][0], sample_path(2), "{doc}");
@@ -403,5 +412,134 @@ fn an_incoming_bpm_must_agree_with_the_grid_imported_with_it() {
     assert!(
         grid_columns(&lap.db, lap.dj().track_id(1)).ends_with("'BeatGrid-2.0' '' 0 127.3"),
         "the grid's BPM, as Mixxx would show it"
+    );
+}
+
+fn add_track(db: &Path, root: &Path, rel: &str) -> i64 {
+    let c = conn(db);
+    let location = root.join(rel);
+    c.execute(
+        "INSERT INTO track_locations (location, filename, directory, filesize, fs_deleted, needs_verification) VALUES (?1, ?2, ?3, 9, 0, 0)",
+        rusqlite::params![
+            location.to_str().unwrap(),
+            location.file_name().unwrap().to_str().unwrap(),
+            location.parent().unwrap().to_str().unwrap()
+        ],
+    )
+    .unwrap();
+    let loc = c.last_insert_rowid();
+    c.execute(
+        "INSERT INTO library (location, samplerate, mixxx_deleted, filetype) VALUES (?1, 44100, 0, 'mp3')",
+        [loc],
+    )
+    .unwrap();
+    c.last_insert_rowid()
+}
+
+#[test]
+fn import_warns_about_a_lossy_files_grid_from_another_mixxx_line() {
+    let sb = Sandbox::new(N, SchemaEra::Newest);
+    configure(&sb, WITH_GRID);
+    testutils::annex_repo::add_files(
+        &sb.repo,
+        &[(Path::new("Lossy/set.mp3"), b"mp3 bytes\n".as_slice())],
+    )
+    .unwrap();
+    let desk = add_track(&sb.db, &sb.repo, "Lossy/set.mp3");
+    sb.sync_json(&[]);
+    let lap = Laptop::clone_of(&sb, N);
+    let laptop = add_track(&lap.db, Path::new(LAPTOP_ROOT), "Lossy/set.mp3");
+    lap.annex_sync();
+    lap.sync_json(&sb, &[]);
+
+    // Desktop: Mixxx 2.4 schema; laptop: 2.3. The first beat is a frame of the decoder.
+    set_grid(
+        &sb.db,
+        desk,
+        Some(&beatgrid_blob(128.0, 4410)),
+        Some("BeatGrid-2.0"),
+        Some(""),
+        1,
+        128.0,
+    );
+    sb.sync_json(&[]);
+    assert_eq!(
+        sb.metadata()["Lossy/set.mp3"]["cues-mixxx"],
+        vec!["2.4".to_string()]
+    );
+    sb.annex_sync();
+    lap.annex_sync();
+    let out = lap.cmd(&sb).args(["import", "--dry-run"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("1 lossy file(s) get beat grids measured by Mixxx 2.4 and this Mixxx is 2.3")
+            && err.contains("Lossy/set.mp3"),
+        "{err}"
+    );
+    let doc = import_json(&lap, &sb, &[]);
+    assert_eq!(doc["files"]["imported"], 1, "written all the same: {doc}");
+    assert_eq!(grid_columns(&lap.db, laptop), grid_columns(&sb.db, desk));
+}
+
+#[test]
+fn the_reader_reads_the_grid_blob_only_when_it_is_managed() {
+    use music_commander::mixxx::{MixxxDb, Raw};
+    use music_commander::sync::fields::{FieldId, ManagedFields};
+    let sb = Sandbox::new(3, SchemaEra::Mixxx23);
+    let blob = beatgrid_blob(128.0, 0);
+    set_grid(
+        &sb.db,
+        sb.track_id(0),
+        Some(&blob),
+        Some("BeatGrid-2.0"),
+        None,
+        1,
+        128.0,
+    );
+    // Bytes stored as TEXT are still the bytes; a number in the blob column is no grid.
+    conn(&sb.db)
+        .execute(
+            "UPDATE library SET beats = CAST(X'0A0B' AS TEXT), beats_version = 'BeatGrid-2.0' WHERE id = ?1",
+            [sb.track_id(1)],
+        )
+        .unwrap();
+    conn(&sb.db)
+        .execute(
+            "UPDATE library SET beats = 42, beats_version = 'BeatGrid-2.0' WHERE id = ?1",
+            [sb.track_id(2)],
+        )
+        .unwrap();
+    let db = MixxxDb::open(&sb.db).unwrap();
+
+    let defaults = ManagedFields::new(&FieldId::defaults(), &Default::default()).unwrap();
+    let request = defaults.request();
+    assert!(
+        !request.columns.iter().any(|c| c.name == "beats"),
+        "no blob read for users who do not manage the grid: {request:?}"
+    );
+    let library = db.read_library(&request).unwrap();
+    assert_eq!(library.position("beats"), None);
+
+    let managed = ManagedFields::new(&[FieldId::BeatGrid], &Default::default()).unwrap();
+    let library = db.read_library(&managed.request()).unwrap();
+    let row = |i: usize| {
+        library
+            .tracks
+            .iter()
+            .position(|t| t.id == sb.track_id(i))
+            .unwrap()
+    };
+    assert_eq!(library.get(row(0), "beats"), Raw::Blob(&blob));
+    assert_eq!(library.get(row(0), "beats_sub_version"), Raw::Null);
+    assert_eq!(library.get(row(0), "bpm_lock"), Raw::Integer(1));
+    assert_eq!(library.get(row(1), "beats"), Raw::Blob(&[0x0A, 0x0B]));
+    assert_eq!(library.get(row(2), "beats"), Raw::Null);
+    let desired = managed.reader(&library).desired(row(0));
+    assert_eq!(
+        desired.get("beatgrid").map(|v| v.to_vec()),
+        Some(vec![format!("128.00bpm@0,locked,BeatGrid-2.0,-,{}", {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD.encode(&blob)
+        })])
     );
 }
