@@ -384,6 +384,17 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_example_is_what_the_codec_writes() {
+        let mut b = vec![0x0A, 0x09, 0x09];
+        b.extend_from_slice(&127.3f64.to_le_bytes());
+        b.extend_from_slice(&[0x12, 0x03, 0x08, 0xD2, 0x09]);
+        assert_eq!(
+            encode(&grid(&b, BEAT_GRID_2, true)),
+            "127.30bpm@1234,locked,BeatGrid-2.0,,CgkJMzMzMzPTX0ASAwjSCQ=="
+        );
+    }
+
+    #[test]
     fn first_beats_and_beat_maps_are_summarised() {
         // bpm 128, first beat at frame 12345 (varint b9 60).
         let mut b = vec![0x0A, 0x09, 0x09];
