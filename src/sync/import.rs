@@ -258,23 +258,23 @@ fn era_warning(inputs: &Inputs, plan: &Plan, imports: &[FileImport]) -> Result<O
             .iter()
             .any(|(field, after)| *field == FieldId::BeatGrid && !after.is_empty())
     };
-    let with_cues = imports
+    let sets_cues = |f: &FileImport| f.cues.iter().any(|c| c.row.is_some());
+    // (file, it gets cues, it gets a grid)
+    let candidates: Vec<(&FileChange, bool, bool)> = imports
         .iter()
-        .any(|f| f.cues.iter().any(|c| c.row.is_some()));
-    let candidates: Vec<&FileChange> = imports
-        .iter()
-        .filter(|f| f.cues.iter().any(|c| c.row.is_some()) || sets_grid(f))
-        .map(|f| &plan.changes[f.index])
-        .filter(|f| f.paths.iter().any(lossy))
+        .filter(|f| sets_cues(f) || sets_grid(f))
+        .map(|f| (&plan.changes[f.index], sets_cues(f), sets_grid(f)))
+        .filter(|(f, _, _)| f.paths.iter().any(lossy))
         .collect();
     if candidates.is_empty() {
         return Ok(None);
     }
-    let keys: Vec<AnnexKey> = candidates.iter().map(|f| f.key.clone()).collect();
+    let keys: Vec<AnnexKey> = candidates.iter().map(|(f, _, _)| f.key.clone()).collect();
     let current = crate::annex::snapshot::read_with(&inputs.repo, &keys, Freshness::UseCache)?;
     let mut listed: Vec<String> = Vec::new();
     let mut eras: Vec<&str> = Vec::new();
-    for file in candidates {
+    let (mut with_cues, mut with_grids) = (false, false);
+    for (file, cues, grid) in candidates {
         let Some(era) = current
             .get(&file.key)
             .and_then(|set| set.get(cues::ERA_FIELD))
@@ -285,6 +285,8 @@ fn era_warning(inputs: &Inputs, plan: &Plan, imports: &[FileImport]) -> Result<O
         if !eras.contains(&era.as_str()) {
             eras.push(era);
         }
+        with_cues |= cues;
+        with_grids |= grid;
         listed.extend(
             file.paths
                 .iter()
@@ -294,7 +296,7 @@ fn era_warning(inputs: &Inputs, plan: &Plan, imports: &[FileImport]) -> Result<O
     if listed.is_empty() {
         return Ok(None);
     }
-    let (what, check) = match (with_cues, imports.iter().any(sets_grid)) {
+    let (what, check) = match (with_cues, with_grids) {
         (true, false) => ("cue positions", "these cues"),
         (true, true) => ("cue positions or beat grids", "these cues and grids"),
         (false, _) => ("beat grids", "these grids"),
