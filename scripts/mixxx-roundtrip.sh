@@ -12,7 +12,8 @@
 # desktop's DB is edited while Mixxx is closed (ratings, colors, crates, titles, a cleared
 # comment, keys and BPMs set as Mixxx stores a user's edit; one BPM and one key beside the
 # laptop's own beat grid / key analysis, which import must report as not importable and leave
-# alone). `music-commander sync` writes the edits to git-annex, `git annex sync` carries them to
+# alone; a hand-fixed, locked beat grid). Both clones manage every field including `beatgrid`
+# (off by default). `music-commander sync` writes the edits to git-annex, `git annex sync` carries them to
 # the laptop, `music-commander import` writes them into the laptop's DB. Then the laptop DB is
 # opened in the real Mixxx (three tracks are loaded into decks, so Mixxx's track load + save
 # path runs too), Mixxx quits cleanly, and the script checks that every imported value survived,
@@ -88,6 +89,13 @@ trap 'exit 130' INT TERM
 
 export HOME="$T/home" XDG_CONFIG_HOME="$T/xdg" LANG=C.UTF-8 LC_ALL=C.UTF-8
 mkdir -p "$HOME" "$XDG_CONFIG_HOME" "$T/logs"
+# One config for both machines: every field, the beat grid included (it is off by default).
+mkdir -p "$XDG_CONFIG_HOME/music-commander"
+cat >"$XDG_CONFIG_HOME/music-commander/config.toml" <<'TOML'
+[sync]
+fields = ["rating", "bpm", "color", "key", "artist", "title", "album", "genre", "year",
+  "tracknumber", "comment", "crate", "cues", "beatgrid"]
+TOML
 git config --global user.name "Roundtrip DJ"
 git config --global user.email dj@example.invalid
 git config --global init.defaultBranch main
@@ -344,6 +352,9 @@ UPDATE library SET rating=1, color=255, comment='peak-time tool', year='2019' WH
 UPDATE library SET key='C♯m', key_id=14, keys=X'080E2002', keys_version='KeyMap-1.0', keys_sub_version='',
   bpm=126.5, beats=X'0A09090000000000A05F4012020800', beats_version='BeatGrid-2.0', beats_sub_version='',
   genre='Deep Techno' WHERE $(where "$T4");
+-- The same track's grid fixed by hand and locked: first beat moved to frame 1000 (protobuf
+-- BeatGrid {bpm {126.5}, first_beat {frame_position 1000}}), bpm_lock=1, as Mixxx saves it.
+UPDATE library SET beats=X'0A09090000000000A05F40120308E807', bpm_lock=1 WHERE $(where "$T4");
 UPDATE library SET artist='Epsilon Ensemble', album='Loops', tracknumber='7' WHERE $(where "$T5");
 UPDATE library SET color=65280, genre='Dub', comment='B-side' WHERE $(where "$T6");
 -- Key F#m (from the tag) changed to Gm (20) by the user, beside the laptop's own key analysis.
@@ -378,7 +389,7 @@ INSERT INTO cues (track_id, type, position, length, hotcue, label, color)
   SELECT id, 5, 200000, -100000, 1, '', 16306688 FROM library WHERE $(where "$T5");
 COMMIT;
 SQL
-log "desktop DB edited (ratings, colors, titles, comments incl. a cleared one, keys, BPMs, 2 crates, 8 cues)"
+log "desktop DB edited (ratings, colors, titles, comments incl. a cleared one, keys, BPMs, a locked beat grid, 2 crates, 8 cues)"
 mc_run desktop-sync "$desk" "$ddb" "$desk" sync --json
 written=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["files"]["written"])' "$T/logs/desktop-sync.out")
 [ "$written" = 6 ] || die "desktop sync wrote $written files, expected 6 (see $T/logs/desktop-sync.out)"
@@ -386,6 +397,16 @@ annex_sync
 log "desktop sync wrote $written files; git annex sync desktop <-> laptop done"
 norm "$ddb" "$desk" >"$T/desktop.norm"
 cues "$ddb" "$desk" >"$T/desktop.cues"
+# grids DB ROOT: the beat-grid columns of every track with a grid, as SQL literals.
+grids() {
+  sqlite3 -separator $'\t' "$1" "SELECT substr(tl.location, length($(sq "$2"))+2),
+    quote(l.beats)||' '||quote(l.beats_version)||' '||quote(l.beats_sub_version)||' '||quote(l.bpm_lock)||' '||quote(l.bpm)
+    FROM library l JOIN track_locations tl ON tl.id=l.location
+    WHERE length(l.beats) > 0 OR length(l.beats_version) > 0 ORDER BY 1"
+}
+grids "$ddb" "$desk" >"$T/desktop.grids"
+grep -qF "X'0A09090000000000A05F40120308E807' 'BeatGrid-2.0' '' 1 126.5" <(grep -F "$T4" "$T/desktop.grids") ||
+  die "the desktop's locked grid is not as written: $(cat "$T/desktop.grids")"
 
 if [ "${STOP_BEFORE_IMPORT:-0}" = 1 ]; then
   cat "$T/desktop.norm"
@@ -406,6 +427,7 @@ norm "$ldb" "$lroot" >"$T/laptop.imported.norm"
 raw "$ldb" "$lroot" | sort >"$T/laptop.imported.raw"
 cues "$ldb" "$lroot" >"$T/laptop.imported.cues"
 cues "$ldb" "$lroot" ids >"$T/laptop.imported.cues-ids"
+grids "$ldb" "$lroot" >"$T/laptop.imported.grids"
 sqlite3 "$ldb" 'PRAGMA integrity_check' >"$T/laptop.integrity.before"
 
 # Three imported tracks go into decks: Mixxx loads them from the DB and writes them back at exit.
@@ -414,6 +436,7 @@ mixxx_session laptop-open "$T/laptop/mixxx" "$lroot" no "${deck_tracks[@]/#/$lro
 norm "$ldb" "$lroot" >"$T/laptop.after-mixxx.norm"
 raw "$ldb" "$lroot" | sort >"$T/laptop.after-mixxx.raw"
 cues "$ldb" "$lroot" ids >"$T/laptop.after-mixxx.cues-ids"
+grids "$ldb" "$lroot" >"$T/laptop.after-mixxx.grids"
 
 # ---------------------------------------------------------------- 5. checks
 fails=0
@@ -516,6 +539,21 @@ auto_cue_files=$(printf '%s\n' "$added" | awk -F'\t' '$2 ~ /^[0-9]+ [267] /{prin
 cp=$(sqlite3 "$ldb" "SELECT quote(cuepoint) FROM library WHERE location=(SELECT id FROM track_locations WHERE location=$(sq "$lroot/$T1"))")
 [ "$cp" = 22050 ] || [ "$cp" = 22050.0 ] && check ok "library.cuepoint = the main cue ($cp)" ||
   check fail "library.cuepoint is $cp, expected 22050"
+
+echo "== beat grids: desktop → laptop (import) → laptop (after Mixxx ran)"
+# Every grid the desktop holds must be in the laptop with identical columns (beats,
+# beats_version, beats_sub_version, bpm_lock, bpm), the locked one on a deck-loaded track too,
+# and Mixxx, loading and saving that track, must keep them byte for byte.
+if cmp -s "$T/desktop.grids" "$T/laptop.imported.grids"; then
+  check ok "the laptop holds the desktop's $(wc -l <"$T/desktop.grids") beat grids with identical columns (bpm and bpm_lock included)"
+else
+  { diff "$T/desktop.grids" "$T/laptop.imported.grids" || true; } | sed 's/^/          /'; check fail "beat grids differ after import"
+fi
+if cmp -s "$T/laptop.imported.grids" "$T/laptop.after-mixxx.grids"; then
+  check ok "Mixxx loaded the locked grid's track into a deck and kept every grid column unchanged"
+else
+  { diff "$T/laptop.imported.grids" "$T/laptop.after-mixxx.grids" || true; } | sed 's/^/          /'; check fail "Mixxx changed imported beat grids"
+fi
 
 echo "== backup, database and log"
 # import backs the database up before it writes: that snapshot must hold exactly the pre-import state.

@@ -114,8 +114,11 @@ pub const FIELDS: Setting = Setting {
     key: "fields",
     env: None,
     summary: "Which Mixxx fields to sync",
-    default: "all of them",
-    doc: &["Which Mixxx fields to sync. Fields left out are never touched."],
+    default: "all of them but beatgrid",
+    doc: &[
+        "Which Mixxx fields to sync. Fields left out are never touched. \"beatgrid\" (the beat",
+        "grid and its BPM lock) is off unless listed here.",
+    ],
     example: || {
         let names: Vec<String> = FieldId::config_names()
             .into_iter()
@@ -373,7 +376,7 @@ impl Config {
             message,
         };
         let selected: Vec<FieldId> = match &self.sync.fields {
-            None => FieldId::ALL.to_vec(),
+            None => FieldId::defaults(),
             Some(names) => names
                 .iter()
                 .map(|n| {

@@ -43,6 +43,8 @@ pub enum ColumnKind {
     Text,
     Integer,
     Real,
+    /// The exact stored bytes (a `BLOB`, or text taken as its bytes): the `beats` grid.
+    Blob,
 }
 
 /// A column of Mixxx's `library` table, as the field table names it.
@@ -74,6 +76,13 @@ impl Column {
             kind: ColumnKind::Real,
         }
     }
+
+    pub const fn blob(name: &'static str) -> Column {
+        Column {
+            name,
+            kind: ColumnKind::Blob,
+        }
+    }
 }
 
 /// What to read besides each track's id, location and deletion flags: the reader knows no
@@ -96,6 +105,7 @@ pub enum Raw<'a> {
     Text(&'a str),
     Integer(i64),
     Real(f64),
+    Blob(&'a [u8]),
 }
 
 impl<'a> Raw<'a> {
@@ -119,6 +129,13 @@ impl<'a> Raw<'a> {
             _ => None,
         }
     }
+
+    pub fn as_blob(self) -> Option<&'a [u8]> {
+        match self {
+            Raw::Blob(b) => Some(b),
+            _ => None,
+        }
+    }
 }
 
 /// A value to store in a column: what a field's inverse codec produces.
@@ -128,6 +145,7 @@ pub enum Value {
     Text(String),
     Integer(i64),
     Real(f64),
+    Blob(Vec<u8>),
 }
 
 impl Value {
@@ -137,13 +155,15 @@ impl Value {
             Value::Text(s) => Raw::Text(s),
             Value::Integer(i) => Raw::Integer(*i),
             Value::Real(f) => Raw::Real(*f),
+            Value::Blob(b) => Raw::Blob(b),
         }
     }
 }
 
-/// A stored value, 16 bytes. Text lives in the library's one text buffer (`Library::text`):
-/// 100,000 tracks × a dozen columns as boxed strings cost an allocation each, which with its
-/// bookkeeping was a fifth of a no-op sync's peak memory.
+/// A stored value, 16 bytes. Text lives in the library's one text buffer (`Library::text`),
+/// blobs in its byte buffer (`Library::bytes`): 100,000 tracks × a dozen columns as boxed
+/// strings cost an allocation each, which with its bookkeeping was a fifth of a no-op
+/// sync's peak memory.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Cell {
     Null,
@@ -154,10 +174,20 @@ enum Cell {
     },
     Integer(i64),
     Real(f64),
+    /// `bytes[start..start + len]`.
+    Blob {
+        start: u32,
+        len: u32,
+    },
 }
 
 impl Cell {
-    fn decode(kind: ColumnKind, value: rusqlite::types::ValueRef<'_>, text: &mut String) -> Cell {
+    fn decode(
+        kind: ColumnKind,
+        value: rusqlite::types::ValueRef<'_>,
+        text: &mut String,
+        bytes: &mut Vec<u8>,
+    ) -> Cell {
         let cell = match kind {
             ColumnKind::Text => match value {
                 rusqlite::types::ValueRef::Text(b) | rusqlite::types::ValueRef::Blob(b) => {
@@ -167,6 +197,13 @@ impl Cell {
             },
             ColumnKind::Integer => decode::integer(value).map(Cell::Integer),
             ColumnKind::Real => decode::real(value).map(Cell::Real),
+            ColumnKind::Blob => match value {
+                rusqlite::types::ValueRef::Text(b) | rusqlite::types::ValueRef::Blob(b) => {
+                    Some(Cell::blob(bytes, b))
+                }
+                // A number is no blob Mixxx wrote: unreadable, like text in an integer column.
+                _ => None,
+            },
         };
         cell.unwrap_or(Cell::Null)
     }
@@ -184,12 +221,25 @@ impl Cell {
         Cell::Text { start, len }
     }
 
-    fn as_raw<'a>(&self, text: &'a str) -> Raw<'a> {
+    /// `value`, appended to `bytes`.
+    fn blob(bytes: &mut Vec<u8>, value: &[u8]) -> Cell {
+        let (Ok(start), Ok(len)) = (u32::try_from(bytes.len()), u32::try_from(value.len())) else {
+            return Cell::Null;
+        };
+        if start.checked_add(len).is_none() {
+            return Cell::Null;
+        }
+        bytes.extend_from_slice(value);
+        Cell::Blob { start, len }
+    }
+
+    fn as_raw<'a>(&self, text: &'a str, bytes: &'a [u8]) -> Raw<'a> {
         match *self {
             Cell::Null => Raw::Null,
             Cell::Text { start, len } => Raw::Text(&text[start as usize..(start + len) as usize]),
             Cell::Integer(i) => Raw::Integer(i),
             Cell::Real(f) => Raw::Real(f),
+            Cell::Blob { start, len } => Raw::Blob(&bytes[start as usize..(start + len) as usize]),
         }
     }
 }
@@ -221,6 +271,9 @@ pub struct Library {
     cells: Vec<Cell>,
     /// Every text cell's bytes, one after the other.
     text: String,
+    /// Every blob cell's bytes, one after the other (empty unless a blob column was asked
+    /// for: the beat grid is read only when it is managed).
+    bytes: Vec<u8>,
     /// Requested columns this database does not have (an older Mixxx).
     pub missing_columns: Vec<&'static str>,
     /// Requested columns that hold values but not one this reader could decode (text in an
@@ -257,7 +310,7 @@ impl Library {
     /// `tracks`); `Null` for a column that was not read.
     pub fn value(&self, track: usize, position: Option<usize>) -> Raw<'_> {
         match position {
-            Some(p) => self.cells[track * self.columns.len() + p].as_raw(&self.text),
+            Some(p) => self.cells[track * self.columns.len() + p].as_raw(&self.text, &self.bytes),
             None => Raw::Null,
         }
     }
@@ -271,6 +324,7 @@ impl Library {
     ) -> Library {
         let mut cells = Vec::with_capacity(tracks.len() * columns.len());
         let mut text = String::new();
+        let mut bytes = Vec::new();
         for t in 0..tracks.len() {
             for (_, values) in &columns {
                 cells.push(match &values[t] {
@@ -278,6 +332,7 @@ impl Library {
                     Value::Text(s) => Cell::text(&mut text, s),
                     Value::Integer(i) => Cell::Integer(*i),
                     Value::Real(f) => Cell::Real(*f),
+                    Value::Blob(b) => Cell::blob(&mut bytes, b),
                 });
             }
         }
@@ -287,6 +342,7 @@ impl Library {
             columns: columns.into_iter().map(|(c, _)| c).collect(),
             cells,
             text,
+            bytes,
             missing_columns: Vec::new(),
             undecodable_columns: Vec::new(),
             has_crates: true,
@@ -480,7 +536,7 @@ impl MixxxDb {
                 missing_columns.push(column.name);
             }
         }
-        let (mut tracks, (cells, text), undecodable_columns) = self.read_tracks(&columns)?;
+        let (mut tracks, (cells, text, bytes), undecodable_columns) = self.read_tracks(&columns)?;
         let has_crates = request.crates && self.layout.has_crates;
         let crate_names = if has_crates {
             self.read_crates(&mut tracks)?
@@ -502,6 +558,7 @@ impl MixxxDb {
             columns,
             cells,
             text,
+            bytes,
             missing_columns,
             undecodable_columns,
             has_crates,
@@ -516,7 +573,7 @@ impl MixxxDb {
     fn read_tracks(
         &self,
         columns: &[Column],
-    ) -> rusqlite::Result<(Vec<Track>, (Vec<Cell>, String), Vec<&'static str>)> {
+    ) -> rusqlite::Result<(Vec<Track>, (Vec<Cell>, String, Vec<u8>), Vec<&'static str>)> {
         // Flags a revision lacks are selected as NULL, so one query shape serves all.
         let flag = |alias, name: &str, have: &HashSet<String>| column_or_null(alias, name, have);
         let mut sql = format!(
@@ -536,6 +593,7 @@ impl MixxxDb {
         let mut tracks = Vec::new();
         let mut cells = Vec::new();
         let mut text = String::new();
+        let mut bytes = Vec::new();
         // Per column: values that decoded, values that were there but did not.
         let mut decoded = vec![(0usize, 0usize); columns.len()];
         while let Some(row) = rows.next()? {
@@ -553,7 +611,7 @@ impl MixxxDb {
             });
             for (i, column) in columns.iter().enumerate() {
                 let raw = value(4 + i)?;
-                let cell = Cell::decode(column.kind, raw, &mut text);
+                let cell = Cell::decode(column.kind, raw, &mut text, &mut bytes);
                 match (&cell, raw) {
                     (_, rusqlite::types::ValueRef::Null) => {}
                     (Cell::Null, _) => decoded[i].1 += 1,
@@ -564,13 +622,14 @@ impl MixxxDb {
         }
         cells.shrink_to_fit();
         text.shrink_to_fit();
+        bytes.shrink_to_fit();
         let undecodable = columns
             .iter()
             .zip(&decoded)
             .filter(|(_, (ok, failed))| *ok == 0 && *failed > 0)
             .map(|(c, _)| c.name)
             .collect();
-        Ok((tracks, (cells, text), undecodable))
+        Ok((tracks, (cells, text, bytes), undecodable))
     }
 
     /// Fills in each track's crates and returns the crate names, sorted, which the

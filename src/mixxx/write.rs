@@ -405,6 +405,7 @@ fn sql_value(value: &Value) -> rusqlite::types::Value {
         Value::Text(s) => rusqlite::types::Value::Text(s.clone()),
         Value::Integer(i) => rusqlite::types::Value::Integer(*i),
         Value::Real(f) => rusqlite::types::Value::Real(*f),
+        Value::Blob(b) => rusqlite::types::Value::Blob(b.clone()),
     }
 }
 

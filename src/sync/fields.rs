@@ -13,6 +13,7 @@ use serde::Deserialize;
 
 use crate::mixxx::{Column, Library, Raw, Request};
 use crate::model::FieldSet;
+use crate::sync::beatgrid;
 use crate::sync::cues::{self, CueSlot};
 use crate::sync::merge::Arity;
 
@@ -72,6 +73,7 @@ pub enum FieldId {
     HotCue35,
     HotCue36,
     HotCue37,
+    BeatGrid,
 }
 
 /// Where a field's Mixxx value lives.
@@ -178,7 +180,7 @@ fn exactly<T: Copy>(
 }
 
 /// The table. Order is the order changes are shown in, and must follow [`FieldId`].
-pub static FIELDS: [FieldDef; 53] = [
+pub static FIELDS: [FieldDef; 54] = [
     FieldDef {
         id: FieldId::Rating,
         name: "rating",
@@ -343,10 +345,29 @@ pub static FIELDS: [FieldDef; 53] = [
     cue_field(FieldId::HotCue35, "hotcue-35", CueSlot::Hot(35)),
     cue_field(FieldId::HotCue36, "hotcue-36", CueSlot::Hot(36)),
     cue_field(FieldId::HotCue37, "hotcue-37", CueSlot::Hot(37)),
+    FieldDef {
+        id: FieldId::BeatGrid,
+        name: "beatgrid",
+        aliases: &[],
+        source: Source::Columns(&[
+            Column::blob(beatgrid::BEATS),
+            Column::text(beatgrid::VERSION),
+            Column::text(beatgrid::SUB_VERSION),
+            Column::integer(beatgrid::BPM_LOCK),
+        ]),
+        arity: Arity::Single,
+        codec: Codec::Single {
+            forward: |raw, _| beatgrid::forward(raw),
+            inverse: |value, _| match value {
+                None => Ok(beatgrid::Grid::columns(None)),
+                Some(v) => beatgrid::decode(v).map(|g| beatgrid::Grid::columns(Some(&g))),
+            },
+        },
+    },
 ];
 
 impl FieldId {
-    pub const ALL: [FieldId; 53] = [
+    pub const ALL: [FieldId; 54] = [
         FieldId::Rating,
         FieldId::Bpm,
         FieldId::Color,
@@ -400,6 +421,7 @@ impl FieldId {
         FieldId::HotCue35,
         FieldId::HotCue36,
         FieldId::HotCue37,
+        FieldId::BeatGrid,
     ];
 
     pub fn def(self) -> &'static FieldDef {
@@ -417,6 +439,17 @@ impl FieldId {
 
     /// The config name `cues`: every cue slot and the hot-cue index, as one choice.
     pub const CUES_GROUP: &'static str = "cues";
+
+    /// What a config without `[sync] fields` manages: every field but the beat grid. An
+    /// analysed grid is recomputed identically from the same file on every machine, and a
+    /// grid value is ~60 bytes a track (kilobytes for a beat map) in every clone forever, so
+    /// carrying grids is a choice: the DJ who fixes grids by hand turns it on.
+    pub fn defaults() -> Vec<FieldId> {
+        FieldId::ALL
+            .into_iter()
+            .filter(|f| *f != FieldId::BeatGrid)
+            .collect()
+    }
 
     /// The fields a `[sync] fields` entry names: one field, or (`cues`) the group.
     pub fn from_config_name(name: &str) -> Option<Vec<FieldId>> {

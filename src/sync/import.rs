@@ -25,6 +25,7 @@ use crate::mixxx::write::{
 use crate::mixxx::{self, MixxxDb, Raw};
 use crate::model::{AnnexKey, RepoPath};
 use crate::sync::base::{Agreed, BaseStore};
+use crate::sync::beatgrid;
 use crate::sync::cues::{self, CueSlot};
 use crate::sync::fields::{self, Codec, FieldId, ManagedFields, Source, Unrepresentable};
 use crate::sync::merge::{self, Prefer};
@@ -252,20 +253,28 @@ fn era_warning(inputs: &Inputs, plan: &Plan, imports: &[FileImport]) -> Result<O
         name.rsplit_once('.')
             .is_some_and(|(_, ext)| cues::LOSSY.contains(&ext.to_ascii_lowercase().as_str()))
     };
-    let candidates: Vec<&FileChange> = imports
+    let sets_grid = |f: &FileImport| {
+        f.after
+            .iter()
+            .any(|(field, after)| *field == FieldId::BeatGrid && !after.is_empty())
+    };
+    let sets_cues = |f: &FileImport| f.cues.iter().any(|c| c.row.is_some());
+    // (file, it gets cues, it gets a grid)
+    let candidates: Vec<(&FileChange, bool, bool)> = imports
         .iter()
-        .filter(|f| f.cues.iter().any(|c| c.row.is_some()))
-        .map(|f| &plan.changes[f.index])
-        .filter(|f| f.paths.iter().any(lossy))
+        .filter(|f| sets_cues(f) || sets_grid(f))
+        .map(|f| (&plan.changes[f.index], sets_cues(f), sets_grid(f)))
+        .filter(|(f, _, _)| f.paths.iter().any(lossy))
         .collect();
     if candidates.is_empty() {
         return Ok(None);
     }
-    let keys: Vec<AnnexKey> = candidates.iter().map(|f| f.key.clone()).collect();
+    let keys: Vec<AnnexKey> = candidates.iter().map(|(f, _, _)| f.key.clone()).collect();
     let current = crate::annex::snapshot::read_with(&inputs.repo, &keys, Freshness::UseCache)?;
     let mut listed: Vec<String> = Vec::new();
     let mut eras: Vec<&str> = Vec::new();
-    for file in candidates {
+    let (mut with_cues, mut with_grids) = (false, false);
+    for (file, cues, grid) in candidates {
         let Some(era) = current
             .get(&file.key)
             .and_then(|set| set.get(cues::ERA_FIELD))
@@ -276,6 +285,8 @@ fn era_warning(inputs: &Inputs, plan: &Plan, imports: &[FileImport]) -> Result<O
         if !eras.contains(&era.as_str()) {
             eras.push(era);
         }
+        with_cues |= cues;
+        with_grids |= grid;
         listed.extend(
             file.paths
                 .iter()
@@ -285,8 +296,13 @@ fn era_warning(inputs: &Inputs, plan: &Plan, imports: &[FileImport]) -> Result<O
     if listed.is_empty() {
         return Ok(None);
     }
+    let (what, check) = match (with_cues, with_grids) {
+        (true, false) => ("cue positions", "these cues"),
+        (true, true) => ("cue positions or beat grids", "these cues and grids"),
+        (false, _) => ("beat grids", "these grids"),
+    };
     Ok(Some(format!(
-        "{} lossy file(s) get cue positions measured by Mixxx {} and this Mixxx is {here}: Mixxx changed its decoders between major versions, so check these cues once: {}",
+        "{} lossy file(s) get {what} measured by Mixxx {} and this Mixxx is {here}: Mixxx changed its decoders between major versions, so check {check} once: {}",
         listed.len(),
         eras.join(", "),
         listed.join(", ")
@@ -339,6 +355,18 @@ fn prepare_file(
         cues: Vec::new(),
         after: Vec::new(),
     };
+    // A beat grid this import writes sets the BPM Mixxx shows (it takes the tempo from the
+    // grid on load and writes it into `bpm` on save), so the `bpm` column goes with it, and an
+    // incoming `bpm` must agree with it.
+    let grid_bpm: Option<f64> = file
+        .changes
+        .iter()
+        .find(|c| c.field == FieldId::BeatGrid && c.direction == Direction::Incoming)
+        .and_then(|c| match c.after.as_slice() {
+            [one] => beatgrid::decode(one).ok(),
+            _ => None,
+        })
+        .and_then(|g| g.bpm());
     // Hot-cue slots this import sets (true) or clears (false), for the `hotcues` index.
     let mut hot_written: Vec<(u8, bool)> = Vec::new();
     let mut index_change: Option<&FieldChange> = None;
@@ -462,6 +490,22 @@ fn prepare_file(
                     refuse(c, c.after.clone(), reason);
                     continue;
                 }
+                if let (FieldId::Bpm, Some(grid)) = (c.field, grid_bpm) {
+                    // The grid's cell below writes the column.
+                    if fields::bpm(Some(grid)).as_deref() == value {
+                        out.after.push((c.field, c.after.clone()));
+                    } else {
+                        refuse(
+                            c,
+                            c.after.clone(),
+                            format!(
+                                "the beat grid imported with it sets the BPM to {}",
+                                fields::bpm(Some(grid)).unwrap_or_default()
+                            ),
+                        );
+                    }
+                    continue;
+                }
                 if let Some(reason) = analysed_reason(c.field, &file.track_ids, analysis) {
                     refuse(c, c.after.clone(), reason);
                     continue;
@@ -472,6 +516,13 @@ fn prepare_file(
                             track,
                             column: column.name,
                             value: value.clone(),
+                        });
+                    }
+                    if let (FieldId::BeatGrid, Some(bpm)) = (c.field, grid_bpm) {
+                        out.cells.push(CellEdit {
+                            track,
+                            column: "bpm",
+                            value: mixxx::Value::Real(bpm),
                         });
                     }
                 }

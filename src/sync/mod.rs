@@ -2,6 +2,7 @@
 //! current git-annex metadata) → apply through git-annex → record the sync.
 
 pub mod base;
+pub mod beatgrid;
 pub mod cues;
 pub mod fields;
 pub mod import;
@@ -451,11 +452,13 @@ fn apply(
                     )
                 })
                 .collect();
-            // Cue positions depend on the decoder: say which Mixxx line measured them.
+            // Cue and beat-grid positions depend on the decoder: say which Mixxx line
+            // measured them.
             if change.outgoing().any(|c| {
-                c.field
-                    .cue_slot()
-                    .is_some_and(|s| s != cues::CueSlot::Index)
+                (c.field == FieldId::BeatGrid
+                    || c.field
+                        .cue_slot()
+                        .is_some_and(|s| s != cues::CueSlot::Index))
                     && !c.after.is_empty()
             }) {
                 fields.insert(

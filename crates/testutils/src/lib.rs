@@ -4,5 +4,6 @@
 //! so the tests, the benchmark and `music-commander demo` exercise the same shapes.
 
 pub mod annex_repo;
+pub mod beats;
 pub mod library;
 pub mod mixxx_db;
