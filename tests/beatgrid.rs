@@ -8,11 +8,11 @@ mod common;
 
 use std::path::Path;
 
-use common::{LAPTOP_ROOT, Laptop, Sandbox, json_of, sample_path, sample_track};
+use common::{LAPTOP_ROOT, Laptop, Sandbox, json_of, sample_path};
 use rusqlite::types::Value as Sql;
 use serde_json::Value;
 use testutils::beats::{beatgrid_blob, beatmap_blob};
-use testutils::mixxx_db::{MixxxDbBuilder, SchemaEra};
+use testutils::mixxx_db::SchemaEra;
 
 const N: usize = 4;
 
@@ -28,24 +28,11 @@ const WITH_GRID: &str = r#""rating", "bpm", "beatgrid""#;
 /// A desktop (newest schema) and a laptop of `era`, both synced once with `fields`, branches
 /// exchanged.
 fn two_machines(era: SchemaEra, fields: Option<&str>) -> (Sandbox, Laptop) {
-    let sb = Sandbox::new(N, SchemaEra::Newest);
-    if let Some(fields) = fields {
-        configure(&sb, fields);
-    }
-    sb.sync_json(&[]);
-    let lap = Laptop::clone_of(&sb, N);
-    if era != SchemaEra::Mixxx23 {
-        std::fs::remove_file(&lap.db).unwrap();
-        let mut builder = MixxxDbBuilder::new(era);
-        builder.tracks = (0..N)
-            .map(|i| sample_track(Path::new(LAPTOP_ROOT), i))
-            .collect();
-        builder.build(&lap.db).unwrap();
-    }
-    lap.annex_sync();
-    let doc = lap.sync_json(&sb, &[]);
-    assert_eq!(doc["files"]["written"], 0, "{doc}");
-    (sb, lap)
+    common::two_machines_of_era(N, era, |sb| {
+        if let Some(fields) = fields {
+            configure(sb, fields);
+        }
+    })
 }
 
 fn conn(db: &Path) -> rusqlite::Connection {
@@ -415,27 +402,6 @@ fn an_incoming_bpm_must_agree_with_the_grid_imported_with_it() {
     );
 }
 
-fn add_track(db: &Path, root: &Path, rel: &str) -> i64 {
-    let c = conn(db);
-    let location = root.join(rel);
-    c.execute(
-        "INSERT INTO track_locations (location, filename, directory, filesize, fs_deleted, needs_verification) VALUES (?1, ?2, ?3, 9, 0, 0)",
-        rusqlite::params![
-            location.to_str().unwrap(),
-            location.file_name().unwrap().to_str().unwrap(),
-            location.parent().unwrap().to_str().unwrap()
-        ],
-    )
-    .unwrap();
-    let loc = c.last_insert_rowid();
-    c.execute(
-        "INSERT INTO library (location, samplerate, mixxx_deleted, filetype) VALUES (?1, 44100, 0, 'mp3')",
-        [loc],
-    )
-    .unwrap();
-    c.last_insert_rowid()
-}
-
 #[test]
 fn import_warns_about_a_lossy_files_grid_from_another_mixxx_line() {
     let sb = Sandbox::new(N, SchemaEra::Newest);
@@ -445,10 +411,10 @@ fn import_warns_about_a_lossy_files_grid_from_another_mixxx_line() {
         &[(Path::new("Lossy/set.mp3"), b"mp3 bytes\n".as_slice())],
     )
     .unwrap();
-    let desk = add_track(&sb.db, &sb.repo, "Lossy/set.mp3");
+    let desk = common::add_track(&sb.db, &sb.repo, "Lossy/set.mp3");
     sb.sync_json(&[]);
     let lap = Laptop::clone_of(&sb, N);
-    let laptop = add_track(&lap.db, Path::new(LAPTOP_ROOT), "Lossy/set.mp3");
+    let laptop = common::add_track(&lap.db, Path::new(LAPTOP_ROOT), "Lossy/set.mp3");
     lap.annex_sync();
     lap.sync_json(&sb, &[]);
 

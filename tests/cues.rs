@@ -297,28 +297,6 @@ fn cues_are_one_config_choice() {
     assert!(sb.metadata()[&sample_path(1)].contains_key("hotcue-1"));
 }
 
-/// Adds a track for `root/rel` to a Mixxx database, as a scan would.
-fn add_track(db: &Path, root: &Path, rel: &str) -> i64 {
-    let c = conn(db);
-    let location = root.join(rel);
-    c.execute(
-        "INSERT INTO track_locations (location, filename, directory, filesize, fs_deleted, needs_verification) VALUES (?1, ?2, ?3, 9, 0, 0)",
-        rusqlite::params![
-            location.to_str().unwrap(),
-            location.file_name().unwrap().to_str().unwrap(),
-            location.parent().unwrap().to_str().unwrap()
-        ],
-    )
-    .unwrap();
-    let loc = c.last_insert_rowid();
-    c.execute(
-        "INSERT INTO library (location, samplerate, mixxx_deleted, filetype) VALUES (?1, 44100, 0, 'mp3')",
-        [loc],
-    )
-    .unwrap();
-    c.last_insert_rowid()
-}
-
 #[test]
 fn import_warns_about_lossy_files_with_positions_from_another_mixxx_line() {
     let sb = Sandbox::new(N, SchemaEra::Newest);
@@ -330,12 +308,12 @@ fn import_warns_about_lossy_files_with_positions_from_another_mixxx_line() {
         ],
     )
     .unwrap();
-    let desk_mp3 = add_track(&sb.db, &sb.repo, "Lossy/set.mp3");
-    let desk_flac = add_track(&sb.db, &sb.repo, "Lossy/same.flac");
+    let desk_mp3 = common::add_track(&sb.db, &sb.repo, "Lossy/set.mp3");
+    let desk_flac = common::add_track(&sb.db, &sb.repo, "Lossy/same.flac");
     sb.sync_json(&[]);
     let lap = Laptop::clone_of(&sb, N);
-    let lap_mp3 = add_track(&lap.db, Path::new(LAPTOP_ROOT), "Lossy/set.mp3");
-    add_track(&lap.db, Path::new(LAPTOP_ROOT), "Lossy/same.flac");
+    let lap_mp3 = common::add_track(&lap.db, Path::new(LAPTOP_ROOT), "Lossy/set.mp3");
+    common::add_track(&lap.db, Path::new(LAPTOP_ROOT), "Lossy/same.flac");
     lap.annex_sync();
     lap.sync_json(&sb, &[]);
 

@@ -85,21 +85,7 @@ fn text(s: &str) -> Sql {
 /// A desktop (the sandbox, newest schema) and a laptop of `era` under another music root,
 /// both synced once and their git-annex branches exchanged.
 fn two_machines(n: usize, era: SchemaEra) -> (Sandbox, Laptop) {
-    let sb = Sandbox::new(n, SchemaEra::Newest);
-    sb.sync_json(&[]);
-    let lap = Laptop::clone_of(&sb, n);
-    if era != SchemaEra::Mixxx23 {
-        std::fs::remove_file(&lap.db).unwrap();
-        let mut builder = MixxxDbBuilder::new(era);
-        builder.tracks = (0..n)
-            .map(|i| sample_track(Path::new(LAPTOP_ROOT), i))
-            .collect();
-        builder.build(&lap.db).unwrap();
-    }
-    lap.annex_sync();
-    let doc = lap.sync_json(&sb, &[]);
-    assert_eq!(doc["files"]["written"], 0, "{doc}");
-    (sb, lap)
+    common::two_machines_of_era(n, era, |_| {})
 }
 
 /// The desktop syncs and both exchange the git-annex branch.

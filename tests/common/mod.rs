@@ -332,6 +332,57 @@ impl Dj<'_> {
 /// Where the second machine's Mixxx saw the collection.
 pub const LAPTOP_ROOT: &str = "/media/usb/Music";
 
+/// A desktop (the sandbox, newest schema) and a laptop whose Mixxx database is of `era`,
+/// under [`LAPTOP_ROOT`]; `setup` runs on the desktop before its first sync (a config). Both
+/// synced once, their git-annex branches exchanged, and the laptop's sync wrote nothing.
+#[allow(dead_code)]
+pub fn two_machines_of_era(
+    n: usize,
+    era: SchemaEra,
+    setup: impl FnOnce(&Sandbox),
+) -> (Sandbox, Laptop) {
+    let sb = Sandbox::new(n, SchemaEra::Newest);
+    setup(&sb);
+    sb.sync_json(&[]);
+    let lap = Laptop::clone_of(&sb, n);
+    if era != SchemaEra::Mixxx23 {
+        std::fs::remove_file(&lap.db).unwrap();
+        let mut builder = MixxxDbBuilder::new(era);
+        builder.tracks = (0..n)
+            .map(|i| sample_track(Path::new(LAPTOP_ROOT), i))
+            .collect();
+        builder.build(&lap.db).unwrap();
+    }
+    lap.annex_sync();
+    let doc = lap.sync_json(&sb, &[]);
+    assert_eq!(doc["files"]["written"], 0, "{doc}");
+    (sb, lap)
+}
+
+/// Adds a track for `root/rel` to a Mixxx database, as a scan would; returns its id.
+#[allow(dead_code)]
+pub fn add_track(db: &Path, root: &Path, rel: &str) -> i64 {
+    let c = rusqlite::Connection::open(db).unwrap();
+    c.execute_batch("PRAGMA foreign_keys = OFF").unwrap();
+    let location = root.join(rel);
+    c.execute(
+        "INSERT INTO track_locations (location, filename, directory, filesize, fs_deleted, needs_verification) VALUES (?1, ?2, ?3, 9, 0, 0)",
+        rusqlite::params![
+            location.to_str().unwrap(),
+            location.file_name().unwrap().to_str().unwrap(),
+            location.parent().unwrap().to_str().unwrap()
+        ],
+    )
+    .unwrap();
+    let loc = c.last_insert_rowid();
+    c.execute(
+        "INSERT INTO library (location, samplerate, mixxx_deleted, filetype) VALUES (?1, 44100, 0, 'mp3')",
+        [loc],
+    )
+    .unwrap();
+    c.last_insert_rowid()
+}
+
 /// Another machine: a clone of the sandbox's repository (no content fetched) with its own
 /// Mixxx database (of the 2.3 era), which saw the collection under [`LAPTOP_ROOT`]. The two
 /// repositories are each other's remotes.
