@@ -13,16 +13,27 @@
 //! side already has the same value (converged) — it can never make an incoming change look
 //! like a local edit, because an entry only ever holds values both sides held at once.
 //!
-//! Layout: magic, format, then entries sorted by key — key, then per managed field (by
-//! git-annex name) its known values; a field without an entry has no known base. A checksum
-//! over everything ends the file. The file is read whole and indexed, and entries are decoded
-//! only for files whose two sides differ, so a no-op sync of 100,000 files decodes none.
+//! Layout (format 2): magic, format, then a header — the field names (in name order) and the
+//! sets of known fields the entries use (almost every entry shares one: the managed fields of
+//! the run that wrote it) — then the entries sorted by key: key, and a body of the entry's
+//! set and only its non-empty fields, as (position in the set, values). A field of the set
+//! that is not listed was agreed empty; a field outside the set has no known base. Lengths
+//! are LEB128, spelled one way only, so equal entries are equal bytes. A checksum over
+//! everything ends the file. Format 1 (every entry names every field, u32 lengths, ~1 KiB an
+//! entry) is still read — the base is state, not a cache — and rewritten as format 2 by the
+//! next write.
+//!
+//! The file is read whole and indexed by one offset per entry (binary search over the sorted
+//! keys, nothing allocated per entry); entries are decoded only for files whose two sides
+//! differ, and unchanged files are checked by comparing encoded bytes. A write streams the
+//! new file into a temp file, copying kept entries' bytes.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use crate::annex::cache::{Decoder, Encoder, checksum};
+use crate::annex::cache::{Encoder, checksum};
 use crate::model::{AnnexKey, FieldSet};
 use crate::sync::fields::ManagedFields;
 use crate::sync::merge::Base;
@@ -30,7 +41,10 @@ use crate::sync::merge::Base;
 const MAGIC: &[u8; 8] = b"mc-base\0";
 /// The layout of this file. Unlike the caches, the base is state, not a shortcut: a new build
 /// must keep reading it, so it carries a format number and no code fingerprint.
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
+/// The first layout, still read.
+const FORMAT_1: u32 = 1;
+const HEADER_LEN: usize = MAGIC.len() + 4;
 const CHECKSUM_LEN: usize = 8;
 
 /// The agreed values of one file: `(git-annex field name, values)` sorted by name; a field
@@ -73,27 +87,8 @@ impl Agreed {
         )
     }
 
-    fn encode(&self, out: &mut Encoder) {
-        encode_entry(
-            out,
-            self.0.iter().map(|(n, v)| (n.as_str(), v.as_slice())),
-            self.0.len(),
-        );
-    }
-
-    fn decode(d: &mut Decoder<'_>) -> Option<Agreed> {
-        let fields = d.count(8)?;
-        let mut out = Vec::with_capacity(fields);
-        for _ in 0..fields {
-            let name = d.string()?.to_string();
-            let n = d.count(4)?;
-            let mut values = Vec::with_capacity(n);
-            for _ in 0..n {
-                values.push(d.string()?.to_string());
-            }
-            out.push((name, values));
-        }
-        Some(Agreed(out))
+    fn names(&self) -> impl Clone + Iterator<Item = &str> {
+        self.0.iter().map(|(n, _)| n.as_str())
     }
 }
 
@@ -108,13 +103,43 @@ pub enum Found {
     Unreadable,
 }
 
+/// How the entries of the file read are laid out.
+enum Layout {
+    V1,
+    V2(Table),
+}
+
+/// Format 2's header: the field names, and the sets of known fields entries refer to.
+#[derive(Default)]
+struct Table {
+    /// Sorted, distinct.
+    names: Vec<String>,
+    /// Per set, indices into `names`, ascending (so in name order).
+    sets: Vec<Vec<u32>>,
+}
+
+impl Table {
+    fn set_names(&self, set: usize) -> impl Clone + Iterator<Item = &str> {
+        self.sets[set]
+            .iter()
+            .map(|&i| self.names[i as usize].as_str())
+    }
+
+    /// The set of exactly `names` (in name order), if the file has one.
+    fn find_set<'a>(&self, names: impl Clone + Iterator<Item = &'a str>) -> Option<usize> {
+        (0..self.sets.len()).find(|&s| self.set_names(s).eq(names.clone()))
+    }
+}
+
 /// The stored base of every file, indexed but not decoded.
 pub struct BaseStore {
     path: PathBuf,
     found: Found,
-    body: Vec<u8>,
-    /// Key → where its entry's fields start and end in `body`.
-    index: HashMap<AnnexKey, (u32, u32)>,
+    /// The whole file.
+    bytes: Vec<u8>,
+    layout: Layout,
+    /// Where each entry starts in `bytes`, in key order.
+    index: Vec<u32>,
 }
 
 impl BaseStore {
@@ -132,8 +157,9 @@ impl BaseStore {
         let mut store = BaseStore {
             path,
             found: Found::Missing,
-            body: Vec::new(),
-            index: HashMap::new(),
+            bytes: Vec::new(),
+            layout: Layout::V2(Table::default()),
+            index: Vec::new(),
         };
         let bytes = match std::fs::read(&store.path) {
             Ok(bytes) => bytes,
@@ -143,10 +169,11 @@ impl BaseStore {
                 return store;
             }
         };
-        match index(bytes) {
-            Some((body, index)) => {
+        match parse(&bytes) {
+            Some((layout, index)) => {
                 store.found = Found::Valid;
-                store.body = body;
+                store.bytes = bytes;
+                store.layout = layout;
                 store.index = index;
             }
             None => store.found = Found::Unreadable,
@@ -170,24 +197,73 @@ impl BaseStore {
         self.index.is_empty()
     }
 
+    fn v1(&self) -> bool {
+        matches!(self.layout, Layout::V1)
+    }
+
+    /// The key and body of entry `i` (checked when the file was read).
+    fn entry(&self, i: usize) -> (&[u8], &[u8]) {
+        let mut rest = &self.bytes[self.index[i] as usize..];
+        let v1 = self.v1();
+        let key = take_bytes(v1, &mut rest).unwrap_or_default();
+        let body = take_bytes(v1, &mut rest).unwrap_or_default();
+        (key, body)
+    }
+
+    /// The body of `key`'s entry.
+    fn find(&self, key: &AnnexKey) -> Option<&[u8]> {
+        let key = key.as_str().as_bytes();
+        let v1 = self.v1();
+        let i = self
+            .index
+            .binary_search_by(|&at| {
+                let mut rest = &self.bytes[at as usize..];
+                take_bytes(v1, &mut rest).unwrap_or_default().cmp(key)
+            })
+            .ok()?;
+        Some(self.entry(i).1)
+    }
+
     /// The stored base of `key`; `None` when there is none (every field unknown).
     pub fn get(&self, key: &AnnexKey) -> Option<Agreed> {
-        let &(start, end) = self.index.get(key)?;
-        Agreed::decode(&mut Decoder::new(&self.body[start as usize..end as usize]))
+        let body = self.find(key)?;
+        let fields = match &self.layout {
+            Layout::V1 => decode_v1(body)?
+                .into_iter()
+                .map(|(name, values)| {
+                    let values = values.into_iter().map(str::to_string).collect();
+                    (name.to_string(), values)
+                })
+                .collect(),
+            Layout::V2(table) => decode_v2(table, body)?,
+        };
+        Some(Agreed(fields))
     }
 
     /// True when the stored base of `key` is exactly `agreed`, compared without decoding.
     pub(crate) fn holds(&self, key: &AnnexKey, agreed: &Agreed, scratch: &mut Encoder) -> bool {
-        let Some(&(start, end)) = self.index.get(key) else {
+        let Some(body) = self.find(key) else {
             return false;
         };
         scratch.clear();
-        agreed.encode(scratch);
-        scratch.as_slice() == &self.body[start as usize..end as usize]
+        let fields = agreed.0.iter().map(|(n, v)| (n.as_str(), v.as_slice()));
+        match &self.layout {
+            Layout::V1 => encode_v1(scratch, fields, agreed.0.len()),
+            Layout::V2(table) => {
+                let Some(set) = table.find_set(agreed.names()) else {
+                    return false;
+                };
+                put_varint(scratch, set as u64);
+                for (at, (_, values)) in fields.enumerate() {
+                    encode_field(scratch, at, values);
+                }
+            }
+        }
+        scratch.as_slice() == body
     }
 
     /// True when the stored base of `key` is exactly what [`Agreed::from_fields`] would make
-    /// of `fields`: the check a no-op sync makes for every file, without allocating.
+    /// of `fields`: the check a sync makes for every unchanged file, without allocating.
     pub(crate) fn holds_fields(
         &self,
         key: &AnnexKey,
@@ -195,63 +271,526 @@ impl BaseStore {
         managed: &ManagedFields,
         scratch: &mut Encoder,
     ) -> bool {
-        let Some(&(start, end)) = self.index.get(key) else {
+        let Some(mut body) = self.find(key) else {
             return false;
         };
         scratch.clear();
-        let n = managed.iter_by_name().count();
-        encode_entry(
-            scratch,
-            managed
-                .iter_by_name()
-                .map(|(_, name)| (name, fields.get(name).unwrap_or(&[]))),
-            n,
-        );
-        scratch.as_slice() == &self.body[start as usize..end as usize]
+        let values_of = |name: &str| fields.get(name).unwrap_or(&[]);
+        match &self.layout {
+            Layout::V1 => {
+                let n = managed.iter_by_name().count();
+                let fields = managed
+                    .iter_by_name()
+                    .map(|(_, name)| (name, values_of(name)));
+                encode_v1(scratch, fields, n);
+            }
+            Layout::V2(table) => {
+                // The entry's set must be exactly the managed fields...
+                let Some(set) = varint(&mut body) else {
+                    return false;
+                };
+                let managed_names = managed.iter_by_name().map(|(_, name)| name);
+                if !table.set_names(set as usize).eq(managed_names) {
+                    return false;
+                }
+                // ...and its fields what `fields` holds for them.
+                for (at, (_, name)) in managed.iter_by_name().enumerate() {
+                    encode_field(scratch, at, values_of(name));
+                }
+            }
+        }
+        scratch.as_slice() == body
     }
 
     /// Writes a new base: `updates` replace (or add) entries, other stored entries are kept
-    /// when `keep` says so. Replaces the file atomically (temp file + rename), so a crash
-    /// leaves the old base or the new one.
+    /// when `keep` says so. Streams into a temp file that then replaces the file (rename), so
+    /// a crash leaves the old base or the new one; kept entries are copied as they are stored
+    /// (format 1 entries are re-encoded).
     pub fn write(
         &self,
         updates: &HashMap<AnnexKey, Agreed>,
         keep: impl Fn(&AnnexKey) -> bool,
     ) -> std::io::Result<()> {
-        let mut keys: Vec<&AnnexKey> = updates
-            .keys()
-            .chain(
-                self.index
-                    .keys()
-                    .filter(|k| !updates.contains_key(*k) && keep(k)),
-            )
-            .collect();
-        keys.sort_unstable();
-        let mut out = Encoder::default();
-        out.raw(MAGIC);
-        out.u32(FORMAT);
-        out.len(keys.len());
-        for key in keys {
-            out.bytes(key.as_str().as_bytes());
-            let mut entry = Encoder::default();
-            match updates.get(key) {
-                Some(agreed) => agreed.encode(&mut entry),
-                None => {
-                    let (start, end) = self.index[key];
-                    entry.raw(&self.body[start as usize..end as usize]);
+        let mut new: Vec<(&AnnexKey, &Agreed)> = updates.iter().collect();
+        new.sort_unstable_by(|a, b| a.0.cmp(b.0));
+
+        // Which stored entries stay (not replaced, and kept), and the sets every entry of the
+        // new file uses.
+        let mut sets = Sets::default();
+        let new_sets: Vec<usize> = new.iter().map(|(_, a)| sets.id(a.names())).collect();
+        let mut kept = vec![false; self.index.len()];
+        let mut remap: Vec<Option<usize>> = match &self.layout {
+            Layout::V1 => Vec::new(),
+            Layout::V2(table) => vec![None; table.sets.len()],
+        };
+        let mut replaced = new.iter().map(|(k, _)| k.as_str().as_bytes()).peekable();
+        for (i, kept) in kept.iter_mut().enumerate() {
+            let (key, mut body) = self.entry(i);
+            while replaced.next_if(|k| *k < key).is_some() {}
+            if replaced.peek() == Some(&key) || !keep(&AnnexKey::new(key_str(key))) {
+                continue;
+            }
+            match &self.layout {
+                Layout::V1 => match decode_v1(body) {
+                    Some(fields) => {
+                        sets.id(fields.iter().map(|(n, _)| *n));
+                    }
+                    // A stored entry that does not decode is no base: dropped.
+                    None => continue,
+                },
+                Layout::V2(table) => {
+                    let old = varint(&mut body).unwrap_or_default() as usize;
+                    if remap[old].is_none() {
+                        remap[old] = Some(sets.id(table.set_names(old)));
+                    }
                 }
             }
-            out.bytes(entry.as_slice());
+            *kept = true;
         }
-        let sum = checksum(out.as_slice());
-        out.raw(&sum.to_le_bytes());
+        let entries = new.len() + kept.iter().filter(|k| **k).count();
 
         let dir = self.path.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir)?;
-        let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-        std::io::Write::write_all(&mut tmp, out.as_slice())?;
+        let tmp = tempfile::NamedTempFile::new_in(dir)?;
+        let mut out = Summed {
+            out: std::io::BufWriter::with_capacity(1 << 16, tmp),
+            sum: Sum::new(),
+        };
+        out.put(MAGIC)?;
+        out.put(&FORMAT.to_le_bytes())?;
+        let mut scratch = Encoder::default();
+        sets.header(&mut scratch, entries);
+        out.put(scratch.as_slice())?;
+
+        // The entries: stored (kept) and new, merged in key order.
+        let mut body = Encoder::default();
+        let mut new = new.iter().zip(new_sets).peekable();
+        let mut stored = (0..self.index.len()).filter(|&i| kept[i]).peekable();
+        loop {
+            let next_stored = stored.peek().map(|&i| self.entry(i));
+            let take_new = match (next_stored, new.peek()) {
+                (None, None) => break,
+                (Some(_), None) => false,
+                (None, Some(_)) => true,
+                (Some((key, _)), Some(((k, _), _))) => k.as_str().as_bytes() < key,
+            };
+            body.clear();
+            let key = if take_new {
+                let ((key, agreed), set) = new.next().expect("peeked");
+                put_varint(&mut body, set as u64);
+                for (at, (_, values)) in agreed.0.iter().enumerate() {
+                    encode_field(&mut body, at, values);
+                }
+                key.as_str().as_bytes()
+            } else {
+                stored.next();
+                let (key, mut stored_body) = next_stored.expect("peeked");
+                match &self.layout {
+                    Layout::V1 => {
+                        let fields = decode_v1(stored_body).unwrap_or_default();
+                        let set = sets.id(fields.iter().map(|(n, _)| *n));
+                        put_varint(&mut body, set as u64);
+                        for (at, (_, values)) in fields.iter().enumerate() {
+                            put_field(&mut body, at, values.len(), values.iter());
+                        }
+                    }
+                    Layout::V2(_) => {
+                        let old = varint(&mut stored_body).unwrap_or_default() as usize;
+                        let set = remap[old].expect("mapped for every kept entry");
+                        put_varint(&mut body, set as u64);
+                        body.raw(stored_body);
+                    }
+                }
+                key
+            };
+            scratch.clear();
+            put_bytes(&mut scratch, key);
+            put_bytes(&mut scratch, body.as_slice());
+            out.put(scratch.as_slice())?;
+        }
+        let sum = out.sum.finish();
+        out.out.write_all(&sum.to_le_bytes())?;
+        let tmp = out.out.into_inner().map_err(|e| e.into_error())?;
         tmp.persist(&self.path).map_err(|e| e.error)?;
         Ok(())
+    }
+}
+
+/// The known-field sets of a file being written, numbered as they are first met; the header
+/// lists them in that order, only their names, and in name order.
+#[derive(Default)]
+struct Sets<'a> {
+    list: Vec<Vec<&'a str>>,
+    /// The set found last: consecutive entries almost always share one.
+    last: usize,
+}
+
+impl<'a> Sets<'a> {
+    /// The set of `names` (in name order, distinct: an [`Agreed`]'s or a checked file's).
+    fn id(&mut self, names: impl Clone + Iterator<Item = &'a str>) -> usize {
+        let same = |set: &Vec<&'a str>| set.iter().copied().eq(names.clone());
+        if self.list.get(self.last).is_some_and(same) {
+            return self.last;
+        }
+        self.last = match self.list.iter().position(same) {
+            Some(id) => id,
+            None => {
+                self.list.push(names.collect());
+                self.list.len() - 1
+            }
+        };
+        self.last
+    }
+
+    /// Encodes the header after the format: names, sets, and the number of entries.
+    fn header(&self, out: &mut Encoder, entries: usize) {
+        let names: Vec<&'a str> = self
+            .list
+            .iter()
+            .flatten()
+            .copied()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        put_varint(out, names.len() as u64);
+        for name in &names {
+            put_bytes(out, name.as_bytes());
+        }
+        put_varint(out, self.list.len() as u64);
+        for set in &self.list {
+            put_varint(out, set.len() as u64);
+            for name in set {
+                let at = names.binary_search(name).expect("every set's names are listed");
+                put_varint(out, at as u64);
+            }
+        }
+        put_varint(out, entries as u64);
+    }
+}
+
+/// Checks the file and indexes its entries.
+fn parse(bytes: &[u8]) -> Option<(Layout, Vec<u32>)> {
+    if bytes.len() < HEADER_LEN + CHECKSUM_LEN || &bytes[..MAGIC.len()] != MAGIC {
+        return None;
+    }
+    let (content, sum) = bytes.split_at(bytes.len() - CHECKSUM_LEN);
+    let format = u32::from_le_bytes(bytes[MAGIC.len()..HEADER_LEN].try_into().ok()?);
+    match format {
+        FORMAT => {
+            let mut s = Sum::new();
+            s.update(content);
+            (s.finish().to_le_bytes() == sum).then_some(())?;
+            parse_v2(content)
+        }
+        FORMAT_1 => {
+            (checksum(content).to_le_bytes() == sum).then_some(())?;
+            parse_v1(content)
+        }
+        _ => None,
+    }
+}
+
+/// Format 1: entry count, then per entry the key and the body (u32 lengths). Bodies are
+/// checked when decoded, as that format's reader did.
+fn parse_v1(content: &[u8]) -> Option<(Layout, Vec<u32>)> {
+    let mut rest = &content[HEADER_LEN..];
+    let entries = take_len(true, &mut rest)?;
+    (entries.saturating_mul(8) <= rest.len()).then_some(())?;
+    let index = index_entries(content, rest, entries, true, |_| Some(()))?;
+    Some((Layout::V1, index))
+}
+
+/// Format 2: the header (names, sets, entry count), then the entries, every body checked.
+fn parse_v2(content: &[u8]) -> Option<(Layout, Vec<u32>)> {
+    let mut rest = &content[HEADER_LEN..];
+    let count = |rest: &mut &[u8]| {
+        let n = take_len(false, rest)?;
+        (n <= rest.len()).then_some(n)
+    };
+    let mut table = Table::default();
+    for _ in 0..count(&mut rest)? {
+        let name = std::str::from_utf8(take_bytes(false, &mut rest)?).ok()?;
+        if table.names.last().is_some_and(|last| last.as_str() >= name) {
+            return None;
+        }
+        table.names.push(name.to_string());
+    }
+    for _ in 0..count(&mut rest)? {
+        let mut set = Vec::new();
+        for _ in 0..count(&mut rest)? {
+            let at = u32::try_from(varint(&mut rest)?).ok()?;
+            if at as usize >= table.names.len() || set.last().is_some_and(|&last| last >= at) {
+                return None;
+            }
+            set.push(at);
+        }
+        table.sets.push(set);
+    }
+    // An entry takes at least 3 bytes (two lengths and a set).
+    let entries = take_len(false, &mut rest)?;
+    (entries.saturating_mul(3) <= rest.len()).then_some(())?;
+    let index = index_entries(content, rest, entries, false, |body| {
+        decode_v2_with(&table, body, |_, _| {})
+    })?;
+    Some((Layout::V2(table), index))
+}
+
+/// The offsets of `entries` entries that make up all of `rest` (the end of `content`), keys
+/// UTF-8 and strictly ascending, each body accepted by `check`.
+fn index_entries(
+    content: &[u8],
+    mut rest: &[u8],
+    entries: usize,
+    v1: bool,
+    check: impl Fn(&[u8]) -> Option<()>,
+) -> Option<Vec<u32>> {
+    let mut index = Vec::with_capacity(entries);
+    let mut last: Option<&[u8]> = None;
+    for _ in 0..entries {
+        let at = u32::try_from(content.len() - rest.len()).ok()?;
+        let key = take_bytes(v1, &mut rest)?;
+        std::str::from_utf8(key).ok()?;
+        if last.is_some_and(|last| last >= key) {
+            return None;
+        }
+        last = Some(key);
+        check(take_bytes(v1, &mut rest)?)?;
+        index.push(at);
+    }
+    rest.is_empty().then_some(index)
+}
+
+/// A format 2 body as the set's fields with their values.
+fn decode_v2(table: &Table, body: &[u8]) -> Option<Vec<(String, Vec<String>)>> {
+    let mut fields: Vec<(String, Vec<String>)> = Vec::new();
+    decode_v2_with(table, body, |set, listed| {
+        if fields.is_empty() {
+            fields = table
+                .set_names(set)
+                .map(|n| (n.to_string(), Vec::new()))
+                .collect();
+        }
+        if let Some((at, value)) = listed {
+            fields[at].1.push(value.to_string());
+        }
+    })?;
+    Some(fields)
+}
+
+/// Walks a format 2 body, checking it: `each(set, None)` first, then `each(set, Some((position
+/// in the set, value)))` for every value.
+fn decode_v2_with<'a>(
+    table: &Table,
+    mut body: &'a [u8],
+    mut each: impl FnMut(usize, Option<(usize, &'a str)>),
+) -> Option<()> {
+    let set = usize::try_from(varint(&mut body)?).ok()?;
+    let len = table.sets.get(set)?.len();
+    each(set, None);
+    let mut next = 0;
+    while !body.is_empty() {
+        let at = usize::try_from(varint(&mut body)?).ok()?;
+        if at < next || at >= len {
+            return None;
+        }
+        next = at + 1;
+        let n = take_len(false, &mut body)?;
+        // A listed field has values (an empty one is not listed), each at least one byte.
+        if n == 0 || n > body.len() {
+            return None;
+        }
+        for _ in 0..n {
+            let value = std::str::from_utf8(take_bytes(false, &mut body)?).ok()?;
+            each(set, Some((at, value)));
+        }
+    }
+    Some(())
+}
+
+type FieldsV1<'a> = Vec<(&'a str, Vec<&'a str>)>;
+
+/// A format 1 body: field count, then per field its name and values; names strictly in
+/// name order (as every writer of that format wrote them).
+fn decode_v1(mut body: &[u8]) -> Option<FieldsV1<'_>> {
+    let n = take_len(true, &mut body)?;
+    (n.saturating_mul(8) <= body.len()).then_some(())?;
+    let mut fields: FieldsV1<'_> = Vec::with_capacity(n);
+    for _ in 0..n {
+        let name = std::str::from_utf8(take_bytes(true, &mut body)?).ok()?;
+        if fields.last().is_some_and(|(last, _)| *last >= name) {
+            return None;
+        }
+        let count = take_len(true, &mut body)?;
+        (count.saturating_mul(4) <= body.len()).then_some(())?;
+        let mut values = Vec::with_capacity(count);
+        for _ in 0..count {
+            values.push(std::str::from_utf8(take_bytes(true, &mut body)?).ok()?);
+        }
+        fields.push((name, values));
+    }
+    body.is_empty().then_some(fields)
+}
+
+/// One entry's fields in format 1, `(name, values)` in name order: the same bytes whether
+/// they come from an [`Agreed`] or straight from a file's fields.
+fn encode_v1<'a>(out: &mut Encoder, fields: impl Iterator<Item = (&'a str, &'a [String])>, n: usize) {
+    out.len(n);
+    for (name, values) in fields {
+        out.bytes(name.as_bytes());
+        out.len(values.len());
+        for value in values {
+            out.bytes(value.as_bytes());
+        }
+    }
+}
+
+/// A format 2 field at position `at` of its set: nothing when it has no values.
+fn encode_field(out: &mut Encoder, at: usize, values: &[String]) {
+    if !values.is_empty() {
+        put_field(out, at, values.len(), values.iter());
+    }
+}
+
+fn put_field<S: AsRef<str>>(out: &mut Encoder, at: usize, n: usize, values: impl Iterator<Item = S>) {
+    put_varint(out, at as u64);
+    put_varint(out, n as u64);
+    for value in values {
+        put_bytes(out, value.as_ref().as_bytes());
+    }
+}
+
+fn put_bytes(out: &mut Encoder, bytes: &[u8]) {
+    put_varint(out, bytes.len() as u64);
+    out.raw(bytes);
+}
+
+/// LEB128: seven bits a byte, low first, the high bit set on all but the last.
+fn put_varint(out: &mut Encoder, mut v: u64) {
+    while v >= 0x80 {
+        out.u8(v as u8 | 0x80);
+        v >>= 7;
+    }
+    out.u8(v as u8);
+}
+
+/// Reads what [`put_varint`] writes, and only that: a number spelled with a needless zero
+/// byte or beyond 64 bits is rejected, so that equal entries are always equal bytes.
+fn varint(input: &mut &[u8]) -> Option<u64> {
+    let mut v = 0u64;
+    let mut shift = 0;
+    loop {
+        let (&byte, rest) = input.split_first()?;
+        *input = rest;
+        let low = u64::from(byte & 0x7f);
+        if shift == 63 && low > 1 {
+            return None;
+        }
+        v |= low << shift;
+        if byte & 0x80 == 0 {
+            return (byte != 0 || shift == 0).then_some(v);
+        }
+        shift += 7;
+        if shift > 63 {
+            return None;
+        }
+    }
+}
+
+/// A length: u32 little-endian in format 1, LEB128 in format 2.
+fn take_len(v1: bool, input: &mut &[u8]) -> Option<usize> {
+    if v1 {
+        let (n, rest) = input.split_first_chunk::<4>()?;
+        *input = rest;
+        Some(u32::from_le_bytes(*n) as usize)
+    } else {
+        usize::try_from(varint(input)?).ok()
+    }
+}
+
+fn take_bytes<'a>(v1: bool, input: &mut &'a [u8]) -> Option<&'a [u8]> {
+    let n = take_len(v1, input)?;
+    if n > input.len() {
+        return None;
+    }
+    let (bytes, rest) = input.split_at(n);
+    *input = rest;
+    Some(bytes)
+}
+
+/// A stored key (checked UTF-8 when the file was read).
+fn key_str(key: &[u8]) -> &str {
+    std::str::from_utf8(key).unwrap_or_default()
+}
+
+/// Format 2's checksum, fed as the file is written: [`checksum`]'s steps (each a bijection of
+/// the state for a fixed word and of the word for a fixed state, so any single changed word
+/// changes the result), with the length mixed in last since it is known only then.
+struct Sum {
+    h: u64,
+    pending: [u8; 8],
+    filled: usize,
+    len: u64,
+}
+
+impl Sum {
+    const K: u64 = 0x9E37_79B9_7F4A_7C15;
+
+    fn new() -> Sum {
+        Sum {
+            h: Self::K,
+            pending: [0; 8],
+            filled: 0,
+            len: 0,
+        }
+    }
+
+    fn mix(&mut self, word: u64) {
+        self.h = (self.h ^ word).wrapping_mul(Self::K);
+        self.h ^= self.h >> 29;
+    }
+
+    fn update(&mut self, mut bytes: &[u8]) {
+        self.len += bytes.len() as u64;
+        if self.filled > 0 {
+            let take = (8 - self.filled).min(bytes.len());
+            self.pending[self.filled..self.filled + take].copy_from_slice(&bytes[..take]);
+            self.filled += take;
+            bytes = &bytes[take..];
+            if self.filled < 8 {
+                return;
+            }
+            self.mix(u64::from_le_bytes(self.pending));
+            self.filled = 0;
+        }
+        let mut words = bytes.chunks_exact(8);
+        for word in &mut words {
+            self.mix(u64::from_le_bytes(word.try_into().expect("8 bytes")));
+        }
+        let rest = words.remainder();
+        self.pending[..rest.len()].copy_from_slice(rest);
+        self.filled = rest.len();
+    }
+
+    fn finish(mut self) -> u64 {
+        let mut last = [0u8; 8];
+        last[..self.filled].copy_from_slice(&self.pending[..self.filled]);
+        self.mix(u64::from_le_bytes(last));
+        let len = self.len;
+        self.mix(len);
+        self.h
+    }
+}
+
+/// A writer that checksums what goes through it.
+struct Summed<W: Write> {
+    out: W,
+    sum: Sum,
+}
+
+impl<W: Write> Summed<W> {
+    fn put(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.sum.update(bytes);
+        self.out.write_all(bytes)
     }
 }
 
@@ -338,54 +877,6 @@ impl Stamp {
         out.extend_from_slice(&checksum(&bytes).to_le_bytes());
         out
     }
-}
-
-/// One entry's fields, `(name, values)` in name order: the same bytes whether they come from
-/// an [`Agreed`] or straight from a file's fields.
-fn encode_entry<'a>(
-    out: &mut Encoder,
-    fields: impl Iterator<Item = (&'a str, &'a [String])>,
-    n: usize,
-) {
-    out.len(n);
-    for (name, values) in fields {
-        out.bytes(name.as_bytes());
-        out.len(values.len());
-        for value in values {
-            out.bytes(value.as_bytes());
-        }
-    }
-}
-
-type Index = HashMap<AnnexKey, (u32, u32)>;
-
-/// Checks the file and indexes its entries; the body keeps the file's bytes.
-fn index(bytes: Vec<u8>) -> Option<(Vec<u8>, Index)> {
-    if bytes.len() < MAGIC.len() + 4 + CHECKSUM_LEN || &bytes[..MAGIC.len()] != MAGIC {
-        return None;
-    }
-    let (content, sum) = bytes.split_at(bytes.len() - CHECKSUM_LEN);
-    if checksum(content).to_le_bytes() != sum {
-        return None;
-    }
-    let mut d = Decoder::new(&content[MAGIC.len()..]);
-    if d.u32()? != FORMAT {
-        return None;
-    }
-    let entries = d.count(8)?;
-    let mut index = HashMap::with_capacity(entries);
-    for _ in 0..entries {
-        let key = d.string()?;
-        let fields = d.bytes()?;
-        // Offsets into `bytes`: the entry's slice is a sub-slice of it.
-        let start = fields.as_ptr() as usize - bytes.as_ptr() as usize;
-        let end = start + fields.len();
-        index.insert(
-            AnnexKey::new(key),
-            (u32::try_from(start).ok()?, u32::try_from(end).ok()?),
-        );
-    }
-    d.is_empty().then_some((bytes, index))
 }
 
 #[cfg(test)]
