@@ -359,7 +359,7 @@ impl BaseStore {
         out.put(MAGIC)?;
         out.put(&FORMAT.to_le_bytes())?;
         let mut scratch = Encoder::default();
-        sets.header(&mut scratch, entries);
+        let numbers = sets.header(&mut scratch, entries);
         out.put(scratch.as_slice())?;
 
         // The entries: stored (kept) and new, merged in key order.
@@ -377,7 +377,7 @@ impl BaseStore {
             body.clear();
             let key = if take_new {
                 let ((key, agreed), set) = new.next().expect("peeked");
-                put_varint(&mut body, set as u64);
+                put_varint(&mut body, numbers[set] as u64);
                 for (at, (_, values)) in agreed.0.iter().enumerate() {
                     encode_field(&mut body, at, values);
                 }
@@ -389,15 +389,17 @@ impl BaseStore {
                     Layout::V1 => {
                         let fields = decode_v1(stored_body).unwrap_or_default();
                         let set = sets.id(fields.iter().map(|(n, _)| *n));
-                        put_varint(&mut body, set as u64);
+                        put_varint(&mut body, numbers[set] as u64);
                         for (at, (_, values)) in fields.iter().enumerate() {
-                            put_field(&mut body, at, values.len(), values.iter());
+                            if !values.is_empty() {
+                                put_field(&mut body, at, values.len(), values.iter());
+                            }
                         }
                     }
                     Layout::V2(_) => {
                         let old = varint(&mut stored_body).unwrap_or_default() as usize;
                         let set = remap[old].expect("mapped for every kept entry");
-                        put_varint(&mut body, set as u64);
+                        put_varint(&mut body, numbers[set] as u64);
                         body.raw(stored_body);
                     }
                 }
@@ -416,8 +418,9 @@ impl BaseStore {
     }
 }
 
-/// The known-field sets of a file being written, numbered as they are first met; the header
-/// lists them in that order, only their names, and in name order.
+/// The known-field sets of a file being written, as they are met; the header lists them in
+/// order of their names (so a file is the same bytes whatever order it was built in), and
+/// only the names they use, in name order.
 #[derive(Default)]
 struct Sets<'a> {
     list: Vec<Vec<&'a str>>,
@@ -442,8 +445,9 @@ impl<'a> Sets<'a> {
         self.last
     }
 
-    /// Encodes the header after the format: names, sets, and the number of entries.
-    fn header(&self, out: &mut Encoder, entries: usize) {
+    /// Encodes the header after the format: names, sets, and the number of entries. Returns
+    /// the number each set has in the file.
+    fn header(&self, out: &mut Encoder, entries: usize) -> Vec<usize> {
         let names: Vec<&'a str> = self
             .list
             .iter()
@@ -456,15 +460,24 @@ impl<'a> Sets<'a> {
         for name in &names {
             put_bytes(out, name.as_bytes());
         }
+        let mut order: Vec<usize> = (0..self.list.len()).collect();
+        order.sort_by(|&a, &b| self.list[a].cmp(&self.list[b]));
+        let mut numbers = vec![0; order.len()];
+        for (number, &id) in order.iter().enumerate() {
+            numbers[id] = number;
+        }
         put_varint(out, self.list.len() as u64);
-        for set in &self.list {
+        for set in order.iter().map(|&id| &self.list[id]) {
             put_varint(out, set.len() as u64);
             for name in set {
-                let at = names.binary_search(name).expect("every set's names are listed");
+                let at = names
+                    .binary_search(name)
+                    .expect("every set's names are listed");
                 put_varint(out, at as u64);
             }
         }
         put_varint(out, entries as u64);
+        numbers
     }
 }
 
@@ -633,7 +646,11 @@ fn decode_v1(mut body: &[u8]) -> Option<FieldsV1<'_>> {
 
 /// One entry's fields in format 1, `(name, values)` in name order: the same bytes whether
 /// they come from an [`Agreed`] or straight from a file's fields.
-fn encode_v1<'a>(out: &mut Encoder, fields: impl Iterator<Item = (&'a str, &'a [String])>, n: usize) {
+fn encode_v1<'a>(
+    out: &mut Encoder,
+    fields: impl Iterator<Item = (&'a str, &'a [String])>,
+    n: usize,
+) {
     out.len(n);
     for (name, values) in fields {
         out.bytes(name.as_bytes());
@@ -651,7 +668,12 @@ fn encode_field(out: &mut Encoder, at: usize, values: &[String]) {
     }
 }
 
-fn put_field<S: AsRef<str>>(out: &mut Encoder, at: usize, n: usize, values: impl Iterator<Item = S>) {
+fn put_field<S: AsRef<str>>(
+    out: &mut Encoder,
+    at: usize,
+    n: usize,
+    values: impl Iterator<Item = S>,
+) {
     put_varint(out, at as u64);
     put_varint(out, n as u64);
     for value in values {
@@ -953,6 +975,399 @@ mod tests {
                 Found::Unreadable,
                 "byte {flip}"
             );
+        }
+    }
+
+    /// The format 1 writer as it shipped (before format 2), kept to make the files a user's
+    /// clone holds: every entry names every field, u32 lengths, one checksum over the lot.
+    fn write_format_1(path: &Path, entries: &[(AnnexKey, Agreed)]) {
+        let mut sorted: Vec<&(AnnexKey, Agreed)> = entries.iter().collect();
+        sorted.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let mut out = Encoder::default();
+        out.raw(MAGIC);
+        out.u32(1);
+        out.len(sorted.len());
+        for (key, agreed) in sorted {
+            out.bytes(key.as_str().as_bytes());
+            let mut entry = Encoder::default();
+            entry.len(agreed.0.len());
+            for (name, values) in &agreed.0 {
+                entry.bytes(name.as_bytes());
+                entry.len(values.len());
+                for value in values {
+                    entry.bytes(value.as_bytes());
+                }
+            }
+            out.bytes(entry.as_slice());
+        }
+        let sum = checksum(out.as_slice());
+        out.raw(&sum.to_le_bytes());
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, out.as_slice()).unwrap();
+    }
+
+    fn format_of(path: &Path) -> u32 {
+        let bytes = std::fs::read(path).unwrap();
+        u32::from_le_bytes(bytes[8..12].try_into().unwrap())
+    }
+
+    fn managed(fields: &[FieldId]) -> ManagedFields {
+        ManagedFields::new(fields, &std::collections::BTreeMap::new()).unwrap()
+    }
+
+    use crate::sync::fields::FieldId;
+
+    #[test]
+    fn format_1_is_read_and_rewritten_as_format_2() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("music-commander/base-x");
+        let managed = managed(&[FieldId::Rating, FieldId::Crate, FieldId::Comment]);
+        let file: FieldSet = [("rating", "5"), ("crate", "A"), ("crate", "B")]
+            .into_iter()
+            .collect();
+        let from_fields = Agreed::from_fields(&file, &managed);
+        let (a, b, c) = (
+            AnnexKey::new("K-a"),
+            AnnexKey::new("K-b"),
+            AnnexKey::new("K-c"),
+        );
+        let partial = agreed(&[("rating", &["3"]), ("title", &[])]);
+        write_format_1(
+            &path,
+            &[
+                (b.clone(), partial.clone()),
+                (a.clone(), from_fields.clone()),
+                (c.clone(), Agreed::new()),
+            ],
+        );
+        assert_eq!(format_of(&path), 1);
+
+        let store = BaseStore::open(path.clone());
+        assert_eq!(store.found(), Found::Valid);
+        assert_eq!(store.len(), 3);
+        assert_eq!(store.get(&a), Some(from_fields.clone()));
+        assert_eq!(store.get(&b), Some(partial.clone()));
+        assert_eq!(store.get(&c), Some(Agreed::new()));
+        let mut scratch = Encoder::default();
+        assert!(store.holds(&a, &from_fields, &mut scratch));
+        assert!(store.holds(&b, &partial, &mut scratch));
+        assert!(!store.holds(&b, &from_fields, &mut scratch));
+        assert!(store.holds_fields(&a, &file, &managed, &mut scratch));
+        assert!(!store.holds_fields(&b, &file, &managed, &mut scratch));
+
+        // Any write rewrites every kept entry in format 2.
+        let d = AnnexKey::new("K-d");
+        store
+            .write(&HashMap::from([(d.clone(), partial.clone())]), |_| true)
+            .unwrap();
+        assert_eq!(format_of(&path), FORMAT);
+        let store = BaseStore::open(path.clone());
+        assert_eq!(store.found(), Found::Valid);
+        assert_eq!(store.len(), 4);
+        assert_eq!(store.get(&a), Some(from_fields.clone()));
+        assert_eq!(store.get(&b), Some(partial.clone()));
+        assert_eq!(store.get(&c), Some(Agreed::new()));
+        assert_eq!(store.get(&d), Some(partial.clone()));
+        assert!(store.holds(&a, &from_fields, &mut scratch));
+        assert!(store.holds_fields(&a, &file, &managed, &mut scratch));
+        assert!(!store.holds_fields(&b, &file, &managed, &mut scratch));
+    }
+
+    #[test]
+    fn holds_fields_is_from_fields() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("base");
+        let all = ManagedFields::all();
+        let some = managed(&[FieldId::Rating, FieldId::Crate]);
+        let file: FieldSet = [
+            ("rating", "5"),
+            ("crate", "A"),
+            ("crate", "B"),
+            ("title", "T"),
+        ]
+        .into_iter()
+        .collect();
+        let (a, b) = (AnnexKey::new("K-a"), AnnexKey::new("K-b"));
+        let updates = HashMap::from([
+            (a.clone(), Agreed::from_fields(&file, &all)),
+            (b.clone(), Agreed::from_fields(&file, &some)),
+        ]);
+        BaseStore::open(path.clone())
+            .write(&updates, |_| true)
+            .unwrap();
+        let store = BaseStore::open(path);
+        let mut scratch = Encoder::default();
+        assert!(store.holds_fields(&a, &file, &all, &mut scratch));
+        assert!(store.holds_fields(&b, &file, &some, &mut scratch));
+        // Another known set is another base, even where the values agree.
+        assert!(!store.holds_fields(&a, &file, &some, &mut scratch));
+        assert!(!store.holds_fields(&b, &file, &all, &mut scratch));
+        let mut edited = file.clone();
+        edited.set("crate", ["A"]);
+        assert!(!store.holds_fields(&a, &edited, &all, &mut scratch));
+        // A field outside `some` does not count for `some`.
+        edited = file.clone();
+        edited.set("title", ["U"]);
+        assert!(store.holds_fields(&b, &edited, &some, &mut scratch));
+        assert!(!store.holds_fields(&a, &edited, &all, &mut scratch));
+        assert!(!store.holds_fields(&AnnexKey::new("K-c"), &file, &all, &mut scratch));
+    }
+
+    #[test]
+    fn one_known_set_is_stored_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("base");
+        let all = ManagedFields::all();
+        let updates: HashMap<AnnexKey, Agreed> = (0..1000)
+            .map(|i| {
+                let file: FieldSet = [("rating", format!("{}", i % 5))].into_iter().collect();
+                (
+                    AnnexKey::new(format!("K-{i:04}")),
+                    Agreed::from_fields(&file, &all),
+                )
+            })
+            .collect();
+        BaseStore::open(path.clone())
+            .write(&updates, |_| true)
+            .unwrap();
+        let size = std::fs::metadata(&path).unwrap().len();
+        // Per entry: the key (6 bytes and its length), the body's length, the set, and one
+        // field (position, count, length, value): 14 bytes; the header names 53 fields once.
+        assert!(size < 1000 * 14 + 2000, "{size} bytes");
+        let store = BaseStore::open(path);
+        match &store.layout {
+            Layout::V2(table) => {
+                assert_eq!(table.sets.len(), 1);
+                assert_eq!(table.names.len(), FieldId::ALL.len());
+            }
+            Layout::V1 => panic!("written as format 1"),
+        }
+    }
+
+    #[test]
+    fn sets_no_entry_uses_are_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("base");
+        let (a, b) = (AnnexKey::new("K-a"), AnnexKey::new("K-b"));
+        let old = agreed(&[("rating", &["1"]), ("comment", &[])]);
+        let new = agreed(&[("rating", &["2"]), ("bpm", &["120"])]);
+        BaseStore::open(path.clone())
+            .write(
+                &HashMap::from([(a.clone(), old.clone()), (b.clone(), old)]),
+                |_| true,
+            )
+            .unwrap();
+        BaseStore::open(path.clone())
+            .write(&HashMap::from([(a.clone(), new.clone())]), |_| true)
+            .unwrap();
+        BaseStore::open(path.clone())
+            .write(&HashMap::new(), |k| *k != b)
+            .unwrap();
+        let store = BaseStore::open(path);
+        assert_eq!(store.get(&a), Some(new));
+        assert_eq!(store.get(&b), None);
+        let Layout::V2(table) = &store.layout else {
+            panic!("written as format 1")
+        };
+        assert_eq!(table.sets, vec![vec![0, 1]]);
+        assert_eq!(table.names, vec!["bpm".to_string(), "rating".to_string()]);
+    }
+
+    #[test]
+    fn varints_have_one_spelling() {
+        for v in [0u64, 1, 127, 128, 300, u32::MAX as u64, u64::MAX] {
+            let mut e = Encoder::default();
+            put_varint(&mut e, v);
+            let mut input = e.as_slice();
+            assert_eq!(varint(&mut input), Some(v));
+            assert!(input.is_empty());
+        }
+        for bad in [
+            &[0x80, 0x00][..],
+            &[0xff, 0x00],
+            &[0x80],
+            &[0xff; 10],
+            &[0xff; 11],
+        ] {
+            assert_eq!(varint(&mut &bad[..]), None, "{bad:?}");
+        }
+        let mut max = vec![0xff; 9];
+        max.push(0x01);
+        assert_eq!(varint(&mut &max[..]), Some(u64::MAX));
+        max[9] = 0x02;
+        assert_eq!(varint(&mut &max[..]), None);
+    }
+
+    #[test]
+    fn sum_is_the_same_fed_in_pieces() {
+        let bytes: Vec<u8> = (0..100u8).collect();
+        let mut whole = Sum::new();
+        whole.update(&bytes);
+        let whole = whole.finish();
+        for cut in [0, 1, 7, 8, 9, 50, 99, 100] {
+            let mut pieces = Sum::new();
+            let (a, b) = bytes.split_at(cut);
+            pieces.update(a);
+            for byte in b {
+                pieces.update(std::slice::from_ref(byte));
+            }
+            assert_eq!(pieces.finish(), whole, "cut at {cut}");
+        }
+        // Trailing zero bytes are part of what is summed.
+        let mut longer = Sum::new();
+        longer.update(&bytes);
+        longer.update(&[0]);
+        assert_ne!(longer.finish(), whole);
+    }
+
+    #[test]
+    fn unknown_formats_and_disorder_read_as_no_base() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("base");
+        BaseStore::open(path.clone())
+            .write(
+                &HashMap::from([(AnnexKey::new("K"), agreed(&[("rating", &["5"])]))]),
+                |_| true,
+            )
+            .unwrap();
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[8] = 3;
+        let n = bytes.len() - CHECKSUM_LEN;
+        let mut sum = Sum::new();
+        sum.update(&bytes[..n]);
+        let sum = sum.finish().to_le_bytes();
+        bytes[n..].copy_from_slice(&sum);
+        std::fs::write(&path, &bytes).unwrap();
+        assert_eq!(BaseStore::open(path.clone()).found(), Found::Unreadable);
+
+        // A format 1 file whose keys are out of order (no writer made one) is not searched.
+        let mut out = Encoder::default();
+        out.raw(MAGIC);
+        out.u32(1);
+        out.len(2);
+        for key in ["K-b", "K-a"] {
+            out.bytes(key.as_bytes());
+            out.bytes(&0u32.to_le_bytes());
+        }
+        let sum = checksum(out.as_slice());
+        out.raw(&sum.to_le_bytes());
+        std::fs::write(&path, out.as_slice()).unwrap();
+        assert_eq!(BaseStore::open(path).found(), Found::Unreadable);
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        const NAMES: [&str; 6] = ["bpm", "comment", "crate", "hotcue-1", "rating", "ü"];
+
+        fn agreed_strategy() -> impl Strategy<Value = Agreed> {
+            proptest::collection::btree_map(
+                proptest::sample::select(&NAMES[..]),
+                proptest::collection::btree_set(".{0,6}", 0..3),
+                0..NAMES.len(),
+            )
+            .prop_map(|fields| {
+                let mut a = Agreed::new();
+                for (name, values) in fields {
+                    a.set(name, values.into_iter().collect());
+                }
+                a
+            })
+        }
+
+        fn base_strategy() -> impl Strategy<Value = HashMap<AnnexKey, Agreed>> {
+            proptest::collection::hash_map(
+                "[a-z0-9é-]{0,8}".prop_map(AnnexKey::new),
+                agreed_strategy(),
+                0..12,
+            )
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(64))]
+
+            #[test]
+            fn writes_read_back(
+                first in base_strategy(),
+                second in base_strategy(),
+                drop_bits in any::<u64>(),
+                first_as_format_1 in any::<bool>(),
+            ) {
+                let dir = tempfile::tempdir().unwrap();
+                let path = dir.path().join("base");
+                if first_as_format_1 {
+                    let entries: Vec<(AnnexKey, Agreed)> = first.clone().into_iter().collect();
+                    write_format_1(&path, &entries);
+                } else {
+                    BaseStore::open(path.clone()).write(&first, |_| true).unwrap();
+                }
+                let store = BaseStore::open(path.clone());
+                prop_assert_eq!(store.found(), Found::Valid);
+                prop_assert_eq!(store.len(), first.len());
+                let mut scratch = Encoder::default();
+                for (key, a) in &first {
+                    prop_assert_eq!(store.get(key), Some(a.clone()));
+                    prop_assert!(store.holds(key, a, &mut scratch));
+                    for other in second.values() {
+                        prop_assert_eq!(store.holds(key, other, &mut scratch), other == a);
+                    }
+                }
+
+                // A second write: `second` replaces or adds, some stored entries are dropped.
+                let dropped = |k: &AnnexKey| checksum(k.as_str().as_bytes()) & drop_bits & 1 == 1;
+                store.write(&second, |k| !dropped(k)).unwrap();
+                let mut model: HashMap<AnnexKey, Agreed> = first
+                    .into_iter()
+                    .filter(|(k, _)| !dropped(k))
+                    .collect();
+                model.extend(second.clone());
+                let store = BaseStore::open(path.clone());
+                prop_assert_eq!(store.found(), Found::Valid);
+                prop_assert_eq!(store.len(), model.len());
+                for (key, a) in &model {
+                    prop_assert_eq!(store.get(key), Some(a.clone()));
+                    prop_assert!(store.holds(key, a, &mut scratch));
+                }
+                for key in second.keys().chain(model.keys()) {
+                    for other in model.values() {
+                        prop_assert_eq!(
+                            store.holds(key, other, &mut scratch),
+                            store.get(key).as_ref() == Some(other)
+                        );
+                    }
+                }
+                // Writing nothing new keeps the bytes.
+                let bytes = std::fs::read(&path).unwrap();
+                store.write(&HashMap::new(), |_| true).unwrap();
+                prop_assert_eq!(std::fs::read(&path).unwrap(), bytes);
+            }
+
+            #[test]
+            fn damage_is_unreadable(
+                base in base_strategy(),
+                at in any::<prop::sample::Index>(),
+                flip in 1u8..=255,
+                cut in any::<bool>(),
+            ) {
+                let dir = tempfile::tempdir().unwrap();
+                let path = dir.path().join("base");
+                BaseStore::open(path.clone()).write(&base, |_| true).unwrap();
+                let mut bytes = std::fs::read(&path).unwrap();
+                let at = at.index(bytes.len());
+                if cut {
+                    bytes.truncate(at);
+                } else {
+                    bytes[at] ^= flip;
+                }
+                std::fs::write(&path, &bytes).unwrap();
+                let store = BaseStore::open(path);
+                prop_assert_eq!(store.found(), Found::Unreadable);
+                prop_assert!(store.is_empty());
+                for key in base.keys() {
+                    prop_assert_eq!(store.get(key), None);
+                }
+            }
         }
     }
 
