@@ -293,9 +293,15 @@ impl BaseStore {
                 if !table.set_names(set as usize).eq(managed_names) {
                     return false;
                 }
-                // ...and its fields what `fields` holds for them.
+                // ...and its fields what `fields` holds for them. Both are in name order, so
+                // one merge finds each field's values (what `values_of` would, without a
+                // search per field).
+                let mut held = fields.iter().peekable();
                 for (at, (_, name)) in managed.iter_by_name().enumerate() {
-                    encode_field(scratch, at, values_of(name));
+                    while held.next_if(|(n, _)| *n < name).is_some() {}
+                    if let Some((_, values)) = held.next_if(|(n, _)| *n == name) {
+                        encode_field(scratch, at, values);
+                    }
                 }
             }
         }
@@ -697,7 +703,20 @@ fn put_varint(out: &mut Encoder, mut v: u64) {
 
 /// Reads what [`put_varint`] writes, and only that: a number spelled with a needless zero
 /// byte or beyond 64 bits is rejected, so that equal entries are always equal bytes.
+#[inline]
 fn varint(input: &mut &[u8]) -> Option<u64> {
+    // Almost every length in the file is below 128: one byte (the key search reads one per
+    // probe).
+    if let Some((&byte, rest)) = input.split_first()
+        && byte < 0x80
+    {
+        *input = rest;
+        return Some(u64::from(byte));
+    }
+    varint_long(input)
+}
+
+fn varint_long(input: &mut &[u8]) -> Option<u64> {
     let mut v = 0u64;
     let mut shift = 0;
     loop {
@@ -1341,6 +1360,62 @@ mod tests {
                 let bytes = std::fs::read(&path).unwrap();
                 store.write(&HashMap::new(), |_| true).unwrap();
                 prop_assert_eq!(std::fs::read(&path).unwrap(), bytes);
+            }
+
+            #[test]
+            fn holds_fields_agrees_with_from_fields(
+                stored in proptest::collection::vec((0..6usize, 0..3usize), 0..8),
+                now in proptest::collection::vec((0..6usize, 0..3usize), 0..8),
+                stored_managed in proptest::collection::btree_set(0..5usize, 0..5),
+                now_managed in proptest::collection::btree_set(0..5usize, 0..5),
+                as_format_1 in any::<bool>(),
+                same in any::<bool>(),
+            ) {
+                const FIELDS: [FieldId; 5] =
+                    [FieldId::Rating, FieldId::Crate, FieldId::Bpm, FieldId::Comment, FieldId::Title];
+                // A name no managed set holds, and a few values per field.
+                let set_of = |pairs: &[(usize, usize)]| -> FieldSet {
+                    pairs
+                        .iter()
+                        .map(|&(f, v)| {
+                            let name = FIELDS.get(f).map_or("other", |f| f.name());
+                            (name.to_string(), format!("v{v}"))
+                        })
+                        .collect()
+                };
+                let managed_of = |picked: &std::collections::BTreeSet<usize>| {
+                    managed(&picked.iter().map(|&i| FIELDS[i]).collect::<Vec<_>>())
+                };
+                let (stored, now) = (set_of(&stored), set_of(&now));
+                let (stored_managed, now_managed) =
+                    (managed_of(&stored_managed), managed_of(&now_managed));
+                // Half the cases ask about the very fields stored (plus, maybe, one outside).
+                let (now, now_managed) = if same {
+                    let mut now = stored.clone();
+                    now.insert("other", "x");
+                    (now, stored_managed.clone())
+                } else {
+                    (now, now_managed)
+                };
+                let expected = Agreed::from_fields(&now, &now_managed) == Agreed::from_fields(&stored, &stored_managed);
+                prop_assert!(!same || expected);
+                let key = AnnexKey::new("K");
+                let base = Agreed::from_fields(&stored, &stored_managed);
+                let dir = tempfile::tempdir().unwrap();
+                let path = dir.path().join("base");
+                if as_format_1 {
+                    write_format_1(&path, &[(key.clone(), base.clone())]);
+                } else {
+                    BaseStore::open(path.clone())
+                        .write(&HashMap::from([(key.clone(), base.clone())]), |_| true)
+                        .unwrap();
+                }
+                let store = BaseStore::open(path);
+                let mut scratch = Encoder::default();
+                prop_assert_eq!(
+                    store.holds_fields(&key, &now, &now_managed, &mut scratch),
+                    expected
+                );
             }
 
             #[test]
