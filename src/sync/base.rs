@@ -1440,6 +1440,7 @@ mod tests {
                 now_managed in proptest::collection::btree_set(0..5usize, 0..5),
                 as_format_1 in any::<bool>(),
                 same in any::<bool>(),
+                same_managed in any::<bool>(),
             ) {
                 const FIELDS: [FieldId; 5] =
                     [FieldId::Rating, FieldId::Crate, FieldId::Bpm, FieldId::Comment, FieldId::Title];
@@ -1463,6 +1464,9 @@ mod tests {
                 let (now, now_managed) = if same {
                     let mut now = stored.clone();
                     now.insert("other", "x");
+                    (now, stored_managed.clone())
+                } else if same_managed {
+                    // The values decide.
                     (now, stored_managed.clone())
                 } else {
                     (now, now_managed)
