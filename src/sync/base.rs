@@ -215,7 +215,7 @@ impl BaseStore {
     /// leaves the old base or the new one.
     pub fn write(
         &self,
-        updates: &HashMap<AnnexKey, Agreed>,
+        updates: &impl Updates,
         keep: impl Fn(&AnnexKey) -> bool,
     ) -> std::io::Result<()> {
         let mut keys: Vec<&AnnexKey> = updates
@@ -252,6 +252,29 @@ impl BaseStore {
         std::io::Write::write_all(&mut tmp, out.as_slice())?;
         tmp.persist(&self.path).map_err(|e| e.error)?;
         Ok(())
+    }
+}
+
+/// The entries a [`BaseStore::write`] replaces or adds: a map, or entries made one at a time
+/// as they are written (a first sync's 100,000 entries, each naming every managed field,
+/// held at once were hundreds of MiB).
+pub trait Updates {
+    fn keys(&self) -> Box<dyn Iterator<Item = &AnnexKey> + '_>;
+    fn contains_key(&self, key: &AnnexKey) -> bool;
+    fn get(&self, key: &AnnexKey) -> Option<std::borrow::Cow<'_, Agreed>>;
+}
+
+impl Updates for HashMap<AnnexKey, Agreed> {
+    fn keys(&self) -> Box<dyn Iterator<Item = &AnnexKey> + '_> {
+        Box::new(HashMap::keys(self))
+    }
+
+    fn contains_key(&self, key: &AnnexKey) -> bool {
+        HashMap::contains_key(self, key)
+    }
+
+    fn get(&self, key: &AnnexKey) -> Option<std::borrow::Cow<'_, Agreed>> {
+        HashMap::get(self, key).map(std::borrow::Cow::Borrowed)
     }
 }
 

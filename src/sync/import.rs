@@ -542,7 +542,7 @@ fn settle_base(store: &BaseStore, plan: &Plan, imports: &[FileImport]) -> std::i
     let by_index: HashMap<usize, &FileImport> = imports.iter().map(|f| (f.index, f)).collect();
     let mut scratch = Encoder::default();
     for (index, file) in plan.changes.iter().enumerate() {
-        let mut settled = file.settled_unwritten.clone();
+        let mut settled = plan.settled(file, false);
         if let Some(import) = by_index.get(&index) {
             for (field, mixxx_after) in &import.after {
                 let Some(change) = file

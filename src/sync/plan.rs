@@ -116,10 +116,11 @@ pub struct FileChange {
     pub track_ids: Vec<i64>,
     /// In table order; a multi-valued field may have an outgoing and an incoming part.
     pub changes: Vec<FieldChange>,
-    /// The base to keep for the file once its outgoing changes are written…
-    pub settled_written: Agreed,
-    /// …and when they are not (a dry run, a failed write, nothing outgoing).
-    pub settled_unwritten: Agreed,
+    /// The managed fields both sides already hold, with at least one value: with `changes`,
+    /// all [`Plan::settled`] needs to make the base this file moves to. Not kept as two
+    /// [`Agreed`]s per file (written / unwritten) with every managed field named: for a first
+    /// sync of 100,000 files those were most of the run's memory.
+    pub agreed: Vec<(FieldId, Vec<String>)>,
 }
 
 impl FileChange {
@@ -148,6 +149,8 @@ pub struct Duplicate {
 pub struct Plan {
     /// The fields this plan manages (names and arity, for showing the changes).
     pub managed: ManagedFields,
+    /// How its conflicts were settled (`--prefer`): [`Plan::settled`] needs it.
+    pub prefer: Prefer,
     /// Mixxx tracks considered (within the selection).
     pub tracks: usize,
     /// Files with anything outgoing, incoming or conflicting, sorted by path.
@@ -176,6 +179,48 @@ impl Plan {
 
     pub fn files(&self, direction: Direction) -> impl Iterator<Item = &FileChange> {
         self.changes.iter().filter(move |c| c.has(direction))
+    }
+
+    /// The base to keep for `file` once its outgoing changes are written (`written`), or when
+    /// they are not (a dry run, a failed write, nothing outgoing): per managed field, the
+    /// values both sides then hold, or what [`merge::settle`] makes of the three; a field
+    /// without a known base is left out. Made on demand, one file at a time.
+    pub fn settled(&self, file: &FileChange, written: bool) -> Agreed {
+        let mut agreed = Agreed::new();
+        for (field, name) in self.managed.iter_by_name() {
+            if let Some((_, values)) = file.agreed.iter().find(|(f, _)| *f == field) {
+                agreed.set(name, values.clone());
+                continue;
+            }
+            // Every field whose sides differ has at least one change, and each of them
+            // carries the field's three values.
+            let Some(change) = file.changes.iter().find(|c| c.field == field) else {
+                agreed.set(name, Vec::new());
+                continue;
+            };
+            let (m, r, b) = (&change.mixxx[..], &change.repo[..], change.base.as_deref());
+            let arity = field.arity();
+            let repo_preferred =
+                self.prefer == Prefer::Repo && merge::merge(arity, m, r, b).conflict;
+            let settled = if repo_preferred {
+                // Settled for this clone: from now on the repository's value is an incoming
+                // change here, never this Mixxx's edit to send again.
+                Some(m.to_vec())
+            } else if written {
+                let now = file
+                    .changes
+                    .iter()
+                    .find(|c| c.field == field && c.direction == Direction::Outgoing)
+                    .map_or(r, |c| &c.after[..]);
+                merge::settle(arity, m, now, b)
+            } else {
+                merge::settle(arity, m, r, b)
+            };
+            if let Some(values) = settled {
+                agreed.set(name, values);
+            }
+        }
+        agreed
     }
 
     /// Field changes going `direction`, over every file.
@@ -388,6 +433,7 @@ pub fn plan(
     let reader = managed.reader(library);
     let mut plan = Plan {
         managed: managed.clone(),
+        prefer,
         tracks: targets.tracks,
         skipped: targets.skipped,
         ..Plan::default()
@@ -488,20 +534,19 @@ pub fn plan(
             key,
             paths: target.paths,
             changes: Vec::new(),
-            settled_written: Agreed::new(),
-            settled_unwritten: Agreed::new(),
+            agreed: Vec::new(),
         };
         for (field, name) in managed.iter_by_name() {
             let m = desired.get(name).unwrap_or(&[]);
             let r = now.get(name).unwrap_or(&[]);
             if m == r {
-                file.settled_written.set(name, m.to_vec());
-                file.settled_unwritten.set(name, m.to_vec());
+                if !m.is_empty() {
+                    file.agreed.push((field, m.to_vec()));
+                }
                 continue;
             }
             let b = stored.as_ref().and_then(|s| s.get(name));
-            let arity = field.arity();
-            let merged = merge::merge(arity, m, r, b);
+            let merged = merge::merge(field.arity(), m, r, b);
             let three_way = |direction, before: &[String], after: Vec<String>| FieldChange {
                 field,
                 direction,
@@ -511,20 +556,16 @@ pub fn plan(
                 repo: r.to_vec(),
                 base: b.map(<[String]>::to_vec),
             };
-            let mut written = r.to_vec();
-            let mut unwritten_base = merge::settle(arity, m, r, b);
+            // The base each outcome moves to is made from these when the base is settled
+            // (`Plan::settled`), not kept here.
             match (merged.conflict, prefer) {
                 (true, Prefer::Mixxx) => {
                     file.changes
                         .push(three_way(Direction::Outgoing, r, m.to_vec()));
-                    written = m.to_vec();
                 }
                 (true, Prefer::Repo) => {
-                    // Settled for this clone: from now on the repository's value is an
-                    // incoming change here, never this Mixxx's edit to send again.
                     file.changes
                         .push(three_way(Direction::Incoming, m, r.to_vec()));
-                    unwritten_base = Some(m.to_vec());
                 }
                 (true, Prefer::Neither) => {
                     file.changes
@@ -532,23 +573,12 @@ pub fn plan(
                 }
                 (false, _) => {
                     if let Some(out) = merged.outgoing {
-                        written = out.clone();
                         file.changes.push(three_way(Direction::Outgoing, r, out));
                     }
                     if let Some(inc) = merged.incoming {
                         file.changes.push(three_way(Direction::Incoming, m, inc));
                     }
                 }
-            }
-            let written_base = match (merged.conflict, prefer) {
-                (true, Prefer::Repo) => unwritten_base.clone(),
-                _ => merge::settle(arity, m, &written, b),
-            };
-            if let Some(v) = written_base {
-                file.settled_written.set(name, v);
-            }
-            if let Some(v) = unwritten_base {
-                file.settled_unwritten.set(name, v);
             }
         }
         file.changes.sort_by_key(|c| (c.field, c.direction));

@@ -356,7 +356,7 @@ fn rebase(inputs: &Inputs, ui: &Ui) -> Result<usize> {
     )?;
     let mut updates: HashMap<AnnexKey, Agreed> = HashMap::new();
     for file in &plan.changes {
-        let mut agreed = file.settled_unwritten.clone();
+        let mut agreed = plan.settled(file, false);
         for change in &file.changes {
             agreed.set(plan.managed.annex_name(change.field), change.mixxx.clone());
         }
