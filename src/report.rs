@@ -527,10 +527,40 @@ impl<'a> FileJson<'a> {
         }
     }
 
-    pub fn all(plan: &'a Plan, direction: Direction) -> Vec<FileJson<'a>> {
-        plan.files(direction)
-            .map(|c| FileJson::new(c, &plan.managed, direction))
-            .collect()
+    /// Every file with a change going `direction`, serialized as it is made.
+    pub fn all(plan: &'a Plan, direction: Direction) -> FileList<'a> {
+        FileList { plan, direction }
+    }
+}
+
+/// The files of a plan with a change going one way, as a JSON list made while it is written:
+/// a first sync of 100,000 files lists a million field changes, which as a tree of borrowed
+/// views (a map per file) took more memory than the plan itself.
+pub struct FileList<'a> {
+    plan: &'a Plan,
+    direction: Direction,
+}
+
+impl Serialize for FileList<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(
+            self.plan
+                .files(self.direction)
+                .map(|c| FileJson::new(c, &self.plan.managed, self.direction)),
+        )
+    }
+}
+
+/// Every file's outgoing change, as a JSON list made while it is written (see [`FileList`]).
+pub struct ChangeList<'a>(&'a Plan);
+
+impl Serialize for ChangeList<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(
+            self.0
+                .outgoing_files()
+                .map(|c| ChangeJson::new(c, &self.0.managed)),
+        )
     }
 }
 
@@ -568,10 +598,9 @@ impl<'a> ChangeJson<'a> {
         json
     }
 
-    pub fn all(plan: &'a Plan) -> Vec<ChangeJson<'a>> {
-        plan.outgoing_files()
-            .map(|c| ChangeJson::new(c, &plan.managed))
-            .collect()
+    /// Every file's outgoing change, serialized as it is made.
+    pub fn all(plan: &'a Plan) -> ChangeList<'a> {
+        ChangeList(plan)
     }
 }
 
@@ -624,9 +653,9 @@ pub struct ThreeWayJson<'a> {
     /// Field changes by direction.
     pub counts: DirectionCounts,
     /// Files with incoming changes.
-    pub incoming: Vec<FileJson<'a>>,
+    pub incoming: FileList<'a>,
     /// Files with conflicts.
-    pub conflicts: Vec<FileJson<'a>>,
+    pub conflicts: FileList<'a>,
     /// Tracks sharing one file content but wanting different values.
     pub duplicates: Vec<DuplicateJson<'a>>,
 }
@@ -690,7 +719,7 @@ pub struct OutcomeJson<'a> {
     pub skipped_tracks: &'a [Skipped],
     pub commits: usize,
     pub elapsed_seconds: f64,
-    pub changes: Vec<ChangeJson<'a>>,
+    pub changes: ChangeList<'a>,
     #[serde(flatten)]
     pub three_way: ThreeWayJson<'a>,
     pub failed: &'a [Failure],
@@ -752,7 +781,7 @@ pub struct StatusJson<'a> {
     pub skipped: SkipCounts,
     pub skipped_tracks: &'a [Skipped],
     /// Outgoing changes: what a sync would write.
-    pub pending: Vec<ChangeJson<'a>>,
+    pub pending: ChangeList<'a>,
     #[serde(flatten)]
     pub three_way: ThreeWayJson<'a>,
     pub syncs: &'a [SyncRecord],
@@ -790,6 +819,17 @@ impl<'a> StatusJson<'a> {
 /// Pretty JSON of a report document (serializing these structs cannot fail).
 pub fn to_json(doc: &impl Serialize) -> String {
     serde_json::to_string_pretty(doc).unwrap_or_default()
+}
+
+/// Writes a report document as pretty JSON and a newline to `out`, as it is serialized: the
+/// same bytes as [`to_json`], without holding the whole text (hundreds of MiB for a first
+/// sync of 100,000 files).
+pub fn write_json(out: impl std::io::Write, doc: &impl Serialize) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, out);
+    serde_json::to_writer_pretty(&mut out, doc).map_err(std::io::Error::from)?;
+    out.write_all(b"\n")?;
+    out.flush()
 }
 
 /// The recorded syncs of every clone, as a table.
