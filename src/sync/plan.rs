@@ -582,6 +582,10 @@ pub fn plan(
             }
         }
         file.changes.sort_by_key(|c| (c.field, c.direction));
+        // Grown by doubling, a first sync's ten changes per file sat in room for sixteen:
+        // at 100,000 files, 75 MiB of nothing.
+        file.changes.shrink_to_fit();
+        file.agreed.shrink_to_fit();
         plan.changes.push(file);
     }
     plan.changes.sort_by(|a, b| a.paths.cmp(&b.paths));
