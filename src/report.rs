@@ -131,14 +131,14 @@ pub fn describe_change(change: &FieldChange, field: &str) -> String {
         v => shown(v),
     };
     if change.direction == Direction::Conflict {
-        let base = match &change.base {
+        let base = match change.base() {
             Some(b) => or_none(b),
             None => "unknown".to_string(),
         };
         return format!(
             "{field}: Mixxx {} · repository {} · base {base}",
-            or_none(&change.mixxx),
-            or_none(&change.repo)
+            or_none(change.mixxx()),
+            or_none(change.repo())
         );
     }
     if change.field.arity() == Arity::Multi {
@@ -151,16 +151,16 @@ pub fn describe_change(change: &FieldChange, field: &str) -> String {
         }
         return format!("{field}: {}", parts.join(" "));
     }
-    if change.after.is_empty() {
+    if change.after().is_empty() {
         return format!("{field}: removed");
     }
-    if change.before.is_empty() {
-        return format!("{field}: {}", shown(&change.after));
+    if change.before().is_empty() {
+        return format!("{field}: {}", shown(change.after()));
     }
     format!(
         "{field}: {} → {}",
-        shown(&change.before),
-        shown(&change.after)
+        shown(change.before()),
+        shown(change.after())
     )
 }
 
@@ -517,9 +517,9 @@ impl<'a> FileJson<'a> {
                         managed.annex_name(c.field),
                         FieldJson {
                             direction: c.direction,
-                            mixxx: &c.mixxx,
-                            repo: &c.repo,
-                            base: c.base.as_deref(),
+                            mixxx: c.mixxx(),
+                            repo: c.repo(),
+                            base: c.base(),
                         },
                     )
                 })
@@ -588,12 +588,12 @@ impl<'a> ChangeJson<'a> {
         };
         for c in change.outgoing() {
             let name = managed.annex_name(c.field);
-            if c.after.is_empty() {
+            if c.after().is_empty() {
                 json.removed.push(name);
             } else {
-                json.set.insert(name, &c.after);
+                json.set.insert(name, c.after());
             }
-            json.before.insert(name, &c.before);
+            json.before.insert(name, c.before());
         }
         json
     }
@@ -1104,17 +1104,19 @@ impl<'a> ImportJson<'a> {
 mod tests {
     use super::*;
 
+    fn values(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
     fn change(field: &str, before: &[&str], after: &[&str]) -> FieldChange {
-        let values = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        FieldChange {
-            field: crate::sync::fields::FieldId::from_name(field).unwrap(),
-            direction: Direction::Outgoing,
-            before: values(before),
-            after: values(after),
-            mixxx: values(after),
-            repo: values(before),
-            base: Some(values(before)),
-        }
+        FieldChange::new(
+            crate::sync::fields::FieldId::from_name(field).unwrap(),
+            Direction::Outgoing,
+            &values(after),
+            &values(before),
+            Some(&values(before)),
+            values(after),
+        )
     }
 
     #[test]
@@ -1151,13 +1153,14 @@ mod tests {
             "crate: +\"Peak Time\" −\"+1\"",
             "names with spaces or signs are quoted"
         );
-        let conflict = FieldChange {
-            direction: Direction::Conflict,
-            mixxx: vec!["4".into()],
-            repo: vec!["1".into(), "4".into()],
-            base: Some(vec![]),
-            ..change("rating", &["1", "4"], &["1", "4"])
-        };
+        let conflict = FieldChange::new(
+            crate::sync::fields::FieldId::Rating,
+            Direction::Conflict,
+            &values(&["4"]),
+            &values(&["1", "4"]),
+            Some(&[]),
+            values(&["1", "4"]),
+        );
         assert_eq!(
             describe_change(&conflict, "rating"),
             "rating: Mixxx 4 · repository 1, 4 · base (none)"

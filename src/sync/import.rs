@@ -359,13 +359,13 @@ fn prepare_file(
         match (c.field.def().codec, c.field.def().source) {
             (Codec::Cue(CueSlot::Index), _) => index_change = Some(c),
             (Codec::Cue(slot), _) => {
-                let value = match c.after.as_slice() {
+                let value = match c.after() {
                     [] => None,
                     [one] => Some(one.as_str()),
                     several => {
                         refuse(
                             c,
-                            c.after.clone(),
+                            c.after().to_vec(),
                             Unrepresentable::Several(several.len()).to_string(),
                         );
                         continue;
@@ -381,7 +381,7 @@ fn prepare_file(
                         let cue = match cues::decode(slot, v) {
                             Ok(cue) => cue,
                             Err(why) => {
-                                refuse(c, c.after.clone(), why.to_string());
+                                refuse(c, c.after().to_vec(), why.to_string());
                                 continue;
                             }
                         };
@@ -399,7 +399,7 @@ fn prepare_file(
                                 ),
                                 None => "Mixxx would show no value".to_string(),
                             };
-                            refuse(c, c.after.clone(), reason);
+                            refuse(c, c.after().to_vec(), reason);
                             continue;
                         }
                         Some(CueValues {
@@ -430,16 +430,16 @@ fn prepare_file(
                 if let CueSlot::Hot(n) = slot {
                     hot_written.push((n, row.is_some()));
                 }
-                out.after.push((c.field, c.after.clone()));
+                out.after.push((c.field, c.after().to_vec()));
             }
             (Codec::Single { forward, inverse }, Source::Columns(columns)) => {
-                let value = match c.after.as_slice() {
+                let value = match c.after() {
                     [] => None,
                     [one] => Some(one.as_str()),
                     several => {
                         refuse(
                             c,
-                            c.after.clone(),
+                            c.after().to_vec(),
                             Unrepresentable::Several(several.len()).to_string(),
                         );
                         continue;
@@ -448,7 +448,7 @@ fn prepare_file(
                 let values = match inverse(value, &managed.options) {
                     Ok(values) => values,
                     Err(why) => {
-                        refuse(c, c.after.clone(), why.to_string());
+                        refuse(c, c.after().to_vec(), why.to_string());
                         continue;
                     }
                 };
@@ -459,11 +459,11 @@ fn prepare_file(
                         Some(b) => format!("Mixxx would show it as {b:?}"),
                         None => "Mixxx would show no value".to_string(),
                     };
-                    refuse(c, c.after.clone(), reason);
+                    refuse(c, c.after().to_vec(), reason);
                     continue;
                 }
                 if let Some(reason) = analysed_reason(c.field, &file.track_ids, analysis) {
-                    refuse(c, c.after.clone(), reason);
+                    refuse(c, c.after().to_vec(), reason);
                     continue;
                 }
                 for &track in &file.track_ids {
@@ -475,11 +475,11 @@ fn prepare_file(
                         });
                     }
                 }
-                out.after.push((c.field, c.after.clone()));
+                out.after.push((c.field, c.after().to_vec()));
             }
             (Codec::Crates, _) | (_, Source::Crates | Source::Cues) => {
                 // `before` is this Mixxx's crates, `after` what it should hold.
-                let mut after = c.before.clone();
+                let mut after = c.before().to_vec();
                 for name in c.added() {
                     if fields::clean_text(name).as_deref() != Some(name.as_str()) {
                         refuse(
@@ -510,7 +510,7 @@ fn prepare_file(
                 }
                 after.sort();
                 after.dedup();
-                if after != c.before {
+                if after != c.before() {
                     out.after.push((c.field, after));
                 }
             }
@@ -518,7 +518,7 @@ fn prepare_file(
     }
     if let Some(c) = index_change {
         // Nothing to write: the index follows the slots Mixxx holds once they are written.
-        let mut after = c.before.clone();
+        let mut after = c.before().to_vec();
         for (n, set) in hot_written {
             let n = n.to_string();
             after.retain(|v| *v != n);
@@ -528,7 +528,7 @@ fn prepare_file(
         }
         after.sort();
         after.dedup();
-        if after != c.before {
+        if after != c.before() {
             out.after.push((c.field, after));
         }
     }
@@ -556,8 +556,8 @@ fn settle_base(store: &BaseStore, plan: &Plan, imports: &[FileImport]) -> std::i
                 if let Some(agreed) = merge::settle(
                     field.arity(),
                     mixxx_after,
-                    &change.repo,
-                    change.base.as_deref(),
+                    change.repo(),
+                    change.base(),
                 ) {
                     settled.set(name, agreed);
                 }

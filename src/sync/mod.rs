@@ -378,7 +378,7 @@ fn apply(
                 .map(|c| {
                     (
                         inputs.managed.annex_name(c.field).to_string(),
-                        c.after.clone(),
+                        c.after().to_vec(),
                     )
                 })
                 .collect();
@@ -387,7 +387,7 @@ fn apply(
                 c.field
                     .cue_slot()
                     .is_some_and(|s| s != cues::CueSlot::Index)
-                    && !c.after.is_empty()
+                    && !c.after().is_empty()
             }) {
                 fields.insert(
                     cues::ERA_FIELD.to_string(),

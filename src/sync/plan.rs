@@ -80,29 +80,116 @@ impl Direction {
 
 /// One field of one file, three ways: this Mixxx, the repository and the base, and the change
 /// to make on one side (empty values = absent).
+///
+/// The values sit in one allocation, and the new values are not stored again when they are
+/// one side's (as they mostly are): a first sync of 100,000 files plans a million of these,
+/// which as five vectors each were most of the run's memory.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FieldChange {
     pub field: FieldId,
     pub direction: Direction,
-    /// The changed side's values before and after: the repository's for an outgoing change,
-    /// this Mixxx's for an incoming one. For a conflict, the repository's, unchanged.
-    pub before: Vec<String>,
-    pub after: Vec<String>,
-    pub mixxx: Vec<String>,
-    pub repo: Vec<String>,
-    /// What the two last agreed on; `None` when this clone knows no base for the field.
-    pub base: Option<Vec<String>>,
+    /// This Mixxx's values, the repository's, the base's when known, then the new values
+    /// when they are neither side's.
+    values: Box<[String]>,
+    mixxx_len: u32,
+    repo_len: u32,
+    /// `None` when this clone knows no base for the field.
+    base_len: Option<u32>,
+    after: After,
+}
+
+/// Where a change's new values are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum After {
+    Mixxx,
+    Repo,
+    /// Last in `values`, after the base.
+    Own,
 }
 
 impl FieldChange {
+    /// The change of `field` going `direction` to `after`, with the three sides' values.
+    pub fn new(
+        field: FieldId,
+        direction: Direction,
+        mixxx: &[String],
+        repo: &[String],
+        base: Option<&[String]>,
+        after: Vec<String>,
+    ) -> FieldChange {
+        let (where_after, own) = if after.as_slice() == mixxx {
+            (After::Mixxx, &[][..])
+        } else if after.as_slice() == repo {
+            (After::Repo, &[][..])
+        } else {
+            (After::Own, after.as_slice())
+        };
+        let base_values = base.unwrap_or(&[]);
+        let mut values = Vec::with_capacity(mixxx.len() + repo.len() + base_values.len() + own.len());
+        values.extend_from_slice(mixxx);
+        values.extend_from_slice(repo);
+        values.extend_from_slice(base_values);
+        values.extend_from_slice(own);
+        FieldChange {
+            field,
+            direction,
+            values: values.into_boxed_slice(),
+            mixxx_len: mixxx.len() as u32,
+            repo_len: repo.len() as u32,
+            base_len: base.map(|b| b.len() as u32),
+            after: where_after,
+        }
+    }
+
+    /// This Mixxx's values.
+    pub fn mixxx(&self) -> &[String] {
+        &self.values[..self.mixxx_len as usize]
+    }
+
+    /// The repository's values.
+    pub fn repo(&self) -> &[String] {
+        let start = self.mixxx_len as usize;
+        &self.values[start..start + self.repo_len as usize]
+    }
+
+    /// What the two last agreed on; `None` when this clone knows no base for the field.
+    pub fn base(&self) -> Option<&[String]> {
+        let start = (self.mixxx_len + self.repo_len) as usize;
+        self.base_len
+            .map(|n| &self.values[start..start + n as usize])
+    }
+
+    /// The changed side's values after the change: the repository's for an outgoing change,
+    /// this Mixxx's for an incoming one. For a conflict, the repository's, unchanged.
+    pub fn after(&self) -> &[String] {
+        match self.after {
+            After::Mixxx => self.mixxx(),
+            After::Repo => self.repo(),
+            After::Own => {
+                let start = (self.mixxx_len + self.repo_len + self.base_len.unwrap_or(0)) as usize;
+                &self.values[start..]
+            }
+        }
+    }
+
+    /// The changed side's values before the change.
+    pub fn before(&self) -> &[String] {
+        match self.direction {
+            Direction::Incoming => self.mixxx(),
+            Direction::Outgoing | Direction::Conflict => self.repo(),
+        }
+    }
+
     /// Values the change adds (element-wise, for a multi-valued field).
     pub fn added(&self) -> impl Iterator<Item = &String> {
-        self.after.iter().filter(|v| !self.before.contains(v))
+        let before = self.before();
+        self.after().iter().filter(move |v| !before.contains(v))
     }
 
     /// Values the change removes.
     pub fn removed(&self) -> impl Iterator<Item = &String> {
-        self.before.iter().filter(|v| !self.after.contains(v))
+        let after = self.after();
+        self.before().iter().filter(move |v| !after.contains(v))
     }
 }
 
@@ -198,7 +285,7 @@ impl Plan {
                 agreed.set(name, Vec::new());
                 continue;
             };
-            let (m, r, b) = (&change.mixxx[..], &change.repo[..], change.base.as_deref());
+            let (m, r, b) = (change.mixxx(), change.repo(), change.base());
             let arity = field.arity();
             let repo_preferred =
                 self.prefer == Prefer::Repo && merge::merge(arity, m, r, b).conflict;
@@ -211,7 +298,7 @@ impl Plan {
                     .changes
                     .iter()
                     .find(|c| c.field == field && c.direction == Direction::Outgoing)
-                    .map_or(r, |c| &c.after[..]);
+                    .map_or(r, |c| c.after());
                 merge::settle(arity, m, now, b)
             } else {
                 merge::settle(arity, m, r, b)
@@ -547,14 +634,11 @@ pub fn plan(
             }
             let b = stored.as_ref().and_then(|s| s.get(name));
             let merged = merge::merge(field.arity(), m, r, b);
-            let three_way = |direction, before: &[String], after: Vec<String>| FieldChange {
-                field,
-                direction,
-                before: before.to_vec(),
-                after,
-                mixxx: m.to_vec(),
-                repo: r.to_vec(),
-                base: b.map(<[String]>::to_vec),
+            // `before` is the changed side's values: the repository's, or this Mixxx's for an
+            // incoming change (`FieldChange::before`).
+            let three_way = |direction, before: &[String], after: Vec<String>| {
+                debug_assert_eq!(before, if direction == Direction::Incoming { m } else { r });
+                FieldChange::new(field, direction, m, r, b, after)
             };
             // The base each outcome moves to is made from these when the base is settled
             // (`Plan::settled`), not kept here.
