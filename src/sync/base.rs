@@ -223,7 +223,7 @@ impl BaseStore {
             .chain(
                 self.index
                     .keys()
-                    .filter(|k| !updates.contains_key(*k) && keep(k)),
+                    .filter(|k| !updates.contains_key(k) && keep(k)),
             )
             .collect();
         keys.sort_unstable();

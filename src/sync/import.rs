@@ -553,12 +553,9 @@ fn settle_base(store: &BaseStore, plan: &Plan, imports: &[FileImport]) -> std::i
                     continue;
                 };
                 let name = plan.managed.annex_name(*field);
-                if let Some(agreed) = merge::settle(
-                    field.arity(),
-                    mixxx_after,
-                    change.repo(),
-                    change.base(),
-                ) {
+                if let Some(agreed) =
+                    merge::settle(field.arity(), mixxx_after, change.repo(), change.base())
+                {
                     settled.set(name, agreed);
                 }
             }

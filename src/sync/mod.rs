@@ -522,10 +522,9 @@ impl base::Updates for Settling<'_> {
     fn get(&self, key: &AnnexKey) -> Option<std::borrow::Cow<'_, Agreed>> {
         Some(match self.entries.get(key)? {
             Settle::Matched(agreed) => std::borrow::Cow::Borrowed(*agreed),
-            Settle::File(file) => std::borrow::Cow::Owned(
-                self.plan
-                    .settled(file, self.written.contains(&file.key)),
-            ),
+            Settle::File(file) => {
+                std::borrow::Cow::Owned(self.plan.settled(file, self.written.contains(&file.key)))
+            }
         })
     }
 }

@@ -125,7 +125,8 @@ impl FieldChange {
             (After::Own, after.as_slice())
         };
         let base_values = base.unwrap_or(&[]);
-        let mut values = Vec::with_capacity(mixxx.len() + repo.len() + base_values.len() + own.len());
+        let mut values =
+            Vec::with_capacity(mixxx.len() + repo.len() + base_values.len() + own.len());
         values.extend_from_slice(mixxx);
         values.extend_from_slice(repo);
         values.extend_from_slice(base_values);
@@ -637,7 +638,14 @@ pub fn plan(
             // `before` is the changed side's values: the repository's, or this Mixxx's for an
             // incoming change (`FieldChange::before`).
             let three_way = |direction, before: &[String], after: Vec<String>| {
-                debug_assert_eq!(before, if direction == Direction::Incoming { m } else { r });
+                debug_assert_eq!(
+                    before,
+                    if direction == Direction::Incoming {
+                        m
+                    } else {
+                        r
+                    }
+                );
                 FieldChange::new(field, direction, m, r, b, after)
             };
             // The base each outcome moves to is made from these when the base is settled

@@ -358,7 +358,10 @@ fn rebase(inputs: &Inputs, ui: &Ui) -> Result<usize> {
     for file in &plan.changes {
         let mut agreed = plan.settled(file, false);
         for change in &file.changes {
-            agreed.set(plan.managed.annex_name(change.field), change.mixxx().to_vec());
+            agreed.set(
+                plan.managed.annex_name(change.field),
+                change.mixxx().to_vec(),
+            );
         }
         updates.insert(file.key.clone(), agreed);
     }
