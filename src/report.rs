@@ -1120,6 +1120,17 @@ mod tests {
     }
 
     #[test]
+    fn streamed_json_is_the_same_text() {
+        let doc = serde_json::json!({"a": [1, {"b": "ü\n"}], "c": [], "d": {}});
+        let mut out = Vec::new();
+        write_json(&mut out, &doc).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            format!("{}\n", to_json(&doc))
+        );
+    }
+
+    #[test]
     fn change_descriptions() {
         assert_eq!(
             describe_change(&change("rating", &["3"], &["5"]), "rating"),

@@ -738,6 +738,34 @@ mod tests {
         pairs.iter().copied().collect()
     }
 
+    fn values(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn field_change_keeps_every_side_wherever_the_new_values_are() {
+        let (m, r, b) = (values(&["A", "B"]), values(&["A"]), values(&["C"]));
+        for (direction, after, before) in [
+            (Direction::Outgoing, m.clone(), &r),
+            (Direction::Outgoing, values(&["A", "B", "D"]), &r),
+            (Direction::Incoming, r.clone(), &m),
+            (Direction::Incoming, values(&[]), &m),
+            (Direction::Conflict, r.clone(), &r),
+        ] {
+            for base in [None, Some(&b[..]), Some(&[][..])] {
+                let c = FieldChange::new(FieldId::Crate, direction, &m, &r, base, after.clone());
+                assert_eq!(c.mixxx(), &m[..]);
+                assert_eq!(c.repo(), &r[..]);
+                assert_eq!(c.base(), base);
+                assert_eq!(c.after(), &after[..], "{direction:?} {base:?}");
+                assert_eq!(c.before(), &before[..]);
+            }
+        }
+        let c = FieldChange::new(FieldId::Crate, Direction::Outgoing, &m, &r, None, m.clone());
+        assert_eq!(c.added().collect::<Vec<_>>(), ["B"]);
+        assert_eq!(c.removed().count(), 0);
+    }
+
     #[test]
     fn diff_ignores_unmanaged_fields_and_equal_values() {
         let managed =
