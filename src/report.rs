@@ -131,14 +131,14 @@ pub fn describe_change(change: &FieldChange, field: &str) -> String {
         v => shown(v),
     };
     if change.direction == Direction::Conflict {
-        let base = match &change.base {
+        let base = match change.base() {
             Some(b) => or_none(b),
             None => "unknown".to_string(),
         };
         return format!(
             "{field}: Mixxx {} · repository {} · base {base}",
-            or_none(&change.mixxx),
-            or_none(&change.repo)
+            or_none(change.mixxx()),
+            or_none(change.repo())
         );
     }
     if change.field.arity() == Arity::Multi {
@@ -151,16 +151,16 @@ pub fn describe_change(change: &FieldChange, field: &str) -> String {
         }
         return format!("{field}: {}", parts.join(" "));
     }
-    if change.after.is_empty() {
+    if change.after().is_empty() {
         return format!("{field}: removed");
     }
-    if change.before.is_empty() {
-        return format!("{field}: {}", shown(&change.after));
+    if change.before().is_empty() {
+        return format!("{field}: {}", shown(change.after()));
     }
     format!(
         "{field}: {} → {}",
-        shown(&change.before),
-        shown(&change.after)
+        shown(change.before()),
+        shown(change.after())
     )
 }
 
@@ -517,9 +517,9 @@ impl<'a> FileJson<'a> {
                         managed.annex_name(c.field),
                         FieldJson {
                             direction: c.direction,
-                            mixxx: &c.mixxx,
-                            repo: &c.repo,
-                            base: c.base.as_deref(),
+                            mixxx: c.mixxx(),
+                            repo: c.repo(),
+                            base: c.base(),
                         },
                     )
                 })
@@ -527,10 +527,40 @@ impl<'a> FileJson<'a> {
         }
     }
 
-    pub fn all(plan: &'a Plan, direction: Direction) -> Vec<FileJson<'a>> {
-        plan.files(direction)
-            .map(|c| FileJson::new(c, &plan.managed, direction))
-            .collect()
+    /// Every file with a change going `direction`, serialized as it is made.
+    pub fn all(plan: &'a Plan, direction: Direction) -> FileList<'a> {
+        FileList { plan, direction }
+    }
+}
+
+/// The files of a plan with a change going one way, as a JSON list made while it is written:
+/// a first sync of 100,000 files lists a million field changes, which as a tree of borrowed
+/// views (a map per file) took more memory than the plan itself.
+pub struct FileList<'a> {
+    plan: &'a Plan,
+    direction: Direction,
+}
+
+impl Serialize for FileList<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(
+            self.plan
+                .files(self.direction)
+                .map(|c| FileJson::new(c, &self.plan.managed, self.direction)),
+        )
+    }
+}
+
+/// Every file's outgoing change, as a JSON list made while it is written (see [`FileList`]).
+pub struct ChangeList<'a>(&'a Plan);
+
+impl Serialize for ChangeList<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(
+            self.0
+                .outgoing_files()
+                .map(|c| ChangeJson::new(c, &self.0.managed)),
+        )
     }
 }
 
@@ -558,20 +588,19 @@ impl<'a> ChangeJson<'a> {
         };
         for c in change.outgoing() {
             let name = managed.annex_name(c.field);
-            if c.after.is_empty() {
+            if c.after().is_empty() {
                 json.removed.push(name);
             } else {
-                json.set.insert(name, &c.after);
+                json.set.insert(name, c.after());
             }
-            json.before.insert(name, &c.before);
+            json.before.insert(name, c.before());
         }
         json
     }
 
-    pub fn all(plan: &'a Plan) -> Vec<ChangeJson<'a>> {
-        plan.outgoing_files()
-            .map(|c| ChangeJson::new(c, &plan.managed))
-            .collect()
+    /// Every file's outgoing change, serialized as it is made.
+    pub fn all(plan: &'a Plan) -> ChangeList<'a> {
+        ChangeList(plan)
     }
 }
 
@@ -624,9 +653,9 @@ pub struct ThreeWayJson<'a> {
     /// Field changes by direction.
     pub counts: DirectionCounts,
     /// Files with incoming changes.
-    pub incoming: Vec<FileJson<'a>>,
+    pub incoming: FileList<'a>,
     /// Files with conflicts.
-    pub conflicts: Vec<FileJson<'a>>,
+    pub conflicts: FileList<'a>,
     /// Tracks sharing one file content but wanting different values.
     pub duplicates: Vec<DuplicateJson<'a>>,
 }
@@ -690,7 +719,7 @@ pub struct OutcomeJson<'a> {
     pub skipped_tracks: &'a [Skipped],
     pub commits: usize,
     pub elapsed_seconds: f64,
-    pub changes: Vec<ChangeJson<'a>>,
+    pub changes: ChangeList<'a>,
     #[serde(flatten)]
     pub three_way: ThreeWayJson<'a>,
     pub failed: &'a [Failure],
@@ -752,7 +781,7 @@ pub struct StatusJson<'a> {
     pub skipped: SkipCounts,
     pub skipped_tracks: &'a [Skipped],
     /// Outgoing changes: what a sync would write.
-    pub pending: Vec<ChangeJson<'a>>,
+    pub pending: ChangeList<'a>,
     #[serde(flatten)]
     pub three_way: ThreeWayJson<'a>,
     pub syncs: &'a [SyncRecord],
@@ -790,6 +819,17 @@ impl<'a> StatusJson<'a> {
 /// Pretty JSON of a report document (serializing these structs cannot fail).
 pub fn to_json(doc: &impl Serialize) -> String {
     serde_json::to_string_pretty(doc).unwrap_or_default()
+}
+
+/// Writes a report document as pretty JSON and a newline to `out`, as it is serialized: the
+/// same bytes as [`to_json`], without holding the whole text (hundreds of MiB for a first
+/// sync of 100,000 files).
+pub fn write_json(out: impl std::io::Write, doc: &impl Serialize) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, out);
+    serde_json::to_writer_pretty(&mut out, doc).map_err(std::io::Error::from)?;
+    out.write_all(b"\n")?;
+    out.flush()
 }
 
 /// The recorded syncs of every clone, as a table.
@@ -1064,17 +1104,30 @@ impl<'a> ImportJson<'a> {
 mod tests {
     use super::*;
 
+    fn values(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
     fn change(field: &str, before: &[&str], after: &[&str]) -> FieldChange {
-        let values = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        FieldChange {
-            field: crate::sync::fields::FieldId::from_name(field).unwrap(),
-            direction: Direction::Outgoing,
-            before: values(before),
-            after: values(after),
-            mixxx: values(after),
-            repo: values(before),
-            base: Some(values(before)),
-        }
+        FieldChange::new(
+            crate::sync::fields::FieldId::from_name(field).unwrap(),
+            Direction::Outgoing,
+            &values(after),
+            &values(before),
+            Some(&values(before)),
+            values(after),
+        )
+    }
+
+    #[test]
+    fn streamed_json_is_the_same_text() {
+        let doc = serde_json::json!({"a": [1, {"b": "ü\n"}], "c": [], "d": {}});
+        let mut out = Vec::new();
+        write_json(&mut out, &doc).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            format!("{}\n", to_json(&doc))
+        );
     }
 
     #[test]
@@ -1111,13 +1164,14 @@ mod tests {
             "crate: +\"Peak Time\" −\"+1\"",
             "names with spaces or signs are quoted"
         );
-        let conflict = FieldChange {
-            direction: Direction::Conflict,
-            mixxx: vec!["4".into()],
-            repo: vec!["1".into(), "4".into()],
-            base: Some(vec![]),
-            ..change("rating", &["1", "4"], &["1", "4"])
-        };
+        let conflict = FieldChange::new(
+            crate::sync::fields::FieldId::Rating,
+            Direction::Conflict,
+            &values(&["4"]),
+            &values(&["1", "4"]),
+            Some(&[]),
+            values(&["1", "4"]),
+        );
         assert_eq!(
             describe_change(&conflict, "rating"),
             "rating: Mixxx 4 · repository 1, 4 · base (none)"

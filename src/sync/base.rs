@@ -325,22 +325,27 @@ impl BaseStore {
     /// (format 1 entries are re-encoded).
     pub fn write(
         &self,
-        updates: &HashMap<AnnexKey, Agreed>,
+        updates: &impl Updates,
         keep: impl Fn(&AnnexKey) -> bool,
     ) -> std::io::Result<()> {
-        let mut new: Vec<(&AnnexKey, &Agreed)> = updates.iter().collect();
-        new.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        // Entries are made one at a time when asked for (`Updates`), twice: once for the sets
+        // the header lists, once to be written; never all held at once.
+        let mut new: Vec<&AnnexKey> = updates.keys().collect();
+        new.sort_unstable();
 
         // Which stored entries stay (not replaced, and kept), and the sets every entry of the
         // new file uses.
         let mut sets = Sets::default();
-        let new_sets: Vec<usize> = new.iter().map(|(_, a)| sets.id(a.names())).collect();
+        let new_sets: Vec<usize> = new
+            .iter()
+            .map(|k| sets.id(updates.get(k).expect("a listed key has an entry").names()))
+            .collect();
         let mut kept = vec![false; self.entries];
         let mut remap: Vec<Option<usize>> = match &self.layout {
             Layout::V1 => Vec::new(),
             Layout::V2(table) => vec![None; table.sets.len()],
         };
-        let mut replaced = new.iter().map(|(k, _)| k.as_str().as_bytes()).peekable();
+        let mut replaced = new.iter().map(|k| k.as_str().as_bytes()).peekable();
         for (kept, (key, mut body)) in kept.iter_mut().zip(self.entries()) {
             while replaced.next_if(|k| *k < key).is_some() {}
             if replaced.peek() == Some(&key) || !keep(&AnnexKey::new(key_str(key))) {
@@ -392,11 +397,12 @@ impl BaseStore {
                 (None, None) => break,
                 (Some(_), None) => false,
                 (None, Some(_)) => true,
-                (Some((key, _)), Some(((k, _), _))) => k.as_str().as_bytes() < key,
+                (Some((key, _)), Some((k, _))) => k.as_str().as_bytes() < key,
             };
             body.clear();
             let key = if take_new {
-                let ((key, agreed), set) = new.next().expect("peeked");
+                let (key, set) = new.next().expect("peeked");
+                let agreed = updates.get(key).expect("a listed key has an entry");
                 put_varint(&mut body, numbers[set] as u64);
                 for (at, (_, values)) in agreed.0.iter().enumerate() {
                     encode_field(&mut body, at, values);
@@ -442,23 +448,23 @@ impl BaseStore {
 /// order of their names (so a file is the same bytes whatever order it was built in), and
 /// only the names they use, in name order.
 #[derive(Default)]
-struct Sets<'a> {
-    list: Vec<Vec<&'a str>>,
+struct Sets {
+    list: Vec<Vec<String>>,
     /// The set found last: consecutive entries almost always share one.
     last: usize,
 }
 
-impl<'a> Sets<'a> {
+impl Sets {
     /// The set of `names` (in name order, distinct: an [`Agreed`]'s or a checked file's).
-    fn id(&mut self, names: impl Clone + Iterator<Item = &'a str>) -> usize {
-        let same = |set: &Vec<&'a str>| set.iter().copied().eq(names.clone());
+    fn id<'n>(&mut self, names: impl Clone + Iterator<Item = &'n str>) -> usize {
+        let same = |set: &Vec<String>| set.iter().map(String::as_str).eq(names.clone());
         if self.list.get(self.last).is_some_and(same) {
             return self.last;
         }
         self.last = match self.list.iter().position(same) {
             Some(id) => id,
             None => {
-                self.list.push(names.collect());
+                self.list.push(names.map(str::to_string).collect());
                 self.list.len() - 1
             }
         };
@@ -468,11 +474,11 @@ impl<'a> Sets<'a> {
     /// Encodes the header after the format: names, sets, and the number of entries. Returns
     /// the number each set has in the file.
     fn header(&self, out: &mut Encoder, entries: usize) -> Vec<usize> {
-        let names: Vec<&'a str> = self
+        let names: Vec<&str> = self
             .list
             .iter()
             .flatten()
-            .copied()
+            .map(String::as_str)
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
@@ -491,7 +497,7 @@ impl<'a> Sets<'a> {
             put_varint(out, set.len() as u64);
             for name in set {
                 let at = names
-                    .binary_search(name)
+                    .binary_search(&name.as_str())
                     .expect("every set's names are listed");
                 put_varint(out, at as u64);
             }
@@ -902,6 +908,29 @@ impl<W: Write> Summed<W> {
     fn put(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         self.sum.update(bytes);
         self.out.write_all(bytes)
+    }
+}
+
+/// The entries a [`BaseStore::write`] replaces or adds: a map, or entries made one at a time
+/// as they are written (a first sync's 100,000 entries, each naming every managed field,
+/// held at once were hundreds of MiB).
+pub trait Updates {
+    fn keys(&self) -> Box<dyn Iterator<Item = &AnnexKey> + '_>;
+    fn contains_key(&self, key: &AnnexKey) -> bool;
+    fn get(&self, key: &AnnexKey) -> Option<std::borrow::Cow<'_, Agreed>>;
+}
+
+impl Updates for HashMap<AnnexKey, Agreed> {
+    fn keys(&self) -> Box<dyn Iterator<Item = &AnnexKey> + '_> {
+        Box::new(HashMap::keys(self))
+    }
+
+    fn contains_key(&self, key: &AnnexKey) -> bool {
+        HashMap::contains_key(self, key)
+    }
+
+    fn get(&self, key: &AnnexKey) -> Option<std::borrow::Cow<'_, Agreed>> {
+        HashMap::get(self, key).map(std::borrow::Cow::Borrowed)
     }
 }
 

@@ -362,7 +362,7 @@ fn prepare_file(
         .changes
         .iter()
         .find(|c| c.field == FieldId::BeatGrid && c.direction == Direction::Incoming)
-        .and_then(|c| match c.after.as_slice() {
+        .and_then(|c| match c.after() {
             [one] => beatgrid::decode(one).ok(),
             _ => None,
         })
@@ -387,13 +387,13 @@ fn prepare_file(
         match (c.field.def().codec, c.field.def().source) {
             (Codec::Cue(CueSlot::Index), _) => index_change = Some(c),
             (Codec::Cue(slot), _) => {
-                let value = match c.after.as_slice() {
+                let value = match c.after() {
                     [] => None,
                     [one] => Some(one.as_str()),
                     several => {
                         refuse(
                             c,
-                            c.after.clone(),
+                            c.after().to_vec(),
                             Unrepresentable::Several(several.len()).to_string(),
                         );
                         continue;
@@ -409,7 +409,7 @@ fn prepare_file(
                         let cue = match cues::decode(slot, v) {
                             Ok(cue) => cue,
                             Err(why) => {
-                                refuse(c, c.after.clone(), why.to_string());
+                                refuse(c, c.after().to_vec(), why.to_string());
                                 continue;
                             }
                         };
@@ -427,7 +427,7 @@ fn prepare_file(
                                 ),
                                 None => "Mixxx would show no value".to_string(),
                             };
-                            refuse(c, c.after.clone(), reason);
+                            refuse(c, c.after().to_vec(), reason);
                             continue;
                         }
                         Some(CueValues {
@@ -458,16 +458,16 @@ fn prepare_file(
                 if let CueSlot::Hot(n) = slot {
                     hot_written.push((n, row.is_some()));
                 }
-                out.after.push((c.field, c.after.clone()));
+                out.after.push((c.field, c.after().to_vec()));
             }
             (Codec::Single { forward, inverse }, Source::Columns(columns)) => {
-                let value = match c.after.as_slice() {
+                let value = match c.after() {
                     [] => None,
                     [one] => Some(one.as_str()),
                     several => {
                         refuse(
                             c,
-                            c.after.clone(),
+                            c.after().to_vec(),
                             Unrepresentable::Several(several.len()).to_string(),
                         );
                         continue;
@@ -476,7 +476,7 @@ fn prepare_file(
                 let values = match inverse(value, &managed.options) {
                     Ok(values) => values,
                     Err(why) => {
-                        refuse(c, c.after.clone(), why.to_string());
+                        refuse(c, c.after().to_vec(), why.to_string());
                         continue;
                     }
                 };
@@ -487,17 +487,17 @@ fn prepare_file(
                         Some(b) => format!("Mixxx would show it as {b:?}"),
                         None => "Mixxx would show no value".to_string(),
                     };
-                    refuse(c, c.after.clone(), reason);
+                    refuse(c, c.after().to_vec(), reason);
                     continue;
                 }
                 if let (FieldId::Bpm, Some(grid)) = (c.field, grid_bpm) {
                     // The grid's cell below writes the column.
                     if fields::bpm(Some(grid)).as_deref() == value {
-                        out.after.push((c.field, c.after.clone()));
+                        out.after.push((c.field, c.after().to_vec()));
                     } else {
                         refuse(
                             c,
-                            c.after.clone(),
+                            c.after().to_vec(),
                             format!(
                                 "the beat grid imported with it sets the BPM to {}",
                                 fields::bpm(Some(grid)).unwrap_or_default()
@@ -507,7 +507,7 @@ fn prepare_file(
                     continue;
                 }
                 if let Some(reason) = analysed_reason(c.field, &file.track_ids, analysis) {
-                    refuse(c, c.after.clone(), reason);
+                    refuse(c, c.after().to_vec(), reason);
                     continue;
                 }
                 for &track in &file.track_ids {
@@ -526,11 +526,11 @@ fn prepare_file(
                         });
                     }
                 }
-                out.after.push((c.field, c.after.clone()));
+                out.after.push((c.field, c.after().to_vec()));
             }
             (Codec::Crates, _) | (_, Source::Crates | Source::Cues) => {
                 // `before` is this Mixxx's crates, `after` what it should hold.
-                let mut after = c.before.clone();
+                let mut after = c.before().to_vec();
                 for name in c.added() {
                     if fields::clean_text(name).as_deref() != Some(name.as_str()) {
                         refuse(
@@ -561,7 +561,7 @@ fn prepare_file(
                 }
                 after.sort();
                 after.dedup();
-                if after != c.before {
+                if after != c.before() {
                     out.after.push((c.field, after));
                 }
             }
@@ -569,7 +569,7 @@ fn prepare_file(
     }
     if let Some(c) = index_change {
         // Nothing to write: the index follows the slots Mixxx holds once they are written.
-        let mut after = c.before.clone();
+        let mut after = c.before().to_vec();
         for (n, set) in hot_written {
             let n = n.to_string();
             after.retain(|v| *v != n);
@@ -579,7 +579,7 @@ fn prepare_file(
         }
         after.sort();
         after.dedup();
-        if after != c.before {
+        if after != c.before() {
             out.after.push((c.field, after));
         }
     }
@@ -593,7 +593,7 @@ fn settle_base(store: &BaseStore, plan: &Plan, imports: &[FileImport]) -> std::i
     let by_index: HashMap<usize, &FileImport> = imports.iter().map(|f| (f.index, f)).collect();
     let mut scratch = Encoder::default();
     for (index, file) in plan.changes.iter().enumerate() {
-        let mut settled = file.settled_unwritten.clone();
+        let mut settled = plan.settled(file, false);
         if let Some(import) = by_index.get(&index) {
             for (field, mixxx_after) in &import.after {
                 let Some(change) = file
@@ -604,12 +604,9 @@ fn settle_base(store: &BaseStore, plan: &Plan, imports: &[FileImport]) -> std::i
                     continue;
                 };
                 let name = plan.managed.annex_name(*field);
-                if let Some(agreed) = merge::settle(
-                    field.arity(),
-                    mixxx_after,
-                    &change.repo,
-                    change.base.as_deref(),
-                ) {
+                if let Some(agreed) =
+                    merge::settle(field.arity(), mixxx_after, change.repo(), change.base())
+                {
                     settled.set(name, agreed);
                 }
             }

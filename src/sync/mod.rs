@@ -448,7 +448,7 @@ fn apply(
                 .map(|c| {
                     (
                         inputs.managed.annex_name(c.field).to_string(),
-                        c.after.clone(),
+                        c.after().to_vec(),
                     )
                 })
                 .collect();
@@ -459,7 +459,7 @@ fn apply(
                     || c.field
                         .cue_slot()
                         .is_some_and(|s| s != cues::CueSlot::Index))
-                    && !c.after.is_empty()
+                    && !c.after().is_empty()
             }) {
                 fields.insert(
                     cues::ERA_FIELD.to_string(),
@@ -544,19 +544,28 @@ fn base_file(inputs: &Inputs) -> PathBuf {
 /// run wrote nothing to the repository (a write changes the state the stamp was taken of).
 /// The base is the one the plan was made against (the repository lock keeps it current).
 fn settle_base(read: &Read, plan: &Plan, written: &HashSet<AnnexKey>) -> std::io::Result<()> {
-    let mut updates: HashMap<AnnexKey, Agreed> = plan.base_updates.iter().cloned().collect();
+    let mut updates = Settling {
+        plan,
+        written,
+        entries: plan
+            .base_updates
+            .iter()
+            .map(|(key, agreed)| (key, Settle::Matched(agreed)))
+            .collect(),
+    };
     let mut scratch = crate::annex::cache::Encoder::default();
+    // Without a stored base (a first sync) no file holds its settlement: no need to make it.
+    let stored = !read.base.get().is_empty();
     for change in &plan.changes {
-        let settled = if written.contains(&change.key) {
-            &change.settled_written
-        } else {
-            &change.settled_unwritten
-        };
-        if !read.base.get().holds(&change.key, settled, &mut scratch) {
-            updates.insert(change.key.clone(), settled.clone());
+        if stored {
+            let settled = plan.settled(change, written.contains(&change.key));
+            if read.base.get().holds(&change.key, &settled, &mut scratch) {
+                continue;
+            }
         }
+        updates.entries.insert(&change.key, Settle::File(change));
     }
-    if !updates.is_empty() {
+    if !updates.entries.is_empty() {
         // Entries of files not in this run stay: a base is what the two sides last agreed
         // on, still true for a file outside the selection or one Mixxx forgot for a while.
         read.base.get().write(&updates, |_| true)?;
@@ -565,5 +574,38 @@ fn settle_base(read: &Read, plan: &Plan, written: &HashSet<AnnexKey>) -> std::io
         // Stored with the base file as it is now, which the write above may have replaced.
         Some(stamp) if written.is_empty() => stamp.store(read.base.file()),
         _ => Ok(()),
+    }
+}
+
+/// The entries a sync moves the base to, each made when the base file is written.
+struct Settling<'a> {
+    plan: &'a Plan,
+    written: &'a HashSet<AnnexKey>,
+    entries: HashMap<&'a AnnexKey, Settle<'a>>,
+}
+
+enum Settle<'a> {
+    /// A file that matches, with the values it matches on.
+    Matched(&'a Agreed),
+    /// A file with changes: settled as written, or not.
+    File(&'a plan::FileChange),
+}
+
+impl base::Updates for Settling<'_> {
+    fn keys(&self) -> Box<dyn Iterator<Item = &AnnexKey> + '_> {
+        Box::new(self.entries.keys().copied())
+    }
+
+    fn contains_key(&self, key: &AnnexKey) -> bool {
+        self.entries.contains_key(key)
+    }
+
+    fn get(&self, key: &AnnexKey) -> Option<std::borrow::Cow<'_, Agreed>> {
+        Some(match self.entries.get(key)? {
+            Settle::Matched(agreed) => std::borrow::Cow::Borrowed(*agreed),
+            Settle::File(file) => {
+                std::borrow::Cow::Owned(self.plan.settled(file, self.written.contains(&file.key)))
+            }
+        })
     }
 }

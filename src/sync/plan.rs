@@ -80,29 +80,117 @@ impl Direction {
 
 /// One field of one file, three ways: this Mixxx, the repository and the base, and the change
 /// to make on one side (empty values = absent).
+///
+/// The values sit in one allocation, and the new values are not stored again when they are
+/// one side's (as they mostly are): a first sync of 100,000 files plans a million of these,
+/// which as five vectors each were most of the run's memory.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FieldChange {
     pub field: FieldId,
     pub direction: Direction,
-    /// The changed side's values before and after: the repository's for an outgoing change,
-    /// this Mixxx's for an incoming one. For a conflict, the repository's, unchanged.
-    pub before: Vec<String>,
-    pub after: Vec<String>,
-    pub mixxx: Vec<String>,
-    pub repo: Vec<String>,
-    /// What the two last agreed on; `None` when this clone knows no base for the field.
-    pub base: Option<Vec<String>>,
+    /// This Mixxx's values, the repository's, the base's when known, then the new values
+    /// when they are neither side's.
+    values: Box<[String]>,
+    mixxx_len: u32,
+    repo_len: u32,
+    /// `None` when this clone knows no base for the field.
+    base_len: Option<u32>,
+    after: After,
+}
+
+/// Where a change's new values are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum After {
+    Mixxx,
+    Repo,
+    /// Last in `values`, after the base.
+    Own,
 }
 
 impl FieldChange {
+    /// The change of `field` going `direction` to `after`, with the three sides' values.
+    pub fn new(
+        field: FieldId,
+        direction: Direction,
+        mixxx: &[String],
+        repo: &[String],
+        base: Option<&[String]>,
+        after: Vec<String>,
+    ) -> FieldChange {
+        let (where_after, own) = if after.as_slice() == mixxx {
+            (After::Mixxx, &[][..])
+        } else if after.as_slice() == repo {
+            (After::Repo, &[][..])
+        } else {
+            (After::Own, after.as_slice())
+        };
+        let base_values = base.unwrap_or(&[]);
+        let mut values =
+            Vec::with_capacity(mixxx.len() + repo.len() + base_values.len() + own.len());
+        values.extend_from_slice(mixxx);
+        values.extend_from_slice(repo);
+        values.extend_from_slice(base_values);
+        values.extend_from_slice(own);
+        FieldChange {
+            field,
+            direction,
+            values: values.into_boxed_slice(),
+            mixxx_len: mixxx.len() as u32,
+            repo_len: repo.len() as u32,
+            base_len: base.map(|b| b.len() as u32),
+            after: where_after,
+        }
+    }
+
+    /// This Mixxx's values.
+    pub fn mixxx(&self) -> &[String] {
+        &self.values[..self.mixxx_len as usize]
+    }
+
+    /// The repository's values.
+    pub fn repo(&self) -> &[String] {
+        let start = self.mixxx_len as usize;
+        &self.values[start..start + self.repo_len as usize]
+    }
+
+    /// What the two last agreed on; `None` when this clone knows no base for the field.
+    pub fn base(&self) -> Option<&[String]> {
+        let start = (self.mixxx_len + self.repo_len) as usize;
+        self.base_len
+            .map(|n| &self.values[start..start + n as usize])
+    }
+
+    /// The changed side's values after the change: the repository's for an outgoing change,
+    /// this Mixxx's for an incoming one. For a conflict, the repository's, unchanged.
+    pub fn after(&self) -> &[String] {
+        match self.after {
+            After::Mixxx => self.mixxx(),
+            After::Repo => self.repo(),
+            After::Own => {
+                let start = (self.mixxx_len + self.repo_len + self.base_len.unwrap_or(0)) as usize;
+                &self.values[start..]
+            }
+        }
+    }
+
+    /// The changed side's values before the change.
+    pub fn before(&self) -> &[String] {
+        match self.direction {
+            Direction::Incoming => self.mixxx(),
+            Direction::Outgoing | Direction::Conflict => self.repo(),
+        }
+    }
+
     /// Values the change adds (element-wise, for a multi-valued field).
     pub fn added(&self) -> impl Iterator<Item = &String> {
-        self.after.iter().filter(|v| !self.before.contains(v))
+        let before = self.before();
+        self.after().iter().filter(move |v| !before.contains(v))
     }
 
     /// Values the change removes.
     pub fn removed(&self) -> impl Iterator<Item = &String> {
-        self.before.iter().filter(|v| !self.after.contains(v))
+        let after = self.after();
+        self.before().iter().filter(move |v| !after.contains(v))
     }
 }
 
@@ -116,10 +204,11 @@ pub struct FileChange {
     pub track_ids: Vec<i64>,
     /// In table order; a multi-valued field may have an outgoing and an incoming part.
     pub changes: Vec<FieldChange>,
-    /// The base to keep for the file once its outgoing changes are written…
-    pub settled_written: Agreed,
-    /// …and when they are not (a dry run, a failed write, nothing outgoing).
-    pub settled_unwritten: Agreed,
+    /// The managed fields both sides already hold, with at least one value: with `changes`,
+    /// all [`Plan::settled`] needs to make the base this file moves to. Not kept as two
+    /// [`Agreed`]s per file (written / unwritten) with every managed field named: for a first
+    /// sync of 100,000 files those were most of the run's memory.
+    pub agreed: Vec<(FieldId, Vec<String>)>,
 }
 
 impl FileChange {
@@ -148,6 +237,8 @@ pub struct Duplicate {
 pub struct Plan {
     /// The fields this plan manages (names and arity, for showing the changes).
     pub managed: ManagedFields,
+    /// How its conflicts were settled (`--prefer`): [`Plan::settled`] needs it.
+    pub prefer: Prefer,
     /// Mixxx tracks considered (within the selection).
     pub tracks: usize,
     /// Files with anything outgoing, incoming or conflicting, sorted by path.
@@ -176,6 +267,48 @@ impl Plan {
 
     pub fn files(&self, direction: Direction) -> impl Iterator<Item = &FileChange> {
         self.changes.iter().filter(move |c| c.has(direction))
+    }
+
+    /// The base to keep for `file` once its outgoing changes are written (`written`), or when
+    /// they are not (a dry run, a failed write, nothing outgoing): per managed field, the
+    /// values both sides then hold, or what [`merge::settle`] makes of the three; a field
+    /// without a known base is left out. Made on demand, one file at a time.
+    pub fn settled(&self, file: &FileChange, written: bool) -> Agreed {
+        let mut agreed = Agreed::new();
+        for (field, name) in self.managed.iter_by_name() {
+            if let Some((_, values)) = file.agreed.iter().find(|(f, _)| *f == field) {
+                agreed.set(name, values.clone());
+                continue;
+            }
+            // Every field whose sides differ has at least one change, and each of them
+            // carries the field's three values.
+            let Some(change) = file.changes.iter().find(|c| c.field == field) else {
+                agreed.set(name, Vec::new());
+                continue;
+            };
+            let (m, r, b) = (change.mixxx(), change.repo(), change.base());
+            let arity = field.arity();
+            let repo_preferred =
+                self.prefer == Prefer::Repo && merge::merge(arity, m, r, b).conflict;
+            let settled = if repo_preferred {
+                // Settled for this clone: from now on the repository's value is an incoming
+                // change here, never this Mixxx's edit to send again.
+                Some(m.to_vec())
+            } else if written {
+                let now = file
+                    .changes
+                    .iter()
+                    .find(|c| c.field == field && c.direction == Direction::Outgoing)
+                    .map_or(r, |c| c.after());
+                merge::settle(arity, m, now, b)
+            } else {
+                merge::settle(arity, m, r, b)
+            };
+            if let Some(values) = settled {
+                agreed.set(name, values);
+            }
+        }
+        agreed
     }
 
     /// Field changes going `direction`, over every file.
@@ -388,6 +521,7 @@ pub fn plan(
     let reader = managed.reader(library);
     let mut plan = Plan {
         managed: managed.clone(),
+        prefer,
         tracks: targets.tracks,
         skipped: targets.skipped,
         ..Plan::default()
@@ -488,43 +622,42 @@ pub fn plan(
             key,
             paths: target.paths,
             changes: Vec::new(),
-            settled_written: Agreed::new(),
-            settled_unwritten: Agreed::new(),
+            agreed: Vec::new(),
         };
         for (field, name) in managed.iter_by_name() {
             let m = desired.get(name).unwrap_or(&[]);
             let r = now.get(name).unwrap_or(&[]);
             if m == r {
-                file.settled_written.set(name, m.to_vec());
-                file.settled_unwritten.set(name, m.to_vec());
+                if !m.is_empty() {
+                    file.agreed.push((field, m.to_vec()));
+                }
                 continue;
             }
             let b = stored.as_ref().and_then(|s| s.get(name));
-            let arity = field.arity();
-            let merged = merge::merge(arity, m, r, b);
-            let three_way = |direction, before: &[String], after: Vec<String>| FieldChange {
-                field,
-                direction,
-                before: before.to_vec(),
-                after,
-                mixxx: m.to_vec(),
-                repo: r.to_vec(),
-                base: b.map(<[String]>::to_vec),
+            let merged = merge::merge(field.arity(), m, r, b);
+            // `before` is the changed side's values: the repository's, or this Mixxx's for an
+            // incoming change (`FieldChange::before`).
+            let three_way = |direction, before: &[String], after: Vec<String>| {
+                debug_assert_eq!(
+                    before,
+                    if direction == Direction::Incoming {
+                        m
+                    } else {
+                        r
+                    }
+                );
+                FieldChange::new(field, direction, m, r, b, after)
             };
-            let mut written = r.to_vec();
-            let mut unwritten_base = merge::settle(arity, m, r, b);
+            // The base each outcome moves to is made from these when the base is settled
+            // (`Plan::settled`), not kept here.
             match (merged.conflict, prefer) {
                 (true, Prefer::Mixxx) => {
                     file.changes
                         .push(three_way(Direction::Outgoing, r, m.to_vec()));
-                    written = m.to_vec();
                 }
                 (true, Prefer::Repo) => {
-                    // Settled for this clone: from now on the repository's value is an
-                    // incoming change here, never this Mixxx's edit to send again.
                     file.changes
                         .push(three_way(Direction::Incoming, m, r.to_vec()));
-                    unwritten_base = Some(m.to_vec());
                 }
                 (true, Prefer::Neither) => {
                     file.changes
@@ -532,7 +665,6 @@ pub fn plan(
                 }
                 (false, _) => {
                     if let Some(out) = merged.outgoing {
-                        written = out.clone();
                         file.changes.push(three_way(Direction::Outgoing, r, out));
                     }
                     if let Some(inc) = merged.incoming {
@@ -540,18 +672,12 @@ pub fn plan(
                     }
                 }
             }
-            let written_base = match (merged.conflict, prefer) {
-                (true, Prefer::Repo) => unwritten_base.clone(),
-                _ => merge::settle(arity, m, &written, b),
-            };
-            if let Some(v) = written_base {
-                file.settled_written.set(name, v);
-            }
-            if let Some(v) = unwritten_base {
-                file.settled_unwritten.set(name, v);
-            }
         }
         file.changes.sort_by_key(|c| (c.field, c.direction));
+        // Grown by doubling, a first sync's ten changes per file sat in room for sixteen:
+        // at 100,000 files, 75 MiB of nothing.
+        file.changes.shrink_to_fit();
+        file.agreed.shrink_to_fit();
         plan.changes.push(file);
     }
     plan.changes.sort_by(|a, b| a.paths.cmp(&b.paths));
@@ -610,6 +736,34 @@ mod tests {
 
     fn set(pairs: &[(&str, &str)]) -> FieldSet {
         pairs.iter().copied().collect()
+    }
+
+    fn values(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn field_change_keeps_every_side_wherever_the_new_values_are() {
+        let (m, r, b) = (values(&["A", "B"]), values(&["A"]), values(&["C"]));
+        for (direction, after, before) in [
+            (Direction::Outgoing, m.clone(), &r),
+            (Direction::Outgoing, values(&["A", "B", "D"]), &r),
+            (Direction::Incoming, r.clone(), &m),
+            (Direction::Incoming, values(&[]), &m),
+            (Direction::Conflict, r.clone(), &r),
+        ] {
+            for base in [None, Some(&b[..]), Some(&[][..])] {
+                let c = FieldChange::new(FieldId::Crate, direction, &m, &r, base, after.clone());
+                assert_eq!(c.mixxx(), &m[..]);
+                assert_eq!(c.repo(), &r[..]);
+                assert_eq!(c.base(), base);
+                assert_eq!(c.after(), &after[..], "{direction:?} {base:?}");
+                assert_eq!(c.before(), &before[..]);
+            }
+        }
+        let c = FieldChange::new(FieldId::Crate, Direction::Outgoing, &m, &r, None, m.clone());
+        assert_eq!(c.added().collect::<Vec<_>>(), ["B"]);
+        assert_eq!(c.removed().count(), 0);
     }
 
     #[test]

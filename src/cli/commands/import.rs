@@ -25,7 +25,7 @@ pub fn run(cli: &Cli, args: &ImportArgs, ui: &Ui) -> Result<ExitCode> {
     }
     let mut out = std::io::stdout().lock();
     if args.json {
-        let _ = writeln!(out, "{}", report::to_json(&ImportJson::new(&outcome)));
+        let _ = report::write_json(&mut out, &ImportJson::new(&outcome));
     } else {
         let detail = report::Detail {
             quiet: ui.quiet,

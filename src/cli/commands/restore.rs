@@ -356,9 +356,12 @@ fn rebase(inputs: &Inputs, ui: &Ui) -> Result<usize> {
     )?;
     let mut updates: HashMap<AnnexKey, Agreed> = HashMap::new();
     for file in &plan.changes {
-        let mut agreed = file.settled_unwritten.clone();
+        let mut agreed = plan.settled(file, false);
         for change in &file.changes {
-            agreed.set(plan.managed.annex_name(change.field), change.mixxx.clone());
+            agreed.set(
+                plan.managed.annex_name(change.field),
+                change.mixxx().to_vec(),
+            );
         }
         updates.insert(file.key.clone(), agreed);
     }

@@ -41,7 +41,7 @@ pub fn run(cli: &Cli, json: bool, ui: &Ui) -> Result<ExitCode> {
             plan.as_ref(),
             &records,
         );
-        let _ = writeln!(out, "{}", report::to_json(&doc));
+        let _ = report::write_json(&mut out, &doc);
         return Ok(ExitCode::Success);
     }
     let _ = writeln!(

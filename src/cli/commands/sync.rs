@@ -35,7 +35,7 @@ pub fn run(cli: &Cli, args: &SyncArgs, ui: &Ui) -> Result<ExitCode> {
     }
     let mut out = std::io::stdout().lock();
     if args.json {
-        let _ = writeln!(out, "{}", report::to_json(&OutcomeJson::new(&outcome)));
+        let _ = report::write_json(&mut out, &OutcomeJson::new(&outcome));
     } else {
         let detail = report::Detail {
             quiet: ui.quiet,
