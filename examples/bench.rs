@@ -23,12 +23,35 @@ struct Sample {
     wall: Duration,
     cpu: Duration,
     max_rss_kib: i64,
+    /// The whole output, when asked for (a plan the floor replays).
     stdout: String,
+    /// What a `--json` report says about the run, parsed as it streams in: a 100k first
+    /// sync's report is 270 MB, and holding it would make every later child's `wait4` peak
+    /// that big (a spawned process inherits its parent's high-water mark).
+    report: Option<Report>,
+}
+
+#[derive(serde::Deserialize)]
+struct Report {
+    peak_memory_mib: Option<f64>,
+    #[serde(default)]
+    timings: Vec<Timing>,
+}
+
+#[derive(serde::Deserialize)]
+struct Timing {
+    phase: String,
+    seconds: f64,
 }
 
 /// Runs a command to completion and returns wall time, CPU time and peak RSS of its process
 /// tree (`wait4` accounts for the children it waited for).
 fn measure(cmd: &mut Command, stdin: Option<&Path>) -> Sample {
+    measure_keeping(cmd, stdin, false)
+}
+
+/// [`measure`], also keeping the whole standard output when `keep`.
+fn measure_keeping(cmd: &mut Command, stdin: Option<&Path>, keep: bool) -> Sample {
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     if let Some(input) = stdin {
         cmd.stdin(std::fs::File::open(input).expect("stdin file"));
@@ -40,9 +63,16 @@ fn measure(cmd: &mut Command, stdin: Option<&Path>) -> Sample {
     let pid = child.id() as libc::pid_t;
     let stdout = child.stdout.map(|mut s| {
         std::thread::spawn(move || {
-            let mut buf = String::new();
-            std::io::Read::read_to_string(&mut s, &mut buf).ok();
-            buf
+            if keep {
+                let mut buf = String::new();
+                std::io::Read::read_to_string(&mut s, &mut buf).ok();
+                let report = serde_json::from_str(&buf).ok();
+                return (buf, report);
+            }
+            let mut reader = std::io::BufReader::new(s);
+            let report = serde_json::from_reader(&mut reader).ok();
+            std::io::copy(&mut reader, &mut std::io::sink()).ok();
+            (String::new(), report)
         })
     });
     let stderr = child.stderr.map(|mut s| {
@@ -58,7 +88,7 @@ fn measure(cmd: &mut Command, stdin: Option<&Path>) -> Sample {
     let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
     assert_eq!(rc, pid, "wait4 failed");
     let wall = started.elapsed();
-    let stdout = stdout
+    let (stdout, report) = stdout
         .map(|t| t.join().unwrap_or_default())
         .unwrap_or_default();
     let stderr = stderr
@@ -72,6 +102,7 @@ fn measure(cmd: &mut Command, stdin: Option<&Path>) -> Sample {
         cpu: tv(usage.ru_utime) + tv(usage.ru_stime),
         max_rss_kib: usage.ru_maxrss,
         stdout,
+        report,
     }
 }
 
@@ -97,16 +128,14 @@ fn summarize(name: &str, tracks: usize, samples: &[Sample]) -> Row {
     let mut phases: Vec<(String, Vec<f64>)> = Vec::new();
     let mut own: Vec<f64> = Vec::new();
     for s in samples {
-        if let Ok(doc) = serde_json::from_str::<serde_json::Value>(&s.stdout) {
-            if let Some(mib) = doc["peak_memory_mib"].as_f64() {
+        if let Some(report) = &s.report {
+            if let Some(mib) = report.peak_memory_mib {
                 own.push(mib);
             }
-            for t in doc["timings"].as_array().into_iter().flatten() {
-                let phase = t["phase"].as_str().unwrap_or("?").to_string();
-                let secs = t["seconds"].as_f64().unwrap_or(0.0);
-                match phases.iter_mut().find(|(p, _)| *p == phase) {
-                    Some((_, v)) => v.push(secs),
-                    None => phases.push((phase, vec![secs])),
+            for t in &report.timings {
+                match phases.iter_mut().find(|(p, _)| *p == t.phase) {
+                    Some((_, v)) => v.push(t.seconds),
+                    None => phases.push((t.phase.clone(), vec![t.seconds])),
                 }
             }
         }
@@ -225,7 +254,7 @@ impl Bench {
     /// The same writes our first sync makes, fed straight to one git-annex batch process.
     fn raw_floor(&self, pristine: &Generated) -> Row {
         let plan_lib = self.copy(pristine, "floor-plan");
-        let plan = measure(&mut self.sync(&plan_lib, &["--dry-run"]), None);
+        let plan = measure_keeping(&mut self.sync(&plan_lib, &["--dry-run"]), None, true);
         let doc: serde_json::Value = serde_json::from_str(&plan.stdout).expect("plan JSON");
         let requests = self.work.join("floor-requests.jsonl");
         let mut out = std::fs::File::create(&requests).expect("requests");
@@ -425,19 +454,27 @@ fn print_rows(rows: &[Row], runs: usize) {
         .unwrap_or_default();
     println!("machine: {cores} cores, {mem:.0} GiB RAM, git-annex {annex}; median of {runs} runs");
     println!(
-        "{:<38}{:>8}{:>11}{:>11}{:>12}",
-        "scenario", "tracks", "wall s", "cpu s", "peak MiB"
+        "{:<38}{:>8}{:>11}{:>11}{:>12}{:>12}",
+        "scenario", "tracks", "wall s", "cpu s", "ours MiB", "tree MiB"
     );
     for r in rows {
+        let ours = match r.own_mib > 0.0 {
+            true => format!("{:.1}", r.own_mib),
+            false => "-".to_string(),
+        };
         println!(
-            "{:<38}{:>8}{:>11.3}{:>11.3}{:>12.1}",
+            "{:<38}{:>8}{:>11.3}{:>11.3}{:>12}{:>12.1}",
             r.name,
             r.tracks,
             r.wall.as_secs_f64(),
             r.cpu.as_secs_f64(),
+            ours,
             r.rss_mib
         );
     }
+    println!(
+        "(ours: music-commander's own peak, VmHWM; tree: wait4's peak over the process and the git processes it waited for)"
+    );
     println!("\nphases (median s):");
     for r in rows {
         if r.phases.is_empty() {
