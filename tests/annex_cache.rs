@@ -553,6 +553,20 @@ fn warm_reads_skip_the_object_reads() {
         .collect();
     assert!(ours.iter().any(|c| c.starts_with("diff-tree")), "{moved:?}");
     assert!(!ours.iter().any(|c| c.starts_with("ls-tree")), "{moved:?}");
+    // What that read stored is a cache the next read trusts: it asks for nothing again.
+    let after = traced(read);
+    let ours: Vec<&String> = after
+        .iter()
+        .take_while(|c| !c.contains("--no-merged"))
+        .collect();
+    assert_eq!(
+        ours,
+        [
+            "ls-files --stage -z",
+            "for-each-ref '--format=%(objectname) %(refname)'"
+        ],
+        "{after:?}"
+    );
 
     // `FromScratch` reads every object again, and the cache it writes is good.
     let scratch = traced(|| {

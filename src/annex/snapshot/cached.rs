@@ -145,11 +145,15 @@ fn read_tips(
     };
     dirty |= moved || fresh;
 
+    // The keys `advance` dropped to re-read are unknown now, but already in `reread`: asked
+    // for twice, they were appended twice, and the next load rejected the whole cache.
+    let rereading: HashSet<&AnnexKey> = reread.iter().map(|(k, _)| k).collect();
     let missing: Vec<&AnnexKey> = wanted
         .iter()
         .copied()
-        .filter(|k| !branch.fields.knows(k))
+        .filter(|k| !branch.fields.knows(k) && !rereading.contains(k))
         .collect();
+    drop(rereading);
     if fresh || !missing.is_empty() || !reread.is_empty() {
         dirty = true;
         let refs = AnnexRefs {
