@@ -6,30 +6,16 @@ mod common;
 
 use std::path::Path;
 
-use common::{LAPTOP_ROOT, Laptop, Sandbox, json_of, sample_path, sample_track};
+use common::{LAPTOP_ROOT, Laptop, Sandbox, json_of, sample_path};
 use rusqlite::types::Value as Sql;
 use serde_json::Value;
-use testutils::mixxx_db::{MixxxDbBuilder, SchemaEra};
+use testutils::mixxx_db::SchemaEra;
 
 const N: usize = 4;
 
 /// A desktop (newest schema) and a laptop of `era`, both synced once, branches exchanged.
 fn two_machines(era: SchemaEra) -> (Sandbox, Laptop) {
-    let sb = Sandbox::new(N, SchemaEra::Newest);
-    sb.sync_json(&[]);
-    let lap = Laptop::clone_of(&sb, N);
-    if era != SchemaEra::Mixxx23 {
-        std::fs::remove_file(&lap.db).unwrap();
-        let mut builder = MixxxDbBuilder::new(era);
-        builder.tracks = (0..N)
-            .map(|i| sample_track(Path::new(LAPTOP_ROOT), i))
-            .collect();
-        builder.build(&lap.db).unwrap();
-    }
-    lap.annex_sync();
-    let doc = lap.sync_json(&sb, &[]);
-    assert_eq!(doc["files"]["written"], 0, "{doc}");
-    (sb, lap)
+    common::two_machines_of_era(N, era, |_| {})
 }
 
 fn conn(db: &Path) -> rusqlite::Connection {
