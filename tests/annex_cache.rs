@@ -489,6 +489,22 @@ fn traced(f: impl FnOnce()) -> Vec<String> {
         .collect()
 }
 
+/// The git commands a read ran itself: `read` ends with an uncached comparison read, which
+/// starts at its `--no-merged` listing.
+fn ours(trace: &[String]) -> Vec<&str> {
+    trace
+        .iter()
+        .take_while(|c| !c.contains("--no-merged"))
+        .map(String::as_str)
+        .collect()
+}
+
+/// What a read that finds both caches current runs: no object read.
+const WARM: [&str; 2] = [
+    "ls-files --stage -z",
+    "for-each-ref '--format=%(objectname) %(refname)'",
+];
+
 /// The point of the caches: a repeated read asks git for no object at all, and after a small
 /// change only for the changed logs.
 #[test]
@@ -526,19 +542,7 @@ fn warm_reads_skip_the_object_reads() {
     let cold = traced(read);
     assert!(cold.iter().any(|c| c.starts_with("cat-file")), "{cold:?}");
     let warm = traced(read);
-    // The comparison read inside `read` is uncached: drop what it ran.
-    let ours: Vec<&String> = warm
-        .iter()
-        .take_while(|c| !c.contains("--no-merged"))
-        .collect();
-    assert_eq!(
-        ours,
-        [
-            "ls-files --stage -z",
-            "for-each-ref '--format=%(objectname) %(refname)'"
-        ],
-        "{warm:?}"
-    );
+    assert_eq!(ours(&warm), WARM, "{warm:?}");
 
     // Three keys change: one diff-tree, and cat-file only for their new blobs.
     let changed: Vec<Target> = pairs[..3]
@@ -547,26 +551,12 @@ fn warm_reads_skip_the_object_reads() {
         .collect();
     batch_set(&mut rng, &dir, &[], &changed, 100);
     let moved = traced(read);
-    let ours: Vec<&String> = moved
-        .iter()
-        .take_while(|c| !c.contains("--no-merged"))
-        .collect();
-    assert!(ours.iter().any(|c| c.starts_with("diff-tree")), "{moved:?}");
-    assert!(!ours.iter().any(|c| c.starts_with("ls-tree")), "{moved:?}");
+    let ran = ours(&moved);
+    assert!(ran.iter().any(|c| c.starts_with("diff-tree")), "{moved:?}");
+    assert!(!ran.iter().any(|c| c.starts_with("ls-tree")), "{moved:?}");
     // What that read stored is a cache the next read trusts: it asks for nothing again.
     let after = traced(read);
-    let ours: Vec<&String> = after
-        .iter()
-        .take_while(|c| !c.contains("--no-merged"))
-        .collect();
-    assert_eq!(
-        ours,
-        [
-            "ls-files --stage -z",
-            "for-each-ref '--format=%(objectname) %(refname)'"
-        ],
-        "{after:?}"
-    );
+    assert_eq!(ours(&after), WARM, "{after:?}");
 
     // `FromScratch` reads every object again, and the cache it writes is good.
     let scratch = traced(|| {
