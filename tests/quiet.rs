@@ -263,3 +263,155 @@ fn a_write_by_someone_else_during_the_run_is_read_by_the_next_one() {
     let next = sb.sync_json(&[]);
     assert_eq!(next["counts"]["incoming"], 1, "{next}");
 }
+
+/// `sync --json` and which way it read: the Mixxx side compared track by track against the
+/// stamp (nothing else read), or everything.
+fn sync_json_read(sb: &Sandbox) -> (Value, bool) {
+    let doc = sb.sync_json(&[]);
+    let timings = doc["timings"].to_string();
+    let compared = timings.contains(TRACKS);
+    assert_eq!(
+        compared,
+        !timings.contains("key map"),
+        "one way or the other: {timings}"
+    );
+    (doc, compared)
+}
+
+const TRACKS: &str = "tracks compared";
+
+/// The plan's part of a report: what a dry run (which reads everything) and a sync agree on.
+fn planned(doc: &Value) -> Value {
+    serde_json::json!({
+        "tracks": doc["tracks"],
+        "counts": doc["counts"],
+        "changes": doc["changes"],
+        "skipped": doc["skipped"],
+        "warnings": doc["warnings"],
+    })
+}
+
+#[test]
+fn after_a_quiet_run_only_the_tracks_whose_values_changed_are_planned() {
+    let sb = settled(8);
+    let mixxx = sb.mixxx();
+    // One of each kind of input a track's fields are made from: a column, a crate
+    // membership, a crate's name (every track in it), a cue.
+    sb.add_to_crate(3, "Opening");
+    sb.add_to_crate(4, "Opening");
+    let (synced, compared) = sync_json_read(&sb);
+    assert!(compared, "{synced}");
+    assert_eq!(synced["files"]["written"], 2, "{synced}");
+    sb.set_column(1, "rating", Sql::Integer(5));
+    sb.set_column(2, "comment", Sql::Text("warm-up".into()));
+    mixxx
+        .execute(
+            "UPDATE crates SET name = 'Opening 2027' WHERE name = 'Opening'",
+            [],
+        )
+        .unwrap();
+    mixxx
+        .execute(
+            "INSERT INTO cues (track_id, type, position, length, hotcue, label, color) VALUES (?1, 1, 88200, 0, 2, 'drop', 0)",
+            [sb.track_id(6)],
+        )
+        .unwrap();
+    // What reading everything plans (a dry run never takes a shortcut).
+    let full = sb.sync_json(&["--dry-run"]);
+    assert!(full["timings"].to_string().contains("key map"), "{full}");
+    let (doc, compared) = sync_json_read(&sb);
+    assert!(compared, "{doc}");
+    assert_eq!(planned(&doc), planned(&full));
+    // The renamed crate's two tracks, the rating, the comment, the cue.
+    assert_eq!(doc["files"]["written"], 5, "{doc}");
+    let meta = sb.metadata();
+    assert_eq!(meta[&sample_path(1)]["rating"], vec!["5"]);
+    assert_eq!(meta[&sample_path(2)]["comment"], vec!["warm-up"]);
+    assert!(meta[&sample_path(3)]["crate"].contains(&"Opening 2027".to_string()));
+    assert!(meta[&sample_path(4)]["crate"].contains(&"Opening 2027".to_string()));
+    assert!(
+        meta[&sample_path(6)].keys().any(|f| f.starts_with("cue")),
+        "{:?}",
+        meta[&sample_path(6)]
+    );
+    // Written by the direct writer: the next run is quiet, and reports what a full read does.
+    let (text, quiet) = sync_v(&sb, &[]);
+    assert!(quiet, "{text}");
+    let (full, _) = sync_v(&sb, &["--dry-run"]);
+    assert_eq!(without_timings(&text), without_timings(&full));
+}
+
+#[test]
+fn a_touched_database_is_compared_once_then_quiet() {
+    let sb = settled(6);
+    let later = std::time::SystemTime::now() + std::time::Duration::from_secs(5);
+    std::fs::File::options()
+        .write(true)
+        .open(&sb.db)
+        .unwrap()
+        .set_modified(later)
+        .unwrap();
+    let (doc, compared) = sync_json_read(&sb);
+    assert!(compared, "{doc}");
+    assert_eq!(doc["files"]["unchanged"], 6, "{doc}");
+    assert_eq!(doc["commits"], 0);
+    let (text, quiet) = sync_v(&sb, &[]);
+    assert!(
+        quiet,
+        "the comparison stored the database as it is now: {text}"
+    );
+}
+
+#[test]
+fn a_track_that_came_went_or_moved_makes_the_run_read_everything() {
+    let sb = settled(6);
+    // Removed from the Mixxx library: skipped from now on, which the full read reports.
+    sb.set_column(2, "mixxx_deleted", Sql::Integer(1));
+    let (doc, compared) = sync_json_read(&sb);
+    assert!(!compared, "{doc}");
+    assert_eq!(doc["skipped"]["removed-from-mixxx"], 1, "{doc}");
+    let (_, quiet) = sync_v(&sb, &[]);
+    assert!(quiet);
+    // A new track.
+    common::add_track(
+        &sb.db,
+        &sb.repo,
+        &sample_path(0).replace(".flac", " (live).flac"),
+    );
+    let (doc, compared) = sync_json_read(&sb);
+    assert!(!compared, "{doc}");
+    // A moved location.
+    let track = sb.track_id(3);
+    sb.mixxx()
+        .execute(
+            "UPDATE track_locations SET location = location || '.moved' WHERE id = (SELECT location FROM library WHERE id = ?1)",
+            [track],
+        )
+        .unwrap();
+    let (doc, compared) = sync_json_read(&sb);
+    assert!(!compared, "{doc}");
+    assert!(
+        doc["skipped_tracks"].to_string().contains(".moved"),
+        "{doc}"
+    );
+}
+
+#[test]
+fn a_damaged_tracks_file_makes_the_run_read_everything() {
+    let sb = settled(6);
+    let tracks = quiet_file(&sb).with_extension("tracks");
+    let mut bytes = std::fs::read(&tracks).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xFF;
+    std::fs::write(&tracks, &bytes).unwrap();
+    sb.set_column(1, "rating", Sql::Integer(2));
+    let (doc, compared) = sync_json_read(&sb);
+    assert!(!compared, "{doc}");
+    assert_eq!(doc["files"]["written"], 1, "{doc}");
+    // Gone altogether: the same.
+    std::fs::remove_file(&tracks).unwrap();
+    sb.set_column(1, "rating", Sql::Integer(3));
+    let (doc, compared) = sync_json_read(&sb);
+    assert!(!compared, "{doc}");
+    assert_eq!(sb.metadata()[&sample_path(1)]["rating"], vec!["3"]);
+}

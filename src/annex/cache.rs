@@ -125,21 +125,7 @@ fn unwrap(mut bytes: Vec<u8>, kind: Kind) -> Option<Vec<u8>> {
     Some(bytes)
 }
 
-/// Detects corruption, not tampering: each step is a bijection of the state for a fixed word
-/// and of the word for a fixed state, so any single changed word changes the result.
-pub(crate) fn checksum(bytes: &[u8]) -> u64 {
-    const K: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut h = (bytes.len() as u64).wrapping_mul(K);
-    let mut words = bytes.chunks_exact(8);
-    for word in &mut words {
-        h = (h ^ u64::from_le_bytes(word.try_into().expect("8 bytes"))).wrapping_mul(K);
-        h ^= h >> 29;
-    }
-    let mut last = [0u8; 8];
-    last[..words.remainder().len()].copy_from_slice(words.remainder());
-    h = (h ^ u64::from_le_bytes(last)).wrapping_mul(K);
-    h ^ (h >> 29)
-}
+pub(crate) use crate::fingerprint::checksum;
 
 /// FNV-1a over the files, at compile time.
 const fn fingerprint(files: &[&[u8]]) -> u64 {
@@ -167,6 +153,10 @@ impl Encoder {
     }
 
     pub(crate) fn u32(&mut self, v: u32) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+
+    pub(crate) fn u64(&mut self, v: u64) {
         self.0.extend_from_slice(&v.to_le_bytes());
     }
 
@@ -221,6 +211,12 @@ impl<'a> Decoder<'a> {
         let (v, rest) = self.0.split_first_chunk::<4>()?;
         self.0 = rest;
         Some(u32::from_le_bytes(*v))
+    }
+
+    pub(crate) fn u64(&mut self) -> Option<u64> {
+        let (v, rest) = self.0.split_first_chunk::<8>()?;
+        self.0 = rest;
+        Some(u64::from_le_bytes(*v))
     }
 
     pub(crate) fn len(&mut self) -> Option<usize> {

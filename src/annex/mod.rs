@@ -29,6 +29,7 @@ pub mod request;
 pub mod sample;
 pub mod snapshot;
 pub mod state;
+pub(crate) mod tree;
 pub mod writer;
 
 pub use git::{CommandError, Git};

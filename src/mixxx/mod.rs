@@ -300,6 +300,49 @@ impl Library {
         &self.cue_rows[start..start + len]
     }
 
+    /// A checksum of everything this library holds for the track at `track` but its id and
+    /// location: its cells, its crates' names and its cue rows. The fields a sync wants for
+    /// a track are made from these alone, so a track whose digest did not change wants what
+    /// it wanted (the quiet stamp's comparison, `sync::quiet::Tracks`). `scratch` is reused
+    /// between calls.
+    pub fn digest(&self, track: usize, scratch: &mut Vec<u8>) -> u64 {
+        scratch.clear();
+        let mut put = |tag: u8, bytes: &[u8]| {
+            scratch.push(tag);
+            scratch.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+            scratch.extend_from_slice(bytes);
+        };
+        let width = self.columns.len();
+        for cell in &self.cells[track * width..(track + 1) * width] {
+            match cell.as_raw(&self.text, &self.bytes) {
+                Raw::Null => put(0, &[]),
+                Raw::Text(t) => put(1, t.as_bytes()),
+                Raw::Integer(i) => put(2, &i.to_le_bytes()),
+                Raw::Real(f) => put(3, &f.to_bits().to_le_bytes()),
+                Raw::Blob(b) => put(4, b),
+            }
+        }
+        for &id in &self.tracks[track].crates {
+            put(5, self.crate_name(id).as_bytes());
+        }
+        for cue in self.cues(track) {
+            let numbers = [
+                cue.id,
+                cue.kind,
+                cue.position.to_bits() as i64,
+                cue.length.to_bits() as i64,
+                cue.hotcue,
+                cue.color.unwrap_or(0),
+                i64::from(cue.color.is_some()),
+            ];
+            for n in numbers {
+                put(6, &n.to_le_bytes());
+            }
+            put(7, cue.label.as_bytes());
+        }
+        crate::fingerprint::checksum(scratch)
+    }
+
     /// Where column `name` is in each row, if it was read: resolve once, then use
     /// [`Library::value`] per track.
     pub fn position(&self, name: &str) -> Option<usize> {

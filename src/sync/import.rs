@@ -30,7 +30,7 @@ use crate::sync::cues::{self, CueSlot};
 use crate::sync::fields::{self, Codec, FieldId, ManagedFields, Source, Unrepresentable};
 use crate::sync::merge::{self, Prefer};
 use crate::sync::plan::{Direction, FieldChange, FileChange, Plan, Selection};
-use crate::sync::{Inputs, Progress, Timings, read_and_plan};
+use crate::sync::{Inputs, Progress, Reading, Timings, read_and_plan};
 
 #[derive(Clone, Debug)]
 pub struct ImportOptions {
@@ -112,14 +112,14 @@ pub fn run(
         Prefer::Repo => Prefer::Repo,
         Prefer::Mixxx | Prefer::Neither => Prefer::Neither,
     };
-    let (plan, read, mut timings) = read_and_plan(
-        inputs,
-        &options.selection,
-        Freshness::UseCache,
-        plan_prefer,
-        !options.dry_run,
-        progress,
-    )?;
+    let how = Reading {
+        selection: &options.selection,
+        freshness: Freshness::UseCache,
+        prefer: plan_prefer,
+        settling: !options.dry_run,
+        keep_tracks: false,
+    };
+    let (plan, read, mut timings) = read_and_plan(inputs, &how, progress, None)?;
 
     let write_started = Instant::now();
     let analysis = analysis(inputs, &plan)?;

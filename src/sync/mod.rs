@@ -111,8 +111,14 @@ pub fn prepare(
     prefer: Prefer,
     progress: &dyn Progress,
 ) -> Result<(Plan, Timings)> {
-    let (plan, read, timings) =
-        read_and_plan(inputs, selection, freshness, prefer, false, progress)?;
+    let how = Reading {
+        selection,
+        freshness,
+        prefer,
+        settling: false,
+        keep_tracks: false,
+    };
+    let (plan, read, timings) = read_and_plan(inputs, &how, progress, None)?;
     std::thread::spawn(move || drop(read));
     Ok((plan, timings))
 }
@@ -122,39 +128,83 @@ pub(crate) struct Read {
     pub(crate) base: LazyBase,
     /// The inputs' stamp, when this run may store one (a sync of everything).
     stamp: Option<Stamp>,
+    /// The fields this database could supply and its tracks, for the quiet stamp
+    /// ([`quiet::Stored`]), when the run was asked to keep them.
+    tracks: Option<(String, quiet::Tracks)>,
 }
 
-/// [`prepare`], also handing back the base it read. With `settling` (a sync that will move
-/// the base), the plan also lists the unchanged files whose base must move, unless the stamp
-/// says an earlier run settled exactly these inputs; a dry run or `status` skips that check.
+/// How a run reads: what it plans, and what it keeps for after.
+pub(crate) struct Reading<'a> {
+    pub selection: &'a Selection,
+    pub freshness: Freshness,
+    pub prefer: Prefer,
+    /// A sync that will move the base: the plan also lists the unchanged files whose base
+    /// must move, unless the stamp says an earlier run settled exactly these inputs; a dry
+    /// run or `status` skips that check.
+    pub settling: bool,
+    /// Keep what the quiet stamp stores of the tracks ([`Read::tracks`]).
+    pub keep_tracks: bool,
+}
+
+/// This Mixxx's library as a run read it.
+pub(crate) struct MixxxRead {
+    library: crate::mixxx::Library,
+    schema_version: Option<u32>,
+    /// The change marker, taken before reading.
+    marker: Vec<u8>,
+    time: Duration,
+}
+
+fn read_mixxx(inputs: &Inputs) -> Result<MixxxRead> {
+    let started = Instant::now();
+    let marker = crate::mixxx::change_marker(&inputs.mixxx_db);
+    let db = MixxxDb::open(&inputs.mixxx_db)?;
+    let library = db.read_library(&inputs.managed.request())?;
+    Ok(MixxxRead {
+        library,
+        schema_version: db.schema().version,
+        marker,
+        time: started.elapsed(),
+    })
+}
+
+/// [`prepare`], also handing back the base it read. `mixxx` is the library when the caller
+/// has read it already.
 pub(crate) fn read_and_plan(
     inputs: &Inputs,
-    selection: &Selection,
-    freshness: Freshness,
-    prefer: Prefer,
-    settling: bool,
+    how: &Reading<'_>,
     progress: &dyn Progress,
+    mixxx: Option<MixxxRead>,
 ) -> Result<(Plan, Read, Timings)> {
+    let Reading {
+        selection,
+        freshness,
+        prefer,
+        settling,
+        keep_tracks,
+    } = *how;
     let mut timings = Timings::new();
     // The Mixxx database and the git index are independent: read them side by side (SQLite
     // in a thread, git in child processes), so the slower one sets the pace.
     progress.phase("Reading the Mixxx library and the repository");
-    let (library, keys) = std::thread::scope(|scope| {
-        let mixxx = scope.spawn(|| {
-            let started = Instant::now();
-            let marker = crate::mixxx::change_marker(&inputs.mixxx_db);
-            let db = MixxxDb::open(&inputs.mixxx_db)?;
-            let library = db.read_library(&inputs.managed.request())?;
-            Ok::<_, crate::Error>((library, db.schema().version, marker, started.elapsed()))
-        });
+    let (mixxx, keys) = std::thread::scope(|scope| {
+        let read = mixxx.is_none().then(|| scope.spawn(|| read_mixxx(inputs)));
         let started = Instant::now();
         let keys = KeyMap::read_with(&inputs.repo, &|path| selection.contains(path), freshness)
             .map(|keys| (keys, started.elapsed()));
-        let library = mixxx.join().expect("the Mixxx reader does not panic");
-        (library, keys)
+        let mixxx = match read {
+            Some(read) => read.join().expect("the Mixxx reader does not panic"),
+            None => Ok(mixxx.expect("read already")),
+        };
+        (mixxx, keys)
     });
     // A Mixxx problem is reported first, as when the reads ran one after the other.
-    let (library, schema_version, mixxx_marker, mixxx_time) = library?;
+    let MixxxRead {
+        library,
+        schema_version,
+        marker: mixxx_marker,
+        time: mixxx_time,
+    } = mixxx?;
     let (keys, keys_time) = keys?;
     timings.push(("mixxx read", mixxx_time));
     timings.push(("key map (alongside)", keys_time));
@@ -165,17 +215,7 @@ pub(crate) fn read_and_plan(
         phase = Instant::now();
     };
 
-    let (managed, mut warnings) = readable_fields(&inputs.managed, &library, schema_version);
-    if inputs.repo.genmetadata
-        && managed.annex_name(FieldId::Year) == "year"
-        && managed.contains(FieldId::Year)
-    {
-        warnings.push(
-            "annex.genmetadata is on: git-annex sets year, month and day from file dates, and this sync replaces git-annex's year with Mixxx's (or removes it where Mixxx has none), leaving month and day\nhint: keep both with [sync.names] year = \"mixxx-year\" in the config"
-                .to_string(),
-        );
-    }
-
+    let (managed, mut warnings) = fields_and_warnings(inputs, &library, schema_version);
     let mut mapper = PathMapper::new(&inputs.repo.root, inputs.music_root.as_deref());
     let targets = plan::targets(&library, &mut mapper, &keys, selection);
     let outside = targets.outside_root().count();
@@ -230,6 +270,10 @@ pub(crate) fn read_and_plan(
         (true, false) => BaseCheck::EveryFile,
         (true, true) => BaseCheck::Settled,
     };
+    let tracks = keep_tracks.then(|| {
+        let tracks = quiet::Tracks::of(&library, &targets);
+        (format!("{managed:?}"), tracks)
+    });
     let mut plan = plan::plan(targets, &library, &current, &managed, &base, prefer, check);
     plan.warnings = warnings;
     // Freeing 100,000 tracks and metadata sets string by string takes a noticeable part of a
@@ -243,8 +287,125 @@ pub(crate) fn read_and_plan(
         &mut timings,
     );
     progress.finish();
-    let read = Read { base, stamp };
+    let read = Read {
+        base,
+        stamp,
+        tracks,
+    };
     Ok((plan, read, timings))
+}
+
+/// The name of the phase in which a run that found only the Mixxx database moved compares
+/// its tracks with the quiet stamp's, in `-v` timings.
+pub const TRACKS_COMPARED: &str =
+    "tracks compared (inputs but the Mixxx database as a sync that found nothing to do left them)";
+
+/// The plan of a run whose inputs are all as the quiet run of `stored` left them but the
+/// Mixxx database: only the files whose tracks' fields changed are read and planned, the
+/// others have the plan they had then (nothing to do). When a track came, went or moved,
+/// the run reads everything (with the library already read).
+fn read_and_plan_mixxx_changes(
+    inputs: &Inputs,
+    how: &Reading<'_>,
+    mut stored: quiet::Stored,
+    progress: &dyn Progress,
+) -> Result<(Plan, Read, Timings)> {
+    progress.phase("Reading the Mixxx library");
+    let (mixxx, library) = std::thread::scope(|scope| {
+        let library = scope.spawn(|| stored.library(&base_file(inputs)));
+        let mixxx = read_mixxx(inputs);
+        (
+            mixxx,
+            library.join().expect("reading the tracks does not panic"),
+        )
+    });
+    let mixxx = mixxx?;
+    let started = Instant::now();
+    let (managed, _) = fields_and_warnings(inputs, &mixxx.library, mixxx.schema_version);
+    let fields = format!("{managed:?}");
+    let changed = match (fields == stored.fields, library) {
+        (true, Some(library)) => library.compare(&mixxx.library),
+        _ => None,
+    };
+    let Some(quiet::Changed { files, now }) = changed else {
+        return read_and_plan(inputs, how, progress, Some(mixxx));
+    };
+    let mut timings = vec![
+        ("mixxx read", mixxx.time),
+        (TRACKS_COMPARED, started.elapsed()),
+    ];
+    let mut phase = Instant::now();
+    let mut lap = |name, timings: &mut Timings| {
+        timings.push((name, phase.elapsed()));
+        phase = Instant::now();
+    };
+    let base = LazyBase::new(base_file(inputs));
+    let replanned = files.len();
+    let mut plan = match files.is_empty() {
+        true => Plan {
+            managed: managed.clone(),
+            prefer: how.prefer,
+            ..Plan::default()
+        },
+        false => {
+            progress.phase("Reading git-annex metadata");
+            // A few files: their logs are read directly, which leaves the metadata cache to
+            // the next full read rather than bringing all of it up to date.
+            let wanted: Vec<AnnexKey> = files.iter().map(|(key, _)| key.clone()).collect();
+            let current = snapshot::Snapshot::from_map(snapshot::read(&inputs.repo, &wanted)?);
+            lap("metadata read (changed files)", &mut timings);
+            let targets = plan::Targets {
+                tracks: 0,
+                by_key: files,
+                skipped: Vec::new(),
+            };
+            let plan = plan::plan(
+                targets,
+                &mixxx.library,
+                &current,
+                &managed,
+                &base,
+                how.prefer,
+                BaseCheck::EveryFile,
+            );
+            lap("plan (changed files)", &mut timings);
+            plan
+        }
+    };
+    // The other files are as the quiet run found them: unchanged, and their tracks skipped
+    // or not as then.
+    plan.tracks = stored.tracks;
+    plan.unchanged += stored.unchanged - replanned;
+    plan.skipped = stored.skipped;
+    plan.warnings = stored.warnings;
+    std::thread::spawn(move || drop(mixxx));
+    progress.finish();
+    let read = Read {
+        base,
+        stamp: None,
+        tracks: Some((fields, now)),
+    };
+    Ok((plan, read, timings))
+}
+
+/// The managed fields this database can supply, with a warning for each one it cannot and
+/// for a git-annex setting that fights one of them.
+fn fields_and_warnings(
+    inputs: &Inputs,
+    library: &crate::mixxx::Library,
+    schema_version: Option<u32>,
+) -> (ManagedFields, Vec<String>) {
+    let (managed, mut warnings) = readable_fields(&inputs.managed, library, schema_version);
+    if inputs.repo.genmetadata
+        && managed.annex_name(FieldId::Year) == "year"
+        && managed.contains(FieldId::Year)
+    {
+        warnings.push(
+            "annex.genmetadata is on: git-annex sets year, month and day from file dates, and this sync replaces git-annex's year with Mixxx's (or removes it where Mixxx has none), leaving month and day\nhint: keep both with [sync.names] year = \"mixxx-year\" in the config"
+                .to_string(),
+        );
+    }
+    (managed, warnings)
 }
 
 /// The managed fields this database can supply, and a warning for each one it cannot. A
@@ -323,13 +484,16 @@ pub fn run(
         )?),
         _ => None,
     };
-    if let Some(stored) = quiet.as_ref().and_then(|q| q.stored(&base_file(inputs))) {
+    let stored = quiet.as_ref().and_then(|q| q.stored(&base_file(inputs)));
+    if let (Some(quiet), Some(stored)) = (&quiet, &stored)
+        && quiet.mixxx_unchanged(stored)
+    {
         let plan = Plan {
             managed: inputs.managed.clone(),
             tracks: stored.tracks,
             unchanged: stored.unchanged,
-            skipped: stored.skipped,
-            warnings: stored.warnings,
+            skipped: stored.skipped.clone(),
+            warnings: stored.warnings.clone(),
             ..Plan::default()
         };
         return Ok(Outcome {
@@ -345,14 +509,17 @@ pub fn run(
             warnings: Vec::new(),
         });
     }
-    let (plan, read, mut timings) = read_and_plan(
-        inputs,
-        &options.selection,
-        options.freshness,
-        options.prefer,
-        !options.dry_run,
-        progress,
-    )?;
+    let how = Reading {
+        selection: &options.selection,
+        freshness: options.freshness,
+        prefer: options.prefer,
+        settling: !options.dry_run,
+        keep_tracks: quiet.is_some(),
+    };
+    let (plan, read, mut timings) = match stored {
+        Some(stored) => read_and_plan_mixxx_changes(inputs, &how, stored, progress)?,
+        None => read_and_plan(inputs, &how, progress, None)?,
+    };
     let mut outcome = Outcome {
         plan,
         dry_run: options.dry_run,
@@ -391,6 +558,7 @@ pub fn run(
         }
         // Only after the writes are committed: a base ahead of the repository could make an
         // incoming change look like a local edit.
+        let settling_started = Instant::now();
         let settled = settle_base(&read, &outcome.plan, &written);
         if let Err(e) = &settled {
             outcome.warnings.push(format!(
@@ -415,14 +583,16 @@ pub fn run(
                 }
                 _ => None,
             };
-            match left {
+            match (left, read.tracks) {
                 // Only a shortcut: failing to store it costs the next run its full reading.
-                Some(left) => {
-                    let _ = left.store(&base, &quiet::Stored::of(plan, written.len()));
+                (Some(left), Some((fields, tracks))) => {
+                    let stored = quiet::Stored::of(plan, written.len(), fields, tracks);
+                    let _ = left.store(&base, &stored);
                 }
-                None => quiet::Inputs::forget(&base),
+                _ => quiet::Inputs::forget(&base),
             }
         }
+        timings.push(("base and stamp saved", settling_started.elapsed()));
     }
     outcome.timings = timings;
     outcome.elapsed = started.elapsed();
@@ -555,7 +725,7 @@ fn settle_base(read: &Read, plan: &Plan, written: &HashSet<AnnexKey>) -> std::io
     };
     let mut scratch = crate::annex::cache::Encoder::default();
     // Without a stored base (a first sync) no file holds its settlement: no need to make it.
-    let stored = !read.base.get().is_empty();
+    let stored = !plan.changes.is_empty() && !read.base.get().is_empty();
     for change in &plan.changes {
         if stored {
             let settled = plan.settled(change, written.contains(&change.key));

@@ -1,5 +1,6 @@
 //! The quiet check: a sync whose inputs are exactly as they were when an earlier sync found
-//! nothing to do has nothing to do either, and says so without reading anything.
+//! nothing to do has nothing to do either, and says so without reading anything; one whose
+//! only moved input is the Mixxx database plans just the tracks whose values changed.
 //!
 //! What a sync's answer depends on, and what stands for it here (each read in microseconds,
 //! one `git for-each-ref` aside):
@@ -17,12 +18,19 @@
 //! that ended with nothing outgoing, incoming, conflicting, duplicated or failed — or that
 //! had only outgoing changes and wrote them all with the direct writer, which says exactly
 //! how it moved the git-annex branch: then the stamp is of the inputs as that write left
-//! them, and only when nothing else had written in between. A later
-//! sync that computes the same stamp repeats that report. Anything that moves — a rating in
-//! Mixxx, a `git annex sync`, a `git add`, an edit to the config, even Mixxx opening its
-//! database and writing nothing — makes another stamp, and the sync reads everything. A
-//! wrong "changed" costs one ordinary run; a wrong "unchanged" cannot happen without one
-//! of those files changing content while keeping its size, inode and nanosecond mtime.
+//! them, and only when nothing else had written in between. A later sync that computes the
+//! same stamp repeats that report. Anything that moves — a `git annex sync`, a `git add`, an
+//! edit to the config — makes another stamp, and the sync reads everything. A wrong
+//! "changed" costs one ordinary run; a wrong "unchanged" cannot happen without one of those
+//! files changing content while keeping its size, inode and nanosecond mtime.
+//!
+//! The Mixxx database is the one input that moves without anything to sync (Mixxx writes
+//! play counts, or opens the file and writes nothing) and the one a DJ edits between syncs.
+//! So the stamp leaves it out of its checksum and keeps, beside it (`.tracks`), what each
+//! track's plan depended on ([`Tracks`]). With every other input as the stamp says, a run
+//! reads only the Mixxx library and compares: a track that came, went or moved makes it read
+//! everything; otherwise only the files whose tracks' values changed are read and planned —
+//! every other file has the plan it had then, nothing to do.
 
 use std::path::{Path, PathBuf};
 
@@ -32,9 +40,12 @@ use crate::annex::cache::{Decoder, Encoder, checksum};
 use crate::annex::journal::Journal;
 use crate::annex::writer::BranchMove;
 use crate::error::Result;
-use crate::sync::plan::{Direction, Plan, SkipReason, Skipped};
+use crate::mixxx::{Library, Track};
+use crate::model::{AnnexKey, RepoPath};
+use crate::sync::plan::{Direction, Plan, SkipReason, Skipped, Target, Targets};
 
-const MAGIC: &[u8; 8] = b"mc-quiet";
+/// Format 2 keeps the Mixxx marker out of the checksum and the tracks in the body.
+const MAGIC: &[u8; 8] = b"mc-quie2";
 
 /// The name of the one phase a quiet run has, in `-v` timings.
 pub const TIMING: &str = "quiet check (inputs as a sync that found nothing to do left them)";
@@ -95,8 +106,9 @@ impl Inputs {
         })
     }
 
-    /// True when the last quiet run stored these inputs for `base_file` as it is now; then
-    /// what that run reported (nothing to do).
+    /// What the last quiet run stored, when every input but the Mixxx database is as it
+    /// left them (with `base_file` as it is now). [`Inputs::mixxx_unchanged`] says whether
+    /// the database is too.
     pub fn stored(&self, base_file: &Path) -> Option<Stored> {
         let bytes = std::fs::read(path(base_file)).ok()?;
         let rest = bytes.strip_prefix(MAGIC.as_slice())?;
@@ -107,31 +119,46 @@ impl Inputs {
         Stored::decode(body)
     }
 
+    /// Whether the Mixxx database is as `stored`'s run read it: then that run's report is
+    /// this one's, with nothing read.
+    pub fn mixxx_unchanged(&self, stored: &Stored) -> bool {
+        stored.mixxx == self.mixxx
+    }
+
     /// Stores these inputs with the report of a run that left nothing to do, for
-    /// `base_file` as it is now. Temp file + rename; a failure only costs the shortcut.
+    /// `base_file` as it is now: the tracks' file, then the stamp that names its checksum.
+    /// Temp file + rename; a failure only costs the shortcut.
     pub fn store(&self, base_file: &Path, report: &Stored) -> std::io::Result<()> {
-        let body = report.encode();
+        let Some(library) = &report.library else {
+            return Err(std::io::Error::other("no tracks to store"));
+        };
+        let sum = match library.on_disk {
+            Some(sum) => sum,
+            None => {
+                let mut tracks = Encoder::default();
+                library.encode(&mut tracks);
+                replace(&tracks_path(base_file), tracks.as_slice())?;
+                checksum(tracks.as_slice())
+            }
+        };
+        let body = report.encode(&self.mixxx, sum);
         let mut out = MAGIC.to_vec();
         out.extend_from_slice(&self.sum(base_file, &body).to_le_bytes());
         out.extend_from_slice(&body);
-        let path = path(base_file);
-        let dir = path.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir)?;
-        let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-        std::io::Write::write_all(&mut tmp, &out)?;
-        tmp.persist(&path).map_err(|e| e.error)?;
-        Ok(())
+        replace(&path(base_file), &out)
     }
 
     /// Forgets the stored inputs (a run that did something, or was asked something else).
     pub fn forget(base_file: &Path) {
         let _ = std::fs::remove_file(path(base_file));
+        let _ = std::fs::remove_file(tracks_path(base_file));
     }
 
+    /// Every input but the Mixxx marker, which the body holds: a run that finds only the
+    /// database moved compares its tracks with the stored ones.
     fn sum(&self, base_file: &Path, body: &[u8]) -> u64 {
         let mut bytes = Vec::new();
         for part in [
-            &self.mixxx,
             &self.index,
             &self.head,
             &self.refs,
@@ -148,27 +175,62 @@ impl Inputs {
     }
 }
 
-/// What a quiet run reported, enough to report it again.
+/// What a quiet run reported, enough to report it again, and what each of its tracks'
+/// plans depended on.
 pub struct Stored {
     pub tracks: usize,
     pub unchanged: usize,
     pub skipped: Vec<Skipped>,
     pub warnings: Vec<String>,
+    /// The managed fields this database could supply (their `Debug` form): a Mixxx
+    /// upgrade that makes a column readable changes the plan of tracks whose values did not.
+    pub fields: String,
+    /// The tracks, when stored by this process; else read from their file on demand
+    /// ([`Stored::library`]): a run that finds the Mixxx database unchanged too needs none.
+    library: Option<Tracks>,
+    /// The checksum of the tracks' file.
+    library_sum: u64,
+    /// The Mixxx change marker the run took before reading.
+    mixxx: Vec<u8>,
 }
 
 impl Stored {
-    /// What a run of `plan` would report once its `written` files match too.
-    pub fn of(plan: &Plan, written: usize) -> Stored {
+    /// What a run of `plan` would report once its `written` files match too; `fields` and
+    /// `library` as [`Stored`] says.
+    pub fn of(plan: &Plan, written: usize, fields: String, library: Tracks) -> Stored {
         Stored {
             tracks: plan.tracks,
             unchanged: plan.unchanged + written,
             skipped: plan.skipped.clone(),
             warnings: plan.warnings.clone(),
+            fields,
+            library: Some(library),
+            library_sum: 0,
+            mixxx: Vec::new(),
         }
     }
 
-    fn encode(&self) -> Vec<u8> {
+    /// The tracks that run stored, from their file next to `base_file`.
+    pub fn library(&mut self, base_file: &Path) -> Option<Tracks> {
+        if let Some(tracks) = self.library.take() {
+            return Some(tracks);
+        }
+        let bytes = std::fs::read(tracks_path(base_file)).ok()?;
+        if checksum(&bytes) != self.library_sum {
+            return None;
+        }
+        let mut d = Decoder::new(&bytes);
+        let tracks = Tracks::decode(&mut d)?;
+        d.is_empty().then_some(Tracks {
+            on_disk: Some(self.library_sum),
+            ..tracks
+        })
+    }
+
+    fn encode(&self, mixxx: &[u8], library_sum: u64) -> Vec<u8> {
         let mut out = Encoder::default();
+        out.bytes(mixxx);
+        out.u64(library_sum);
         out.len(self.tracks);
         out.len(self.unchanged);
         out.len(self.skipped.len());
@@ -183,11 +245,14 @@ impl Stored {
         for w in &self.warnings {
             out.bytes(w.as_bytes());
         }
+        out.bytes(self.fields.as_bytes());
         out.as_slice().to_vec()
     }
 
     fn decode(body: &[u8]) -> Option<Stored> {
         let mut d = Decoder::new(body);
+        let mixxx = d.bytes()?.to_vec();
+        let library_sum = d.u64()?;
         let tracks = d.len()?;
         let unchanged = d.len()?;
         let n = d.count(5)?;
@@ -204,13 +269,246 @@ impl Stored {
         for _ in 0..n {
             warnings.push(d.string()?.to_string());
         }
+        let fields = d.string()?.to_string();
         d.is_empty().then_some(Stored {
             tracks,
             unchanged,
             skipped,
             warnings,
+            fields,
+            library: None,
+            library_sum,
+            mixxx,
         })
     }
+}
+
+/// What the plan of each Mixxx track depended on besides the repository, in the library's
+/// order: its id, its location (and whether Mixxx removed it), the fields it should have,
+/// and the file it resolved to. With the repository and the base as a quiet run left them,
+/// a track whose three match has the plan it had then — nothing to do — so a run that finds
+/// only the Mixxx database moved (Mixxx opened it, a DJ rated a few tracks) plans just the
+/// files whose tracks' values changed.
+pub struct Tracks {
+    records: Vec<Record>,
+    /// Where each file's entry (key, then its paths) starts in `files`.
+    offsets: Vec<u32>,
+    files: Vec<u8>,
+    /// The checksum of the tracks' file, while these are exactly what it holds: a run that
+    /// finds no track changed does not write it again.
+    on_disk: Option<u64>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct Record {
+    id: i64,
+    place: u64,
+    /// [`Library::digest`]: what the fields it should have are made from; 0 for a skipped
+    /// track (not compared).
+    values: u64,
+    /// Its file in `Tracks::offsets`, or [`SKIPPED`].
+    file: u32,
+}
+
+const SKIPPED: u32 = u32::MAX;
+const RECORD_LEN: usize = 28;
+
+/// What the tracks a run of [`Tracks::compare`] found changed: the files to plan, with
+/// their tracks; the tracks as they are now.
+pub struct Changed {
+    pub files: Vec<(AnnexKey, Target)>,
+    pub now: Tracks,
+}
+
+impl Tracks {
+    /// The tracks of `library` as `targets` resolved them.
+    pub fn of(library: &Library, targets: &Targets) -> Tracks {
+        let mut file_of = vec![SKIPPED; library.tracks.len()];
+        let mut offsets = Vec::with_capacity(targets.by_key.len());
+        let mut files = Encoder::default();
+        for (n, (key, target)) in targets.by_key.iter().enumerate() {
+            offsets.push(u32::try_from(files.as_slice().len()).expect("under 4 GiB of paths"));
+            files.bytes(key.as_str().as_bytes());
+            files.len(target.paths.len());
+            for p in &target.paths {
+                files.bytes(p.as_bytes());
+            }
+            for &t in &target.tracks {
+                file_of[t as usize] = n as u32;
+            }
+        }
+        let values = digests(library, |i| file_of[i] != SKIPPED);
+        let records = library
+            .tracks
+            .iter()
+            .zip(file_of)
+            .zip(values)
+            .map(|((track, file), values)| Record {
+                id: track.id,
+                place: place(track),
+                values,
+                file,
+            })
+            .collect();
+        Tracks {
+            records,
+            offsets,
+            files: files.as_slice().to_vec(),
+            on_disk: None,
+        }
+    }
+
+    /// `library`'s tracks against these: None when a track came, went, moved or was removed
+    /// in Mixxx (what it resolves to needs the repository's files, read in full); else the
+    /// files whose tracks' fields changed.
+    pub fn compare(self, library: &Library) -> Option<Changed> {
+        if library.tracks.len() != self.records.len()
+            || library
+                .tracks
+                .iter()
+                .zip(&self.records)
+                .any(|(t, r)| t.id != r.id || place(t) != r.place)
+        {
+            return None;
+        }
+        let values = digests(library, |i| self.records[i].file != SKIPPED);
+        let mut changed: Vec<u32> = self
+            .records
+            .iter()
+            .zip(&values)
+            .filter(|(r, v)| r.values != **v)
+            .map(|(r, _)| r.file)
+            .collect();
+        changed.sort_unstable();
+        changed.dedup();
+        let mut files: Vec<(AnnexKey, Target)> = Vec::with_capacity(changed.len());
+        for &file in &changed {
+            let start = *self.offsets.get(file as usize)? as usize;
+            let mut d = Decoder::new(self.files.get(start..)?);
+            let key = AnnexKey::new(d.string()?);
+            let n = d.count(4)?;
+            let mut paths = Vec::with_capacity(n);
+            for _ in 0..n {
+                paths.push(RepoPath::from_bytes(d.bytes()?));
+            }
+            files.push((
+                key,
+                Target {
+                    paths,
+                    tracks: Vec::new(),
+                },
+            ));
+        }
+        // Every track of a changed file, the unchanged ones too: files shared by several
+        // tracks are planned on all of them.
+        for (i, r) in self.records.iter().enumerate() {
+            if let Ok(slot) = changed.binary_search(&r.file) {
+                files[slot].1.tracks.push(i as u32);
+            }
+        }
+        let same = self
+            .records
+            .iter()
+            .zip(&values)
+            .all(|(r, v)| r.values == *v);
+        let records = self
+            .records
+            .iter()
+            .zip(values)
+            .map(|(r, values)| Record { values, ..*r })
+            .collect();
+        let on_disk = self.on_disk.filter(|_| same);
+        Some(Changed {
+            files,
+            now: Tracks {
+                records,
+                on_disk,
+                ..self
+            },
+        })
+    }
+
+    fn encode(&self, out: &mut Encoder) {
+        let mut records = Vec::with_capacity(self.records.len() * RECORD_LEN);
+        for r in &self.records {
+            records.extend_from_slice(&r.id.to_le_bytes());
+            records.extend_from_slice(&r.place.to_le_bytes());
+            records.extend_from_slice(&r.values.to_le_bytes());
+            records.extend_from_slice(&r.file.to_le_bytes());
+        }
+        out.bytes(&records);
+        let offsets: Vec<u8> = self.offsets.iter().flat_map(|o| o.to_le_bytes()).collect();
+        out.bytes(&offsets);
+        out.bytes(&self.files);
+    }
+
+    fn decode(d: &mut Decoder<'_>) -> Option<Tracks> {
+        let records = d.bytes()?;
+        let offsets = d.bytes()?;
+        let files = d.bytes()?.to_vec();
+        if records.len() % RECORD_LEN != 0 || offsets.len() % 4 != 0 {
+            return None;
+        }
+        let word = |b: &[u8]| u64::from_le_bytes(b.try_into().expect("8 bytes"));
+        let offsets: Vec<u32> = offsets
+            .chunks_exact(4)
+            .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")))
+            .collect();
+        let records = records
+            .chunks_exact(RECORD_LEN)
+            .map(|b| Record {
+                id: word(&b[0..8]) as i64,
+                place: word(&b[8..16]),
+                values: word(&b[16..24]),
+                file: u32::from_le_bytes(b[24..28].try_into().expect("4 bytes")),
+            })
+            .collect::<Vec<_>>();
+        let sound = records
+            .iter()
+            .all(|r| r.file == SKIPPED || (r.file as usize) < offsets.len())
+            && offsets.iter().all(|&o| (o as usize) < files.len());
+        sound.then_some(Tracks {
+            records,
+            offsets,
+            files,
+            on_disk: None,
+        })
+    }
+}
+
+/// Where a track is in Mixxx: its location, and whether Mixxx removed it (which skips it).
+fn place(track: &Track) -> u64 {
+    checksum(&track.location) ^ u64::from(track.mixxx_deleted)
+}
+
+/// [`Library::digest`] of each track `wanted` says, 0 for the others; on every core, as the
+/// plan's own pass over the tracks.
+fn digests(library: &Library, wanted: impl Fn(usize) -> bool + Sync) -> Vec<u64> {
+    let tracks = library.tracks.len();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    let threads = if tracks < 4096 { 1 } else { threads };
+    let per_thread = tracks.div_ceil(threads).max(1);
+    let wanted = &wanted;
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..tracks)
+            .step_by(per_thread)
+            .map(|start| {
+                scope.spawn(move || {
+                    let mut scratch = Vec::new();
+                    (start..(start + per_thread).min(tracks))
+                        .map(|i| match wanted(i) {
+                            true => library.digest(i, &mut scratch),
+                            false => 0,
+                        })
+                        .collect::<Vec<u64>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().expect("the digest workers do not panic"))
+            .collect()
+    })
 }
 
 /// Whether a finished run may store its inputs as quiet: it found nothing to do at all.
@@ -233,6 +531,23 @@ fn path(base_file: &Path) -> PathBuf {
     let mut name = base_file.as_os_str().to_os_string();
     name.push(".quiet");
     PathBuf::from(name)
+}
+
+/// Where the tracks of the stamp of `base_file` are kept.
+fn tracks_path(base_file: &Path) -> PathBuf {
+    let mut name = base_file.as_os_str().to_os_string();
+    name.push(".tracks");
+    PathBuf::from(name)
+}
+
+/// Writes `bytes` to `file` through a temp file and a rename.
+fn replace(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = file.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    std::io::Write::write_all(&mut tmp, bytes)?;
+    tmp.persist(file).map_err(|e| e.error)?;
+    Ok(())
 }
 
 /// The index git reads for this work tree (`GIT_INDEX_FILE` when the user set one).

@@ -7,6 +7,7 @@ use crate::annex::Repo;
 use crate::annex::journal::Journal;
 use crate::annex::metalog;
 use crate::annex::repo::{Blob, CatFile};
+use crate::annex::tree;
 use crate::error::Result;
 use crate::model::{AnnexKey, FieldSet};
 
@@ -20,22 +21,34 @@ use super::{Lookup, MetTree, PATH_LOOKUP_LIMIT, annex_refs, hash_levels};
 /// For many keys, blobs are found through one `git ls-tree -r` per ref rather than by asking
 /// cat-file for `git-annex:<path>`: git-annex leaves its trees as loose objects, and resolving
 /// a path re-inflates the 4096-entry root tree every time (10,000 keys: 11.8 s instead of
-/// 1.3 s). For a few keys, path lookups beat listing the whole branch.
+/// 1.3 s). For a few keys, path lookups beat listing the whole branch; up to
+/// [`tree::DESCENT_LIMIT`], reading just the trees on their paths does.
 pub fn read(repo: &Repo, keys: &[AnnexKey]) -> Result<HashMap<AnnexKey, FieldSet>> {
     let refs = annex_refs(repo)?;
-    let lookup = if keys.len() * refs.refs.len() <= PATH_LOOKUP_LIMIT {
-        Lookup::ByPath
+    let mut cat = CatFile::start(repo)?;
+    // difference.log travels with every copy of the branch, so the first ref decides.
+    let (lookup, levels) = if keys.len() * refs.refs.len() <= PATH_LOOKUP_LIMIT {
+        let levels = hash_levels(&mut cat, Lookup::ByPath.spec(&refs, 0, "difference.log"))?;
+        (Lookup::ByPath, levels)
+    } else if keys.len() <= tree::DESCENT_LIMIT {
+        let levels = hash_levels(&mut cat, Lookup::ByPath.spec(&refs, 0, "difference.log"))?;
+        let paths: Vec<String> = keys
+            .iter()
+            .map(|k| metalog::met_path_levels(k.as_str(), levels))
+            .collect();
+        let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
+        let trees = MetTree::descend(repo, &mut cat, &refs, &paths)?;
+        (Lookup::ByTree(trees), levels)
     } else {
-        Lookup::ByTree(
+        let lookup = Lookup::ByTree(
             refs.refs
                 .iter()
                 .map(|r| MetTree::list(repo, r))
                 .collect::<Result<Vec<_>>>()?,
-        )
+        );
+        let levels = hash_levels(&mut cat, lookup.spec(&refs, 0, "difference.log"))?;
+        (lookup, levels)
     };
-    let mut cat = CatFile::start(repo)?;
-    // difference.log travels with every copy of the branch, so the first ref decides.
-    let levels = hash_levels(&mut cat, lookup.spec(&refs, 0, "difference.log"))?;
     let journal = Journal::open(repo)?;
     let siblings_unmerged = refs.refs.len() > usize::from(refs.branch_exists);
 

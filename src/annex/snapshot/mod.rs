@@ -18,6 +18,7 @@ use std::collections::HashMap;
 use crate::annex::Repo;
 use crate::annex::branch::{self, BRANCH};
 use crate::annex::repo::{Blob, CatFile};
+use crate::annex::tree;
 use crate::error::Result;
 
 /// How many hash directories a key's log path has: 1 when `difference.log` (the blob behind
@@ -120,6 +121,45 @@ impl MetTree {
             }
         }
         Ok(tree)
+    }
+}
+
+impl MetTree {
+    /// The blobs of `paths` in each of `refs`, found by descending their trees
+    /// ([`tree::blob_ids_by_descent`]); no `difference.log`.
+    fn descend(
+        repo: &Repo,
+        cat: &mut CatFile,
+        refs: &AnnexRefs,
+        paths: &[&str],
+    ) -> Result<Vec<MetTree>> {
+        if refs.refs.is_empty() {
+            return Ok(Vec::new());
+        }
+        // The descent starts from commit ids (their length says the object format).
+        let oids = repo
+            .git()
+            .arg("rev-parse")
+            .args(&refs.refs)
+            .stdout_text()
+            .map_err(|e| crate::Error::git("cannot resolve the git-annex branches", e))?;
+        oids.lines()
+            .map(|oid| {
+                let ids = tree::blob_ids_by_descent(cat, oid, paths)?;
+                let blobs = paths
+                    .iter()
+                    .zip(ids)
+                    .filter(|(_, id)| id.iter().any(|&b| b != b'0'))
+                    .filter_map(|(path, id)| {
+                        Some((path.as_bytes().to_vec(), String::from_utf8(id).ok()?))
+                    })
+                    .collect();
+                Ok(MetTree {
+                    blobs,
+                    difference_log: None,
+                })
+            })
+            .collect()
     }
 }
 
