@@ -307,7 +307,7 @@ pub const TRACKS_COMPARED: &str =
 fn read_and_plan_mixxx_changes(
     inputs: &Inputs,
     how: &Reading<'_>,
-    mut stored: quiet::Stored,
+    stored: quiet::Stored,
     progress: &dyn Progress,
 ) -> Result<(Plan, Read, Timings)> {
     progress.phase("Reading the Mixxx library");
@@ -559,14 +559,21 @@ pub fn run(
         // Only after the writes are committed: a base ahead of the repository could make an
         // incoming change look like a local edit.
         let settling_started = Instant::now();
-        let settled = settle_base(&read, &outcome.plan, &written);
+        let base = base_file(inputs);
+        // The tracks' file does not depend on the base: written alongside it.
+        let tracks = read.tracks.as_ref().filter(|_| quiet.is_some());
+        let (settled, tracks_saved) = std::thread::scope(|scope| {
+            let saving = tracks.map(|(_, tracks)| scope.spawn(|| tracks.save(&base)));
+            let settled = settle_base(&read, &outcome.plan, &written);
+            let saved = saving.map(|s| s.join().expect("saving the tracks does not panic"));
+            (settled, saved)
+        });
         if let Err(e) = &settled {
             outcome.warnings.push(format!(
                 "could not save this clone's sync base ({e}); nothing is lost, the next sync compares without it where it must"
             ));
         }
         if let Some(quiet) = &quiet {
-            let base = base_file(inputs);
             let clean = settled.is_ok()
                 && !outcome.interrupted
                 && outcome.failed.is_empty()
@@ -583,10 +590,10 @@ pub fn run(
                 }
                 _ => None,
             };
-            match (left, read.tracks) {
+            match (left, tracks, tracks_saved) {
                 // Only a shortcut: failing to store it costs the next run its full reading.
-                (Some(left), Some((fields, tracks))) => {
-                    let stored = quiet::Stored::of(plan, written.len(), fields, tracks);
+                (Some(left), Some((fields, _)), Some(Ok(sum))) => {
+                    let stored = quiet::Stored::of(plan, written.len(), fields.clone(), sum);
                     let _ = left.store(&base, &stored);
                 }
                 _ => quiet::Inputs::forget(&base),

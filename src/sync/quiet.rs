@@ -126,22 +126,10 @@ impl Inputs {
     }
 
     /// Stores these inputs with the report of a run that left nothing to do, for
-    /// `base_file` as it is now: the tracks' file, then the stamp that names its checksum.
+    /// `base_file` as it is now; the report names the tracks' file [`Tracks::save`] wrote.
     /// Temp file + rename; a failure only costs the shortcut.
     pub fn store(&self, base_file: &Path, report: &Stored) -> std::io::Result<()> {
-        let Some(library) = &report.library else {
-            return Err(std::io::Error::other("no tracks to store"));
-        };
-        let sum = match library.on_disk {
-            Some(sum) => sum,
-            None => {
-                let mut tracks = Encoder::default();
-                library.encode(&mut tracks);
-                replace(&tracks_path(base_file), tracks.as_slice())?;
-                checksum(tracks.as_slice())
-            }
-        };
-        let body = report.encode(&self.mixxx, sum);
+        let body = report.encode(&self.mixxx);
         let mut out = MAGIC.to_vec();
         out.extend_from_slice(&self.sum(base_file, &body).to_le_bytes());
         out.extend_from_slice(&body);
@@ -185,36 +173,30 @@ pub struct Stored {
     /// The managed fields this database could supply (their `Debug` form): a Mixxx
     /// upgrade that makes a column readable changes the plan of tracks whose values did not.
     pub fields: String,
-    /// The tracks, when stored by this process; else read from their file on demand
+    /// The checksum of the tracks' file, which is read only on demand
     /// ([`Stored::library`]): a run that finds the Mixxx database unchanged too needs none.
-    library: Option<Tracks>,
-    /// The checksum of the tracks' file.
     library_sum: u64,
     /// The Mixxx change marker the run took before reading.
     mixxx: Vec<u8>,
 }
 
 impl Stored {
-    /// What a run of `plan` would report once its `written` files match too; `fields` and
-    /// `library` as [`Stored`] says.
-    pub fn of(plan: &Plan, written: usize, fields: String, library: Tracks) -> Stored {
+    /// What a run of `plan` would report once its `written` files match too; `fields` as
+    /// [`Stored`] says, `library_sum` what [`Tracks::save`] returned.
+    pub fn of(plan: &Plan, written: usize, fields: String, library_sum: u64) -> Stored {
         Stored {
             tracks: plan.tracks,
             unchanged: plan.unchanged + written,
             skipped: plan.skipped.clone(),
             warnings: plan.warnings.clone(),
             fields,
-            library: Some(library),
-            library_sum: 0,
+            library_sum,
             mixxx: Vec::new(),
         }
     }
 
     /// The tracks that run stored, from their file next to `base_file`.
-    pub fn library(&mut self, base_file: &Path) -> Option<Tracks> {
-        if let Some(tracks) = self.library.take() {
-            return Some(tracks);
-        }
+    pub fn library(&self, base_file: &Path) -> Option<Tracks> {
         let bytes = std::fs::read(tracks_path(base_file)).ok()?;
         if checksum(&bytes) != self.library_sum {
             return None;
@@ -227,10 +209,10 @@ impl Stored {
         })
     }
 
-    fn encode(&self, mixxx: &[u8], library_sum: u64) -> Vec<u8> {
+    fn encode(&self, mixxx: &[u8]) -> Vec<u8> {
         let mut out = Encoder::default();
         out.bytes(mixxx);
-        out.u64(library_sum);
+        out.u64(self.library_sum);
         out.len(self.tracks);
         out.len(self.unchanged);
         out.len(self.skipped.len());
@@ -276,7 +258,6 @@ impl Stored {
             skipped,
             warnings,
             fields,
-            library: None,
             library_sum,
             mixxx,
         })
@@ -426,6 +407,18 @@ impl Tracks {
                 ..self
             },
         })
+    }
+
+    /// Writes the tracks' file next to `base_file` (unless it holds these already) and
+    /// returns its checksum, for [`Stored::of`].
+    pub fn save(&self, base_file: &Path) -> std::io::Result<u64> {
+        if let Some(sum) = self.on_disk {
+            return Ok(sum);
+        }
+        let mut out = Encoder::default();
+        self.encode(&mut out);
+        replace(&tracks_path(base_file), out.as_slice())?;
+        Ok(checksum(out.as_slice()))
     }
 
     fn encode(&self, out: &mut Encoder) {
