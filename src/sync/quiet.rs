@@ -556,3 +556,138 @@ fn index_file(repo: &Repo) -> PathBuf {
         None => repo.git_dir.join("index"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mixxx::{Column, Value};
+    use crate::sync::fields::ManagedFields;
+    use proptest::prelude::*;
+
+    /// Small domains, so that distinct tracks often hold equal values and values that clean
+    /// to the same field (crate names differing in spaces) or not.
+    fn value(kind: u8, pick: u8) -> Value {
+        match (kind, pick % 4) {
+            (_, 0) => Value::Null,
+            (0, p) => Value::Integer(i64::from(p)),
+            (1, p) => Value::Real([120.0, 120.5, 0.0][usize::from(p) - 1]),
+            (_, p) => Value::Text(["", "Song", "Song "][usize::from(p) - 1].to_string()),
+        }
+    }
+
+    proptest! {
+        /// The invariant the comparison rests on: tracks with equal digests want equal
+        /// fields. (A digest that ignored an input would fail it: some pair differing only
+        /// there would share a digest and want different fields.)
+        #[test]
+        fn equal_digests_want_equal_fields(
+            rows in proptest::collection::vec((any::<u8>(), any::<u8>(), any::<u8>(), 0u8..8), 2..12),
+            names in proptest::collection::vec(prop_oneof![Just("Festival"), Just("Festival "), Just("  "), Just("Warm-up")], 3),
+        ) {
+            let tracks = rows
+                .iter()
+                .map(|&(_, _, _, crates)| crate::mixxx::Track {
+                    crates: (0..3u32).filter(|c| crates & (1 << c) != 0).collect(),
+                    ..Default::default()
+                })
+                .collect();
+            let column = |kind: u8, pick: fn(&(u8, u8, u8, u8)) -> u8| {
+                rows.iter().map(|r| value(kind, pick(r))).collect::<Vec<_>>()
+            };
+            let library = Library::from_values(
+                tracks,
+                names.iter().map(|n| n.to_string()).collect(),
+                vec![
+                    (Column::integer("rating"), column(0, |r| r.0)),
+                    (Column::real("bpm"), column(1, |r| r.1)),
+                    (Column::text("title"), column(2, |r| r.2)),
+                ],
+            );
+            let managed = ManagedFields::all();
+            let reader = managed.reader(&library);
+            let digests = digests(&library, |_| true);
+            for i in 0..rows.len() {
+                for j in 0..rows.len() {
+                    if digests[i] == digests[j] {
+                        prop_assert_eq!(reader.desired(i), reader.desired(j));
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn tracks_round_trip_through_their_file_and_a_changed_track_is_found() {
+        let library = Library::from_values(
+            (1..=3)
+                .map(|id| crate::mixxx::Track {
+                    id,
+                    location: format!("/music/{id}.flac").into_bytes(),
+                    ..Default::default()
+                })
+                .collect(),
+            Vec::new(),
+            vec![(
+                Column::integer("rating"),
+                vec![Value::Integer(1), Value::Integer(2), Value::Integer(3)],
+            )],
+        );
+        let targets = Targets {
+            tracks: 3,
+            by_key: vec![(
+                AnnexKey::new("SHA256E-s1--a.flac"),
+                Target {
+                    paths: vec![RepoPath::from_bytes("a.flac")],
+                    tracks: vec![0, 2],
+                },
+            )],
+            skipped: Vec::new(),
+        };
+        let tracks = Tracks::of(&library, &targets);
+        let mut out = Encoder::default();
+        tracks.encode(&mut out);
+        let decoded = Tracks::decode(&mut Decoder::new(out.as_slice())).unwrap();
+        assert_eq!(decoded.records, tracks.records);
+        // Unchanged: nothing to plan.
+        let same = decoded.compare(&library).unwrap();
+        assert!(same.files.is_empty());
+        let with_ratings = |tracks: Vec<crate::mixxx::Track>, ratings: [i64; 3]| {
+            Library::from_values(
+                tracks,
+                Vec::new(),
+                vec![(
+                    Column::integer("rating"),
+                    ratings.into_iter().map(Value::Integer).collect(),
+                )],
+            )
+        };
+        let stored = || Tracks::decode(&mut Decoder::new(out.as_slice())).unwrap();
+        // The second track of the file changed (the first did not): the file, with both.
+        let changed = stored()
+            .compare(&with_ratings(library.tracks.clone(), [1, 2, 5]))
+            .unwrap();
+        assert_eq!(changed.files.len(), 1);
+        assert_eq!(changed.files[0].0.as_str(), "SHA256E-s1--a.flac");
+        assert_eq!(changed.files[0].1.tracks, vec![0, 2]);
+        assert_eq!(
+            changed.files[0].1.paths,
+            vec![RepoPath::from_bytes("a.flac")]
+        );
+        // A skipped track's change plans nothing.
+        let skipped = stored()
+            .compare(&with_ratings(library.tracks.clone(), [1, 4, 3]))
+            .unwrap();
+        assert!(skipped.files.is_empty());
+        // A moved track: None, the caller reads everything.
+        let mut moved = library.tracks.clone();
+        moved[1].location = b"/music/elsewhere.flac".to_vec();
+        assert!(stored().compare(&with_ratings(moved, [1, 2, 3])).is_none());
+        // A truncated file is no file.
+        assert!(
+            Tracks::decode(&mut Decoder::new(
+                &out.as_slice()[..out.as_slice().len() - 3]
+            ))
+            .is_none()
+        );
+    }
+}
