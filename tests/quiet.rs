@@ -69,6 +69,17 @@ fn a_quiet_run_reports_what_the_full_no_op_reported() {
     assert_eq!(again["commits"], 0);
 }
 
+/// Moves the database's modification time, as Mixxx opening it and writing nothing may.
+fn touch(db: &std::path::Path) {
+    let later = std::time::SystemTime::now() + std::time::Duration::from_secs(5);
+    std::fs::File::options()
+        .write(true)
+        .open(db)
+        .unwrap()
+        .set_modified(later)
+        .unwrap();
+}
+
 fn quiet_file(sb: &Sandbox) -> std::path::PathBuf {
     let dir = sb.repo.join(".git/music-commander");
     std::fs::read_dir(&dir)
@@ -97,13 +108,7 @@ fn an_edit_in_mixxx_is_seen_after_a_quiet_run() {
     // and finds nothing.
     let (_, quiet) = sync_v(&sb, &[]);
     assert!(quiet);
-    let later = std::time::SystemTime::now() + std::time::Duration::from_secs(5);
-    std::fs::File::options()
-        .write(true)
-        .open(&sb.db)
-        .unwrap()
-        .set_modified(later)
-        .unwrap();
+    touch(&sb.db);
     let (out, quiet) = sync_v(&sb, &[]);
     assert!(!quiet, "{out}");
     assert!(out.contains("Nothing to sync"), "{out}");
@@ -344,13 +349,7 @@ fn after_a_quiet_run_only_the_tracks_whose_values_changed_are_planned() {
 #[test]
 fn a_touched_database_is_compared_once_then_quiet() {
     let sb = settled(6);
-    let later = std::time::SystemTime::now() + std::time::Duration::from_secs(5);
-    std::fs::File::options()
-        .write(true)
-        .open(&sb.db)
-        .unwrap()
-        .set_modified(later)
-        .unwrap();
+    touch(&sb.db);
     let (doc, compared) = sync_json_read(&sb);
     assert!(compared, "{doc}");
     assert_eq!(doc["files"]["unchanged"], 6, "{doc}");
