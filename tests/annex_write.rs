@@ -287,7 +287,7 @@ fn commits_once_per_call_or_per_batch_and_last_lands_in_the_final_commit() {
     let start = head(&repo);
     let report = writer::write(
         &repo,
-        rating("1").collect(),
+        rating("1").collect::<Vec<_>>(),
         last(),
         &opts(1, None),
         &|_| {},
@@ -314,7 +314,7 @@ fn commits_once_per_call_or_per_batch_and_last_lands_in_the_final_commit() {
     let again = req(&ks[0], &[("rating", &["9"])]);
     let report = writer::write(
         &repo,
-        rating("2").chain([again]).collect(),
+        rating("2").chain([again]).collect::<Vec<_>>(),
         last(),
         &opts(1, Some(100)),
         &|n| seen.lock().unwrap().push(n),
@@ -346,7 +346,7 @@ fn commits_once_per_call_or_per_batch_and_last_lands_in_the_final_commit() {
     // Exactly divisible: `last` joins the final chunk instead of adding a commit.
     let report = writer::write(
         &repo,
-        rating("3").take(200).collect(),
+        rating("3").take(200).collect::<Vec<_>>(),
         last(),
         &opts(2, Some(100)),
         &|_| {},
@@ -413,7 +413,7 @@ fn a_killed_writer_fails_its_unanswered_keys_and_is_replaced_for_the_next_batch(
     let tmp = tempfile::tempdir().unwrap();
     let repo = new_repo(tmp.path());
     let ks = keys("k", 300);
-    let requests = ks.iter().map(|k| req(k, &[("rating", &["5"])])).collect();
+    let requests: Vec<_> = ks.iter().map(|k| req(k, &[("rating", &["5"])])).collect();
     let killed = AtomicBool::new(false);
     let start = Instant::now();
     let report = writer::write(
@@ -462,7 +462,7 @@ fn cancel_stops_sending_and_commits_what_was_accepted() {
     let tmp = tempfile::tempdir().unwrap();
     let repo = new_repo(tmp.path());
     let ks = keys("x", 600);
-    let requests = ks.iter().map(|k| req(k, &[("rating", &["5"])])).collect();
+    let requests: Vec<_> = ks.iter().map(|k| req(k, &[("rating", &["5"])])).collect();
     let cancel = AtomicBool::new(false);
     let record = |_: &Tally| req(STATE_KEY, &[("someuuid.time", &["t"])]);
     let report = writer::write(

@@ -617,38 +617,11 @@ fn apply(
 ) -> Result<(HashSet<AnnexKey>, Option<writer::BranchMove>)> {
     let plan = &outcome.plan;
     let files = plan.outgoing_files().count();
-    let requests: Vec<WriteRequest> = plan
-        .outgoing_files()
-        .map(|change| {
-            let mut fields: std::collections::BTreeMap<String, Vec<String>> = change
-                .outgoing()
-                .map(|c| {
-                    (
-                        inputs.managed.annex_name(c.field).to_string(),
-                        c.after().to_vec(),
-                    )
-                })
-                .collect();
-            // Cue and beat-grid positions depend on the decoder: say which Mixxx line
-            // measured them.
-            if change.outgoing().any(|c| {
-                (c.field == FieldId::BeatGrid
-                    || c.field
-                        .cue_slot()
-                        .is_some_and(|s| s != cues::CueSlot::Index))
-                    && !c.after().is_empty()
-            }) {
-                fields.insert(
-                    cues::ERA_FIELD.to_string(),
-                    vec![cues::era(plan.managed.options.mixxx_revision).to_string()],
-                );
-            }
-            WriteRequest {
-                key: change.key.clone(),
-                fields,
-            }
-        })
-        .collect();
+    let requests = PlannedWrites {
+        files: plan.outgoing_files().collect(),
+        managed: &inputs.managed,
+        era: cues::era(plan.managed.options.mixxx_revision),
+    };
     let time = state::now_rfc3339();
     let record = |tally: &Tally| {
         state::request(&state::SyncRecord {
@@ -669,7 +642,7 @@ fn apply(
         batch_size: options.batch_size,
         commit_message: format!("music-commander sync: {files} files"),
     };
-    progress.start_bar("Writing metadata", requests.len() as u64);
+    progress.start_bar("Writing metadata", requests.files.len() as u64);
     let report = writer::write(
         &inputs.repo,
         requests,
@@ -699,6 +672,48 @@ fn apply(
     outcome.commits = report.commits;
     outcome.interrupted = report.interrupted;
     Ok((written, report.moved))
+}
+
+/// The plan's outgoing changes as write requests, each made when the writer asks for it:
+/// held all at once they were as large as the plan itself (a 100k first sync: ~100 MiB).
+struct PlannedWrites<'a> {
+    files: Vec<&'a plan::FileChange>,
+    managed: &'a ManagedFields,
+    era: &'static str,
+}
+
+impl writer::Requests for PlannedWrites<'_> {
+    fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    fn get(&self, i: usize) -> std::borrow::Cow<'_, WriteRequest> {
+        let change = self.files[i];
+        let mut fields: std::collections::BTreeMap<String, Vec<String>> = change
+            .outgoing()
+            .map(|c| {
+                (
+                    self.managed.annex_name(c.field).to_string(),
+                    c.after().to_vec(),
+                )
+            })
+            .collect();
+        // Cue and beat-grid positions depend on the decoder: say which Mixxx line measured
+        // them.
+        if change.outgoing().any(|c| {
+            (c.field == FieldId::BeatGrid
+                || c.field
+                    .cue_slot()
+                    .is_some_and(|s| s != cues::CueSlot::Index))
+                && !c.after().is_empty()
+        }) {
+            fields.insert(cues::ERA_FIELD.to_string(), vec![self.era.to_string()]);
+        }
+        std::borrow::Cow::Owned(WriteRequest {
+            key: change.key.clone(),
+            fields,
+        })
+    }
 }
 
 /// What a run is asked besides its selection, in a fixed form for the stamps: which fields,

@@ -39,7 +39,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use super::batch::encode;
 use super::journal_lock::{JournalLock, Locked};
 use super::logmet::{Clock, Log};
-use super::{FailureKind, RecordOutcome, Tally, WriteOptions, WriteReport, WriteRequest};
+use super::{FailureKind, RecordOutcome, Requests, Tally, WriteOptions, WriteReport, WriteRequest};
 use crate::annex::Repo;
 use crate::annex::branch::{self, BRANCH};
 use crate::annex::git::CommandError;
@@ -68,10 +68,10 @@ pub(super) fn unsupported(repo: &Repo) -> Result<Option<&'static str>> {
         .then_some("annex.pidlock is set: git-annex locks with a pid file, not the journal lock"))
 }
 
-/// One validated request.
+/// One validated request: its key, and where it is in the requests.
 struct Item {
     key: crate::model::AnnexKey,
-    fields: std::collections::BTreeMap<String, Vec<String>>,
+    index: usize,
 }
 
 /// Outcome of one request in one attempt.
@@ -83,7 +83,7 @@ enum Fate {
 
 pub(super) fn write(
     repo: &Repo,
-    requests: Vec<WriteRequest>,
+    requests: &dyn Requests,
     last: Option<&dyn Fn(&Tally) -> WriteRequest>,
     opts: &WriteOptions,
     progress: &(dyn Fn(usize) + Sync),
@@ -91,13 +91,14 @@ pub(super) fn write(
 ) -> Result<WriteReport> {
     let mut report = WriteReport::default();
     let mut items = Vec::with_capacity(requests.len());
-    for req in requests {
+    for index in 0..requests.len() {
+        let req = requests.get(index);
         match encode(&req) {
             Ok(_) => items.push(Item {
-                key: req.key,
-                fields: req.fields,
+                key: req.key.clone(),
+                index,
             }),
-            Err(why) => report.failed.push((req.key, why)),
+            Err(why) => report.failed.push((req.key.clone(), why)),
         }
     }
     if items.is_empty() && last.is_none() {
@@ -151,6 +152,7 @@ pub(super) fn write(
         match attempt(
             repo,
             &annex_dir,
+            requests,
             &items,
             last,
             report.failed.len(),
@@ -310,6 +312,7 @@ fn complete_lines(content: &[u8]) -> &[u8] {
 fn attempt(
     repo: &Repo,
     annex_dir: &Path,
+    requests: &dyn Requests,
     items: &[Item],
     last: Option<&dyn Fn(&Tally) -> WriteRequest>,
     invalid: usize,
@@ -419,7 +422,8 @@ fn attempt(
     let mut fates = Vec::with_capacity(items.len());
     for (n, item) in items.iter().enumerate() {
         let clock = candidate.unwrap_or_else(|| now_clock(&mut previous));
-        fates.push(slots[path_of[item.key.as_str()]].apply(&item.fields, clock));
+        let req = requests.get(item.index);
+        fates.push(slots[path_of[item.key.as_str()]].apply(&req.fields, clock));
         if n % 1024 == 0 {
             progress(n);
         }

@@ -21,7 +21,7 @@ use crate::annex::branch;
 use crate::error::Result;
 use crate::model::AnnexKey;
 
-pub use crate::annex::request::WriteRequest;
+pub use crate::annex::request::{Requests, WriteRequest};
 pub use batch::validate_field_name;
 
 use batch::encode;
@@ -145,21 +145,25 @@ const GC_THRESHOLD: usize = 300;
 /// committed); everything per key is in the report.
 pub fn write(
     repo: &Repo,
-    requests: Vec<WriteRequest>,
+    requests: impl Requests,
     last: Option<&dyn Fn(&Tally) -> WriteRequest>,
     opts: &WriteOptions,
     progress: &(dyn Fn(usize) + Sync),
     cancel: &AtomicBool,
 ) -> Result<WriteReport> {
     if opts.writer == Writer::Direct && direct::unsupported(repo)?.is_none() {
-        return direct::write(repo, requests, last, opts, progress, cancel);
+        return direct::write(repo, &requests, last, opts, progress, cancel);
     }
     let mut report = WriteReport::default();
     let mut items = Vec::with_capacity(requests.len() + 1);
-    for req in requests {
+    for i in 0..requests.len() {
+        let req = requests.get(i);
         match encode(&req) {
-            Ok(line) => items.push(Item { key: req.key, line }),
-            Err(why) => report.failed.push((req.key, why)),
+            Ok(line) => items.push(Item {
+                key: req.key.clone(),
+                line,
+            }),
+            Err(why) => report.failed.push((req.key.clone(), why)),
         }
     }
     let n_requests = items.len();
