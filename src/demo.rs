@@ -100,7 +100,7 @@ pub fn run(dir: Option<&Path>, quiet: bool) -> Result<ExitCode> {
     };
     let say = |text: &str| {
         if !quiet {
-            println!("{text}");
+            say!("{text}");
         }
     };
 

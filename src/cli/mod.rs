@@ -63,7 +63,7 @@ impl Ui {
 
     pub fn warn(&self, message: &str) {
         if !self.quiet {
-            eprintln!("{}: {message}", self.paint("warning", "33"));
+            say_err!("{}: {message}", self.paint("warning", "33"));
         }
     }
 
@@ -78,7 +78,7 @@ impl Ui {
     /// `error: …`, then `hint: …`; with `-v` also every cause below it, as jj prints them.
     fn error(&self, error: &Error) {
         let message = error.to_string();
-        eprintln!("{}: {message}", self.paint("error", "31"));
+        say_err!("{}: {message}", self.paint("error", "31"));
         if self.verbose > 0 {
             // A message that already ends with its cause's text does not repeat it.
             let mut causes = Vec::new();
@@ -94,26 +94,22 @@ impl Ui {
                 causes.remove(0);
             }
             if !causes.is_empty() {
-                eprintln!("Caused by:");
+                say_err!("Caused by:");
             }
             for (n, c) in causes.iter().enumerate() {
-                eprintln!("{}: {c}", n + 1);
+                say_err!("{}: {c}", n + 1);
             }
         }
         if let Some(hint) = error.hint() {
-            eprintln!("{}: {hint}", self.paint("hint", "36"));
+            say_err!("{}: {hint}", self.paint("hint", "36"));
         }
     }
 }
 
 /// Parses the command line, runs, and returns the exit code. `main` is only this.
 pub fn main() -> ExitCode {
-    // Output piped into `head` ends quietly, as for other Unix tools, instead of a panic in
-    // the next print. SAFETY: setting a signal to its default disposition has no handler
-    // to race with, and happens before any thread starts.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
+    // SIGPIPE stays ignored (Rust's default): see `say_err!`. Output into a closed pipe is
+    // a failed write that every print here ignores.
     let cli = Cli::parse();
     let ui = Ui {
         verbose: cli.verbose,

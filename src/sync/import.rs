@@ -103,7 +103,7 @@ pub fn run(
     let _lock = match options.dry_run {
         true => None,
         false => Some(lock::acquire(&inputs.repo, "import", &|holder| {
-            eprintln!("waiting for {holder} to finish…")
+            say_err!("waiting for {holder} to finish…")
         })?),
     };
     // With `--prefer mixxx` a conflict keeps this Mixxx's value: nothing to import, and the

@@ -464,7 +464,7 @@ pub fn run(
     let _lock = match options.dry_run {
         true => None,
         false => Some(lock::acquire(&inputs.repo, "sync", &|holder| {
-            eprintln!("waiting for {holder} to finish…")
+            say_err!("waiting for {holder} to finish…")
         })?),
     };
     let leftover = match options.dry_run {

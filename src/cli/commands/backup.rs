@@ -33,7 +33,7 @@ pub fn run(cli: &Cli, args: &BackupArgs, ui: &Ui) -> Result<ExitCode> {
     // git-annex serialises its own writes; the lock keeps a sync, import or restore of this
     // clone from interleaving with the commit.
     let _lock = lock::acquire(repo, "backup", &|holder| {
-        eprintln!("waiting for {holder} to finish…")
+        say_err!("waiting for {holder} to finish…")
     })?;
     // The snapshot replaces the work-tree file by rename: the previous version's content (a
     // symlink's target, or an unlocked file's hard link) stays in the annex untouched.

@@ -28,7 +28,7 @@ pub fn run(output: Option<&Path>, force: bool, ui: &Ui) -> Result<ExitCode> {
     std::fs::write(&path, config::template())
         .map_err(|e| io(format!("cannot write {}", path.display()), e))?;
     if !ui.quiet {
-        println!("Wrote {}", path.display());
+        say!("Wrote {}", path.display());
     }
     Ok(ExitCode::Success)
 }

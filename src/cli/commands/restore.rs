@@ -89,7 +89,7 @@ pub fn run(cli: &Cli, args: &RestoreArgs, ui: &Ui) -> Result<ExitCode> {
     let process = resolve::mixxx_process(&config);
     write::refuse_if_running(db, Some(&process))?;
     let _lock = lock::acquire(&inputs.repo, "restore", &|holder| {
-        eprintln!("waiting for {holder} to finish…")
+        say_err!("waiting for {holder} to finish…")
     })?;
     let work = tempfile::Builder::new()
         .prefix("restore-")
@@ -332,7 +332,7 @@ fn source_file(inputs: &Inputs, chosen: &Listed, work: &Path) -> Result<PathBuf>
         key: for_terminal(key.as_str()).into_owned(),
         reason: for_terminal(&reason).into_owned(),
     };
-    eprintln!(
+    say_err!(
         "Fetching backup {} with git-annex…",
         for_terminal(&chosen.id)
     );

@@ -26,10 +26,6 @@ pub fn run(cli: &Cli, args: &SyncArgs, ui: &Ui) -> Result<ExitCode> {
     };
     install_sigint_handler();
     let outcome = sync::run(&inputs, &options, &ui.progress(), &CANCEL)?;
-    for warning in &outcome.warnings {
-        ui.warn(warning);
-    }
-
     for warning in outcome.plan.warnings.iter().chain(&outcome.warnings) {
         ui.warn(warning);
     }
