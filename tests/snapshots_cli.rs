@@ -374,6 +374,10 @@ fn sync_json() {
         {
           "phase": "write + commit",
           "seconds": [N]
+        },
+        {
+          "phase": "base and stamp saved",
+          "seconds": [N]
         }
       ],
       "peak_memory_mib": [N]
