@@ -375,7 +375,7 @@ fn read_and_plan_mixxx_changes(
     // The other files are as the quiet run found them: unchanged, and their tracks skipped
     // or not as then.
     plan.tracks = stored.tracks;
-    plan.unchanged += stored.unchanged - replanned;
+    plan.unchanged += stored.unchanged.saturating_sub(replanned);
     plan.skipped = stored.skipped;
     plan.warnings = stored.warnings;
     std::thread::spawn(move || drop(mixxx));
