@@ -17,7 +17,7 @@ use crate::quote;
 use crate::sync::fields::ManagedFields;
 use crate::sync::import::{ImportOutcome, Unwritable};
 use crate::sync::merge::Arity;
-use crate::sync::plan::{Direction, FieldChange, FileChange, Plan, SkipReason, Skipped};
+use crate::sync::plan::{Direction, FieldChange, FileChange, Plan, SkipReason, Skipped, Values};
 use crate::sync::{self, Failure, Outcome};
 
 /// Files listed in a human plan before it says "… and N more" (all of them with `-v`).
@@ -119,16 +119,16 @@ pub fn count(n: usize, singular: &str, plural: &str) -> String {
 /// `rating: Mixxx 4 · repository 1, 4 · base 3`. `field` is the git-annex name it is shown
 /// under.
 pub fn describe_change(change: &FieldChange, field: &str) -> String {
-    let shown = |values: &[String]| {
+    let shown = |values: Values| {
         values
             .iter()
             .map(|v| shorten(v, 60))
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let or_none = |values: &[String]| match values {
-        [] => "(none)".to_string(),
-        v => shown(v),
+    let or_none = |values: Values| match values.is_empty() {
+        true => "(none)".to_string(),
+        false => shown(values),
     };
     if change.direction == Direction::Conflict {
         let base = match change.base() {
@@ -501,10 +501,10 @@ pub fn peak_rss_mib() -> f64 {
 #[derive(Serialize)]
 pub struct FieldJson<'a> {
     pub direction: Direction,
-    pub mixxx: &'a [String],
-    pub repo: &'a [String],
+    pub mixxx: Values<'a>,
+    pub repo: Values<'a>,
     /// `null` when this clone knows no base for the field.
-    pub base: Option<&'a [String]>,
+    pub base: Option<Values<'a>>,
 }
 
 /// One file and its changes going one way, as `sync --json` and `status --json` list them
@@ -585,11 +585,11 @@ pub struct ChangeJson<'a> {
     #[serde(flatten)]
     pub file: FileJson<'a>,
     /// Field → its new values (fields that keep at least one value).
-    pub set: BTreeMap<&'a str, &'a [String]>,
+    pub set: BTreeMap<&'a str, Values<'a>>,
     /// Fields whose values all go.
     pub removed: Vec<&'a str>,
     /// Field → the repository's values before the change.
-    pub before: BTreeMap<&'a str, &'a [String]>,
+    pub before: BTreeMap<&'a str, Values<'a>>,
 }
 
 impl<'a> ChangeJson<'a> {

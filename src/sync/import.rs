@@ -29,7 +29,7 @@ use crate::sync::beatgrid;
 use crate::sync::cues::{self, CueSlot};
 use crate::sync::fields::{self, Codec, FieldId, ManagedFields, Source, Unrepresentable};
 use crate::sync::merge::{self, Prefer};
-use crate::sync::plan::{Direction, FieldChange, FileChange, Plan, Selection};
+use crate::sync::plan::{Direction, FieldChange, FileChange, Plan, Selection, Values};
 use crate::sync::{Inputs, Progress, Reading, Timings, read_and_plan};
 
 #[derive(Clone, Debug)]
@@ -362,10 +362,8 @@ fn prepare_file(
         .changes
         .iter()
         .find(|c| c.field == FieldId::BeatGrid && c.direction == Direction::Incoming)
-        .and_then(|c| match c.after() {
-            [one] => beatgrid::decode(one).ok(),
-            _ => None,
-        })
+        .and_then(|c| c.after().only())
+        .and_then(|one| beatgrid::decode(one).ok())
         .and_then(|g| g.bpm());
     // Hot-cue slots this import sets (true) or clears (false), for the `hotcues` index.
     let mut hot_written: Vec<(u8, bool)> = Vec::new();
@@ -387,14 +385,13 @@ fn prepare_file(
         match (c.field.def().codec, c.field.def().source) {
             (Codec::Cue(CueSlot::Index), _) => index_change = Some(c),
             (Codec::Cue(slot), _) => {
-                let value = match c.after() {
-                    [] => None,
-                    [one] => Some(one.as_str()),
-                    several => {
+                let value = match c.after().at_most_one() {
+                    Ok(value) => value,
+                    Err(several) => {
                         refuse(
                             c,
                             c.after().to_vec(),
-                            Unrepresentable::Several(several.len()).to_string(),
+                            Unrepresentable::Several(several).to_string(),
                         );
                         continue;
                     }
@@ -461,14 +458,13 @@ fn prepare_file(
                 out.after.push((c.field, c.after().to_vec()));
             }
             (Codec::Single { forward, inverse }, Source::Columns(columns)) => {
-                let value = match c.after() {
-                    [] => None,
-                    [one] => Some(one.as_str()),
-                    several => {
+                let value = match c.after().at_most_one() {
+                    Ok(value) => value,
+                    Err(several) => {
                         refuse(
                             c,
                             c.after().to_vec(),
-                            Unrepresentable::Several(several.len()).to_string(),
+                            Unrepresentable::Several(several).to_string(),
                         );
                         continue;
                     }
@@ -532,19 +528,19 @@ fn prepare_file(
                 // `before` is this Mixxx's crates, `after` what it should hold.
                 let mut after = c.before().to_vec();
                 for name in c.added() {
-                    if fields::clean_text(name).as_deref() != Some(name.as_str()) {
+                    if fields::clean_text(name).as_deref() != Some(name) {
                         refuse(
                             c,
-                            vec![name.clone()],
+                            vec![name.to_string()],
                             "not a crate name Mixxx would show the same way (blank, control characters or extra spaces)".to_string(),
                         );
                         continue;
                     }
-                    after.push(name.clone());
+                    after.push(name.to_string());
                     for &track in &file.track_ids {
                         out.crates.push(CrateEdit {
                             track,
-                            name: name.clone(),
+                            name: name.to_string(),
                             member: true,
                         });
                     }
@@ -554,14 +550,14 @@ fn prepare_file(
                     for &track in &file.track_ids {
                         out.crates.push(CrateEdit {
                             track,
-                            name: name.clone(),
+                            name: name.to_string(),
                             member: false,
                         });
                     }
                 }
                 after.sort();
                 after.dedup();
-                if after != c.before() {
+                if c.before() != after {
                     out.after.push((c.field, after));
                 }
             }
@@ -579,7 +575,7 @@ fn prepare_file(
         }
         after.sort();
         after.dedup();
-        if after != c.before() {
+        if c.before() != after {
             out.after.push((c.field, after));
         }
     }
@@ -604,9 +600,13 @@ fn settle_base(store: &BaseStore, plan: &Plan, imports: &[FileImport]) -> std::i
                     continue;
                 };
                 let name = plan.managed.annex_name(*field);
-                if let Some(agreed) =
-                    merge::settle(field.arity(), mixxx_after, change.repo(), change.base())
-                {
+                let base = change.base().map(Values::to_vec);
+                if let Some(agreed) = merge::settle(
+                    field.arity(),
+                    mixxx_after,
+                    &change.repo().to_vec(),
+                    base.as_deref(),
+                ) {
                     settled.set(name, agreed);
                 }
             }

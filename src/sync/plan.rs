@@ -13,6 +13,11 @@ use crate::sync::base::{Agreed, LazyBase};
 use crate::sync::fields::{FieldId, ManagedFields};
 use crate::sync::merge::{self, Prefer};
 
+mod values;
+
+use values::Packed;
+pub use values::Values;
+
 /// Why a Mixxx track is not synced.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -81,21 +86,19 @@ impl Direction {
 /// One field of one file, three ways: this Mixxx, the repository and the base, and the change
 /// to make on one side (empty values = absent).
 ///
-/// The values sit in one allocation, and the new values are not stored again when they are
-/// one side's (as they mostly are): a first sync of 100,000 files plans a million of these,
-/// which as five vectors each were most of the run's memory.
+/// The values are packed in one buffer ([`values`]), and the new values are not stored again
+/// when they are one side's (as they mostly are).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FieldChange {
     pub field: FieldId,
     pub direction: Direction,
-    /// This Mixxx's values, the repository's, the base's when known, then the new values
-    /// when they are neither side's.
-    values: Box<[String]>,
-    mixxx_len: u32,
-    repo_len: u32,
-    /// `None` when this clone knows no base for the field.
-    base_len: Option<u32>,
     after: After,
+    /// False when this clone knows no base for the field.
+    base_known: bool,
+    /// Where this Mixxx's values, the repository's and the base's end in `values`; the new
+    /// values, when they are neither side's, follow.
+    ends: [u32; 3],
+    values: Packed,
 }
 
 /// Where a change's new values are.
@@ -124,57 +127,46 @@ impl FieldChange {
         } else {
             (After::Own, after.as_slice())
         };
-        let base_values = base.unwrap_or(&[]);
-        let mut values =
-            Vec::with_capacity(mixxx.len() + repo.len() + base_values.len() + own.len());
-        values.extend_from_slice(mixxx);
-        values.extend_from_slice(repo);
-        values.extend_from_slice(base_values);
-        values.extend_from_slice(own);
+        let (values, [mixxx_end, repo_end, base_end, _]) =
+            Packed::new([mixxx, repo, base.unwrap_or(&[]), own]);
         FieldChange {
             field,
             direction,
-            values: values.into_boxed_slice(),
-            mixxx_len: mixxx.len() as u32,
-            repo_len: repo.len() as u32,
-            base_len: base.map(|b| b.len() as u32),
             after: where_after,
+            base_known: base.is_some(),
+            ends: [mixxx_end, repo_end, base_end],
+            values,
         }
     }
 
     /// This Mixxx's values.
-    pub fn mixxx(&self) -> &[String] {
-        &self.values[..self.mixxx_len as usize]
+    pub fn mixxx(&self) -> Values<'_> {
+        self.values.values(0, self.ends[0])
     }
 
     /// The repository's values.
-    pub fn repo(&self) -> &[String] {
-        let start = self.mixxx_len as usize;
-        &self.values[start..start + self.repo_len as usize]
+    pub fn repo(&self) -> Values<'_> {
+        self.values.values(self.ends[0], self.ends[1])
     }
 
     /// What the two last agreed on; `None` when this clone knows no base for the field.
-    pub fn base(&self) -> Option<&[String]> {
-        let start = (self.mixxx_len + self.repo_len) as usize;
-        self.base_len
-            .map(|n| &self.values[start..start + n as usize])
+    pub fn base(&self) -> Option<Values<'_>> {
+        self.base_known
+            .then(|| self.values.values(self.ends[1], self.ends[2]))
     }
 
     /// The changed side's values after the change: the repository's for an outgoing change,
     /// this Mixxx's for an incoming one. For a conflict, the repository's, unchanged.
-    pub fn after(&self) -> &[String] {
+    pub fn after(&self) -> Values<'_> {
         match self.after {
             After::Mixxx => self.mixxx(),
             After::Repo => self.repo(),
-            After::Own => {
-                let start = (self.mixxx_len + self.repo_len + self.base_len.unwrap_or(0)) as usize;
-                &self.values[start..]
-            }
+            After::Own => self.values.values(self.ends[2], u32::MAX),
         }
     }
 
     /// The changed side's values before the change.
-    pub fn before(&self) -> &[String] {
+    pub fn before(&self) -> Values<'_> {
         match self.direction {
             Direction::Incoming => self.mixxx(),
             Direction::Outgoing | Direction::Conflict => self.repo(),
@@ -182,13 +174,13 @@ impl FieldChange {
     }
 
     /// Values the change adds (element-wise, for a multi-valued field).
-    pub fn added(&self) -> impl Iterator<Item = &String> {
+    pub fn added(&self) -> impl Iterator<Item = &str> {
         let before = self.before();
         self.after().iter().filter(move |v| !before.contains(v))
     }
 
     /// Values the change removes.
-    pub fn removed(&self) -> impl Iterator<Item = &String> {
+    pub fn removed(&self) -> impl Iterator<Item = &str> {
         let after = self.after();
         self.before().iter().filter(move |v| !after.contains(v))
     }
@@ -286,23 +278,25 @@ impl Plan {
                 agreed.set(name, Vec::new());
                 continue;
             };
-            let (m, r, b) = (change.mixxx(), change.repo(), change.base());
+            let (m, r) = (change.mixxx().to_vec(), change.repo().to_vec());
+            let b = change.base().map(Values::to_vec);
+            let b = b.as_deref();
             let arity = field.arity();
             let repo_preferred =
-                self.prefer == Prefer::Repo && merge::merge(arity, m, r, b).conflict;
+                self.prefer == Prefer::Repo && merge::merge(arity, &m, &r, b).conflict;
             let settled = if repo_preferred {
                 // Settled for this clone: from now on the repository's value is an incoming
                 // change here, never this Mixxx's edit to send again.
-                Some(m.to_vec())
+                Some(m)
             } else if written {
                 let now = file
                     .changes
                     .iter()
                     .find(|c| c.field == field && c.direction == Direction::Outgoing)
-                    .map_or(r, |c| c.after());
-                merge::settle(arity, m, now, b)
+                    .map_or(r, |c| c.after().to_vec());
+                merge::settle(arity, &m, &now, b)
             } else {
-                merge::settle(arity, m, r, b)
+                merge::settle(arity, &m, &r, b)
             };
             if let Some(values) = settled {
                 agreed.set(name, values);
@@ -756,7 +750,7 @@ mod tests {
                 let c = FieldChange::new(FieldId::Crate, direction, &m, &r, base, after.clone());
                 assert_eq!(c.mixxx(), &m[..]);
                 assert_eq!(c.repo(), &r[..]);
-                assert_eq!(c.base(), base);
+                assert_eq!(c.base().map(Values::to_vec).as_deref(), base);
                 assert_eq!(c.after(), &after[..], "{direction:?} {base:?}");
                 assert_eq!(c.before(), &before[..]);
             }
