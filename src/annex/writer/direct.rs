@@ -364,10 +364,19 @@ fn attempt(
     };
 
     // Current content of every path we write: journal, else the branch blob.
+    // The record's key is read with the others: its request is made only once the rest are
+    // applied (it counts them), but its key does not depend on them.
+    let record_key = last.map(|last| {
+        last(&Tally {
+            written: 0,
+            failed: 0,
+        })
+        .key
+    });
     let mut paths: Vec<String> = Vec::with_capacity(items.len() + 1);
-    let mut path_of: HashMap<&str, usize> = HashMap::with_capacity(items.len());
-    for item in items {
-        let key = item.key.as_str();
+    let mut path_of: HashMap<&str, usize> = HashMap::with_capacity(items.len() + 1);
+    for key in items.iter().map(|i| &i.key).chain(&record_key) {
+        let key = key.as_str();
         if !path_of.contains_key(key) {
             path_of.insert(key, paths.len());
             paths.push(metalog::met_path_levels(key, levels));
@@ -407,7 +416,6 @@ fn attempt(
         }
     }
 
-    // Apply every request in order; a key asked for twice sees its first change.
     let mut slots: Vec<Slot> = paths
         .into_iter()
         .zip(current)
@@ -418,94 +426,123 @@ fn attempt(
             changed: false,
         })
         .collect();
-    let mut previous = Clock(0);
-    let mut fates = Vec::with_capacity(items.len());
-    for (n, item) in items.iter().enumerate() {
-        let clock = candidate.unwrap_or_else(|| now_clock(&mut previous));
-        let req = requests.get(item.index);
-        fates.push(slots[path_of[item.key.as_str()]].apply(&req.fields, clock));
-        if n % 1024 == 0 {
-            progress(n);
-        }
-    }
-    let mut record = RecordOutcome::NotSent;
-    let mut record_path = None;
-    if let Some(last) = last {
-        let written = fates.iter().filter(|f| matches!(f, Fate::Written)).count();
-        let tally = Tally {
-            written,
-            failed: invalid + fates.len() - written,
-        };
-        let req = last(&tally);
-        record = match encode(&req) {
-            Err(why) => RecordOutcome::Failed(why),
-            Ok(_) => {
-                let key = req.key.as_str();
-                let i = match path_of.get(key) {
-                    Some(&i) => i,
-                    None => {
-                        let path = metalog::met_path_levels(key, levels);
-                        let current = match journal_content.get(path.as_bytes()) {
-                            Some(c) => Some(c.to_vec()),
-                            None => {
-                                let mut cat = CatFile::start(repo)?;
-                                let blob =
-                                    cat.get(format!("{head}:{path}").as_bytes(), u64::MAX)?;
-                                cat.finish()?;
-                                match blob {
-                                    Blob::Content(c) => Some(c),
-                                    _ => None,
-                                }
-                            }
-                        };
-                        slots.push(Slot {
-                            path,
-                            current,
-                            refused: None,
-                            changed: false,
-                        });
-                        slots.len() - 1
-                    }
-                };
-                record_path = Some(i);
-                let clock = candidate.unwrap_or_else(|| now_clock(&mut previous));
-                match slots[i].apply(&req.fields, clock) {
-                    Fate::Written => RecordOutcome::Written,
-                    Fate::Refused(why) => RecordOutcome::Failed(FailureKind::Refused(why)),
-                }
-            }
-        };
-    }
-    if cancel.load(Ordering::Relaxed) {
-        return Ok(Attempt::Cancelled);
-    }
-
-    // One fast-import: the journal commit (if any), then ours, chained.
-    let chunk = opts.batch_size.unwrap_or(usize::MAX).max(1);
-    let mut seen = vec![false; slots.len()];
-    // Chunks follow the requests' order; the record joins the last one, as with git-annex.
-    let mut chunks: Vec<Vec<usize>> = Vec::new();
+    // A log goes into the stream once its last request is applied, and is dropped then: held
+    // until the end, a 100k first sync kept 32 MB of new logs.
+    let mut left = vec![0u32; slots.len()];
     for item in items {
-        let i = path_of[item.key.as_str()];
-        if !slots[i].changed || seen[i] {
-            continue;
-        }
-        seen[i] = true;
-        match chunks.last_mut() {
-            Some(last) if last.len() < chunk => last.push(i),
-            _ => chunks.push(vec![i]),
-        }
+        left[path_of[item.key.as_str()]] += 1;
     }
-    // The record's key may have been written by a request too: it is in an earlier chunk then,
-    // with its final content (the record applied), which is what lands anyway.
-    if let Some(i) = record_path.filter(|&i| slots[i].changed && !seen[i]) {
-        match chunks.last_mut() {
-            Some(last) => last.push(i),
-            None => chunks.push(vec![i]),
-        }
-    }
+    let record_slot = record_key.as_ref().map(|k| path_of[k.as_str()]);
 
-    if journal.files.is_empty() && chunks.is_empty() {
+    let ident = Ident::read(repo)?;
+    let journal_message = (!journal.files.is_empty()).then(|| journal_message(repo));
+    let streamed = fast_import(repo, |out: &mut dyn Write| {
+        let mut stream = Stream::new(out);
+        let mut commits = Commits {
+            made: 0,
+            parent: head.clone(),
+            files: usize::MAX,
+            // Commits of at most this many files follow the requests' order; the record joins
+            // the last one, as with git-annex.
+            chunk: opts.batch_size.unwrap_or(usize::MAX).max(1),
+        };
+        if let Some(message) = &journal_message {
+            commits.open(&mut stream.buf, &ident, message);
+            for (path, _, content) in &journal.files {
+                modify(&mut stream.buf, path, content);
+                stream.pass()?;
+            }
+            commits.files = usize::MAX;
+        }
+        // `joins`: into the open commit however full (the record joins the last one).
+        let emit = |stream: &mut Stream,
+                    commits: &mut Commits,
+                    slot: &mut Slot,
+                    joins: bool|
+         -> std::io::Result<()> {
+            if !slot.changed {
+                return Ok(());
+            }
+            if commits.files == usize::MAX || (!joins && commits.files >= commits.chunk) {
+                commits.open(&mut stream.buf, &ident, &opts.commit_message);
+            }
+            let content = slot.current.take().expect("a changed log has content");
+            modify(
+                &mut stream.buf,
+                std::mem::take(&mut slot.path).as_bytes(),
+                &content,
+            );
+            commits.files += 1;
+            stream.pass()
+        };
+        let mut previous = Clock(0);
+        let mut fates = Vec::with_capacity(items.len());
+        for (n, item) in items.iter().enumerate() {
+            let clock = candidate.unwrap_or_else(|| now_clock(&mut previous));
+            let req = requests.get(item.index);
+            let i = path_of[item.key.as_str()];
+            fates.push(slots[i].apply(&req.fields, clock));
+            left[i] -= 1;
+            if left[i] == 0 && Some(i) != record_slot {
+                emit(&mut stream, &mut commits, &mut slots[i], false)?;
+            }
+            if n % 1024 == 0 {
+                if cancel.load(Ordering::Relaxed) {
+                    return Ok(None);
+                }
+                progress(n);
+            }
+        }
+        let mut record = RecordOutcome::NotSent;
+        if let (Some(last), Some(i)) = (last, record_slot) {
+            let written = fates.iter().filter(|f| matches!(f, Fate::Written)).count();
+            let tally = Tally {
+                written,
+                failed: invalid + fates.len() - written,
+            };
+            let req = last(&tally);
+            record = match encode(&req) {
+                Err(why) => RecordOutcome::Failed(why),
+                Ok(_) if Some(&req.key) != record_key.as_ref() => RecordOutcome::Failed(
+                    FailureKind::Refused("the record's key changed with its tally".to_string()),
+                ),
+                Ok(_) => {
+                    let clock = candidate.unwrap_or_else(|| now_clock(&mut previous));
+                    match slots[i].apply(&req.fields, clock) {
+                        Fate::Written => RecordOutcome::Written,
+                        Fate::Refused(why) => RecordOutcome::Failed(FailureKind::Refused(why)),
+                    }
+                }
+            };
+            emit(&mut stream, &mut commits, &mut slots[i], true)?;
+        }
+        if cancel.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+        for m in 1..=commits.made {
+            stream
+                .buf
+                .extend_from_slice(format!("get-mark :{m}\n").as_bytes());
+        }
+        stream.buf.extend_from_slice(b"done\n");
+        stream.out.write_all(&stream.buf)?;
+        Ok(Some((fates, record, commits.made)))
+    })?;
+    let Some((marks, (fates, record, marks_made))) = streamed else {
+        return Ok(Attempt::Cancelled);
+    };
+    if marks.len() != marks_made {
+        return Err(Error::git(
+            "cannot write the git-annex branch",
+            repo.git().protocol(format!(
+                "git fast-import gave {} commits for {marks_made} marks",
+                marks.len()
+            )),
+        ));
+    }
+    let journal_mark = journal_message.is_some().then_some(1);
+    let Some(last_commit) = marks.last().cloned() else {
+        // No journal, and nothing any request changed.
         return Ok(Attempt::Done(Done {
             fates,
             record,
@@ -515,52 +552,7 @@ fn attempt(
                 journal_committed: false,
             },
         }));
-    }
-    let ident = Ident::read(repo)?;
-    let journal_mark = (!journal.files.is_empty()).then_some(1);
-    let marks_made = journal_mark.map_or(0, |_| 1) + chunks.len();
-    // The stream goes to fast-import as it is made, a megabyte at a time: built whole first,
-    // a 100k first sync held all its logs twice (slots and stream, 58 MiB more).
-    let journal_message = journal_mark.map(|_| journal_message(repo));
-    let marks = fast_import(repo, |out: &mut dyn Write| {
-        let mut stream: Vec<u8> = Vec::with_capacity(STREAM_CHUNK + 4096);
-        let mut pass = |stream: &mut Vec<u8>| -> std::io::Result<()> {
-            if stream.len() >= STREAM_CHUNK {
-                out.write_all(stream)?;
-                stream.clear();
-            }
-            Ok(())
-        };
-        let mut mark = 0;
-        let mut parent = head.clone();
-        if let Some(message) = &journal_message {
-            mark += 1;
-            commit_header(&mut stream, mark, &ident, message, &parent);
-            for (path, _, content) in &journal.files {
-                modify(&mut stream, path, content);
-                pass(&mut stream)?;
-            }
-            parent = format!(":{mark}");
-        }
-        for chunk_paths in &chunks {
-            mark += 1;
-            commit_header(&mut stream, mark, &ident, &opts.commit_message, &parent);
-            for &i in chunk_paths {
-                let slot = &slots[i];
-                let content = slot.current.as_deref().expect("a changed log has content");
-                modify(&mut stream, slot.path.as_bytes(), content);
-                pass(&mut stream)?;
-            }
-            parent = format!(":{mark}");
-        }
-        for m in 1..=mark {
-            stream.extend_from_slice(format!("get-mark :{m}\n").as_bytes());
-        }
-        stream.extend_from_slice(b"done\n");
-        out.write_all(&stream)
-    })?;
-    debug_assert_eq!(marks.len(), marks_made);
-    let last_commit = marks.last().cloned().expect("at least one commit");
+    };
 
     let mut moved_from = head.clone();
     if let Some(jm) = journal_mark {
@@ -851,12 +843,56 @@ fn modify(stream: &mut Vec<u8>, path: &[u8], content: &[u8]) {
 /// How much of the fast-import stream is made before it is written to the pipe.
 const STREAM_CHUNK: usize = 1 << 20;
 
-/// Runs `git fast-import` on the stream `produce` writes (on its own thread, while this one
-/// reads the answers); returns the commit ids of its marks, in order.
-fn fast_import(
+/// The fast-import stream, passed to the pipe a megabyte at a time: built whole first, a
+/// 100k first sync held all its logs twice (slots and stream, 58 MiB more).
+struct Stream<'a> {
+    out: &'a mut dyn Write,
+    buf: Vec<u8>,
+}
+
+impl<'a> Stream<'a> {
+    fn new(out: &'a mut dyn Write) -> Stream<'a> {
+        Stream {
+            out,
+            buf: Vec::with_capacity(STREAM_CHUNK + 4096),
+        }
+    }
+
+    fn pass(&mut self) -> std::io::Result<()> {
+        if self.buf.len() >= STREAM_CHUNK {
+            self.out.write_all(&self.buf)?;
+            self.buf.clear();
+        }
+        Ok(())
+    }
+}
+
+/// The commits of one stream, each on the one before, the first on the branch head.
+struct Commits {
+    made: usize,
+    parent: String,
+    /// Files in the open commit; `usize::MAX` when none is open.
+    files: usize,
+    chunk: usize,
+}
+
+impl Commits {
+    fn open(&mut self, buf: &mut Vec<u8>, ident: &Ident, message: &str) {
+        self.made += 1;
+        commit_header(buf, self.made, ident, message, &self.parent);
+        self.parent = format!(":{}", self.made);
+        self.files = 0;
+    }
+}
+
+/// Runs `git fast-import` on the stream `produce` writes (on this thread, while others read
+/// the answers); returns the commit ids of its marks, in order, and what `produce` returned.
+/// `None` when `produce` gave up (`Ok(None)`): the stream ends without `done`, and
+/// fast-import makes nothing anyone can see.
+fn fast_import<T>(
     repo: &Repo,
-    produce: impl FnOnce(&mut dyn Write) -> std::io::Result<()> + Send,
-) -> Result<Vec<String>> {
+    produce: impl FnOnce(&mut dyn Write) -> std::io::Result<Option<T>>,
+) -> Result<Option<(Vec<String>, T)>> {
     // fast-import allocates and frees per object; glibc then shrinks and regrows the heap
     // with `brk` tens of thousands of times (measured: 55,000 calls, 0.75 of 1.0 s for 10,000
     // logs). Padding the heap and not trimming it makes that 0.25 s.
@@ -871,38 +907,52 @@ fn fast_import(
     let mut stdin = child.stdin.take().expect("stdin is piped");
     let mut stdout = child.stdout.take().expect("stdout is piped");
     let mut stderr = child.stderr.take().expect("stderr is piped");
-    let (out, err) = std::thread::scope(|scope| {
-        scope.spawn(move || {
-            // A write error means the child died; its exit status says why.
-            let _ = produce(&mut stdin);
+    let (produced, out, err) = std::thread::scope(|scope| {
+        let out = scope.spawn(move || {
+            let mut out = Vec::new();
+            let _ = stdout.read_to_end(&mut out);
+            out
         });
         let err = scope.spawn(move || {
             let mut err = Vec::new();
             let _ = stderr.read_to_end(&mut err);
             err
         });
-        let mut out = Vec::new();
-        let _ = stdout.read_to_end(&mut out);
-        (out, err.join().unwrap_or_default())
+        let produced = produce(&mut stdin);
+        drop(stdin);
+        (
+            produced,
+            out.join().unwrap_or_default(),
+            err.join().unwrap_or_default(),
+        )
     });
     let status = child
         .wait()
         .map_err(|e| Error::io("cannot wait for git fast-import", e))?;
-    if !status.success() {
-        return Err(Error::git(
+    let failed = || {
+        Error::git(
             "cannot write the git-annex branch",
             command.failed(status, &err),
-        ));
+        )
+    };
+    let produced = match produced {
+        Ok(None) => return Ok(None),
+        Ok(Some(produced)) => produced,
+        // A write error means fast-import died; its exit status says why.
+        Err(_) if !status.success() => return Err(failed()),
+        Err(e) => return Err(Error::io("cannot write to git fast-import", e)),
+    };
+    if !status.success() {
+        return Err(failed());
     }
     let marks: Vec<String> = String::from_utf8_lossy(&out)
         .lines()
         .map(|l| l.trim().to_string())
         .filter(|l| !l.is_empty())
         .collect();
-    if marks.is_empty()
-        || marks
-            .iter()
-            .any(|m| m.len() < 40 || !m.bytes().all(|b| b.is_ascii_hexdigit()))
+    if marks
+        .iter()
+        .any(|m| m.len() < 40 || !m.bytes().all(|b| b.is_ascii_hexdigit()))
     {
         return Err(Error::git(
             "cannot write the git-annex branch",
@@ -912,7 +962,7 @@ fn fast_import(
             )),
         ));
     }
-    Ok(marks)
+    Ok(Some((marks, produced)))
 }
 
 /// Branch path → blob id of every `.log.met` at `head`.
