@@ -128,9 +128,21 @@ pub(crate) struct Read {
     pub(crate) base: LazyBase,
     /// The inputs' stamp, when this run may store one (a sync of everything).
     stamp: Option<Stamp>,
-    /// The fields this database could supply and its tracks, for the quiet stamp
-    /// ([`quiet::Stored`]), when the run was asked to keep them.
-    tracks: Option<(String, quiet::Tracks)>,
+    /// The fields this database could supply, for the quiet stamp ([`quiet::Stored`]), and its
+    /// tracks' file being written, when the run was asked to keep them.
+    tracks: Option<(String, TracksSaved)>,
+}
+
+/// The tracks' file, written while the run goes on: its checksum, once written.
+///
+/// Written as soon as the tracks are compared, then dropped: held to the end, the records of
+/// 100,000 tracks were 15 MB of a first sync's peak. A run that fails after writing it costs
+/// the next one only its shortcut: the stamp names the checksum of the file it goes with.
+type TracksSaved = std::thread::JoinHandle<std::io::Result<u64>>;
+
+fn save_tracks(tracks: quiet::Tracks, base_file: &std::path::Path) -> TracksSaved {
+    let file = base_file.to_path_buf();
+    std::thread::spawn(move || tracks.save(&file))
 }
 
 /// How a run reads: what it plans, and what it keeps for after.
@@ -272,7 +284,7 @@ pub(crate) fn read_and_plan(
     };
     let tracks = keep_tracks.then(|| {
         let tracks = quiet::Tracks::of(&library, &targets);
-        (format!("{managed:?}"), tracks)
+        (format!("{managed:?}"), save_tracks(tracks, base.file()))
     });
     let mut plan = plan::plan(targets, &library, &current, &managed, &base, prefer, check);
     plan.warnings = warnings;
@@ -380,10 +392,11 @@ fn read_and_plan_mixxx_changes(
     plan.warnings = stored.warnings;
     std::thread::spawn(move || drop(mixxx));
     progress.finish();
+    let tracks = Some((fields, save_tracks(now, base.file())));
     let read = Read {
         base,
         stamp: None,
-        tracks: Some((fields, now)),
+        tracks,
     };
     Ok((plan, read, timings))
 }
@@ -516,7 +529,7 @@ pub fn run(
         settling: !options.dry_run,
         keep_tracks: quiet.is_some(),
     };
-    let (plan, read, mut timings) = match stored {
+    let (plan, mut read, mut timings) = match stored {
         Some(stored) => read_and_plan_mixxx_changes(inputs, &how, stored, progress)?,
         None => read_and_plan(inputs, &how, progress, None)?,
     };
@@ -560,13 +573,10 @@ pub fn run(
         // incoming change look like a local edit.
         let settling_started = Instant::now();
         let base = base_file(inputs);
-        // The tracks' file does not depend on the base: written alongside it.
-        let tracks = read.tracks.as_ref().filter(|_| quiet.is_some());
-        let (settled, tracks_saved) = std::thread::scope(|scope| {
-            let saving = tracks.map(|(_, tracks)| scope.spawn(|| tracks.save(&base)));
-            let settled = settle_base(&read, &outcome.plan, &written);
-            let saved = saving.map(|s| s.join().expect("saving the tracks does not panic"));
-            (settled, saved)
+        let settled = settle_base(&read, &outcome.plan, &written);
+        let tracks = read.tracks.take().map(|(fields, saving)| {
+            let saved = saving.join().expect("saving the tracks does not panic");
+            (fields, saved)
         });
         if let Err(e) = &settled {
             outcome.warnings.push(format!(
@@ -590,10 +600,10 @@ pub fn run(
                 }
                 _ => None,
             };
-            match (left, tracks, tracks_saved) {
+            match (left, tracks) {
                 // Only a shortcut: failing to store it costs the next run its full reading.
-                (Some(left), Some((fields, _)), Some(Ok(sum))) => {
-                    let stored = quiet::Stored::of(plan, written.len(), fields.clone(), sum);
+                (Some(left), Some((fields, Ok(sum)))) => {
+                    let stored = quiet::Stored::of(plan, written.len(), fields, sum);
                     let _ = left.store(&base, &stored);
                 }
                 _ => quiet::Inputs::forget(&base),
