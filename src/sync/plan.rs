@@ -93,11 +93,8 @@ pub struct FieldChange {
     pub field: FieldId,
     pub direction: Direction,
     after: After,
-    /// False when this clone knows no base for the field.
-    base_known: bool,
-    /// Where this Mixxx's values, the repository's and the base's end in `values`; the new
-    /// values, when they are neither side's, follow.
-    ends: [u32; 3],
+    /// This Mixxx's values, the repository's, the base's (none when this clone knows no base
+    /// for the field), then the new values when they are neither side's.
     values: Packed,
 }
 
@@ -127,32 +124,27 @@ impl FieldChange {
         } else {
             (After::Own, after.as_slice())
         };
-        let (values, [mixxx_end, repo_end, base_end, _]) =
-            Packed::new([mixxx, repo, base.unwrap_or(&[]), own]);
         FieldChange {
             field,
             direction,
             after: where_after,
-            base_known: base.is_some(),
-            ends: [mixxx_end, repo_end, base_end],
-            values,
+            values: Packed::new([Some(mixxx), Some(repo), base], own),
         }
     }
 
     /// This Mixxx's values.
     pub fn mixxx(&self) -> Values<'_> {
-        self.values.values(0, self.ends[0])
+        self.values.list(0).unwrap_or_default()
     }
 
     /// The repository's values.
     pub fn repo(&self) -> Values<'_> {
-        self.values.values(self.ends[0], self.ends[1])
+        self.values.list(1).unwrap_or_default()
     }
 
     /// What the two last agreed on; `None` when this clone knows no base for the field.
     pub fn base(&self) -> Option<Values<'_>> {
-        self.base_known
-            .then(|| self.values.values(self.ends[1], self.ends[2]))
+        self.values.list(2)
     }
 
     /// The changed side's values after the change: the repository's for an outgoing change,
@@ -161,7 +153,7 @@ impl FieldChange {
         match self.after {
             After::Mixxx => self.mixxx(),
             After::Repo => self.repo(),
-            After::Own => self.values.values(self.ends[2], u32::MAX),
+            After::Own => self.values.list(3).unwrap_or_default(),
         }
     }
 
@@ -561,6 +553,10 @@ pub fn plan(
                 .collect()
         })
     };
+    // At most one per file left unsettled: grown by doubling instead, a 100k first sync's
+    // list had 4 MB to spare.
+    plan.changes
+        .reserve_exact(settled.iter().filter(|s| s.is_none()).count());
     let mut scratch = Encoder::default();
     for ((key, target), settled) in targets.into_iter().zip(settled) {
         if let Some(base_update) = settled {

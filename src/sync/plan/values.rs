@@ -6,12 +6,14 @@
 
 use std::fmt;
 
-/// Value lists one after another: each value its byte length (LEB128), then its bytes.
+/// Three value lists, then the rest: each list its count (LEB128; 0 for none at all, else
+/// one more than it holds), each value its byte length (LEB128) then its bytes; the rest
+/// values to the end. The counts sit in the buffer so that a change is 32 bytes.
 #[derive(Clone, PartialEq, Eq)]
 pub(super) struct Packed(Repr);
 
-/// Up to this many bytes sit in the change itself, no allocation: with the length byte,
-/// every rating, BPM, key, color, year and most names.
+/// Up to this many bytes sit in the change itself, no allocation: with the counts and
+/// length bytes, every rating, BPM, key, color, year and most names.
 const INLINE: usize = 22;
 
 #[derive(Clone, PartialEq, Eq)]
@@ -21,17 +23,20 @@ enum Repr {
 }
 
 impl Packed {
-    /// Packs `lists` in order; returns the buffer and the byte offset where each list ends.
-    pub(super) fn new<const N: usize>(lists: [&[String]; N]) -> (Packed, [u32; N]) {
+    /// Packs `lists` (`None`: no list at all, which is not an empty one), then `rest`.
+    pub(super) fn new(lists: [Option<&[String]>; 3], rest: &[String]) -> Packed {
         let mut bytes = Vec::new();
-        let mut ends = [0; N];
-        for (list, end) in lists.iter().zip(&mut ends) {
-            for value in list.iter() {
-                push_len(&mut bytes, value.len());
+        let push_values = |bytes: &mut Vec<u8>, values: &[String]| {
+            for value in values {
+                push_len(bytes, value.len());
                 bytes.extend_from_slice(value.as_bytes());
             }
-            *end = u32::try_from(bytes.len()).expect("a field's values fit in 4 GiB");
+        };
+        for list in lists {
+            push_len(&mut bytes, list.map_or(0, |l| l.len() + 1));
+            push_values(&mut bytes, list.unwrap_or_default());
         }
+        push_values(&mut bytes, rest);
         let packed = if bytes.len() <= INLINE {
             let mut inline = [0; INLINE];
             inline[..bytes.len()].copy_from_slice(&bytes);
@@ -42,19 +47,46 @@ impl Packed {
         } else {
             Repr::Heap(bytes.into_boxed_slice())
         };
-        (Packed(packed), ends)
+        Packed(packed)
     }
 
-    /// The values between byte offsets `start` and `end` (two of the ends `new` returned; an
-    /// `end` past the buffer means its end).
-    pub(super) fn values(&self, start: u32, end: u32) -> Values<'_> {
-        let all = match &self.0 {
+    fn bytes(&self) -> &[u8] {
+        match &self.0 {
             Repr::Inline { len, bytes } => &bytes[..*len as usize],
             Repr::Heap(bytes) => bytes,
-        };
-        let end = (end as usize).min(all.len());
-        Values {
-            bytes: &all[start as usize..end],
+        }
+    }
+
+    /// List `n` of the three (`None` when packed as none at all); `n == 3` is the rest.
+    pub(super) fn list(&self, n: usize) -> Option<Values<'_>> {
+        let all = self.bytes();
+        let mut at = 0;
+        for i in 0..3 {
+            let count = read_len(all, &mut at);
+            let start = at;
+            for _ in 1..count {
+                at += read_len(all, &mut at);
+            }
+            if i == n {
+                return (count > 0).then(|| Values {
+                    bytes: &all[start..at],
+                });
+            }
+        }
+        Some(Values { bytes: &all[at..] })
+    }
+}
+
+/// The LEB128 number at `*at`, moving `at` past it.
+fn read_len(bytes: &[u8], at: &mut usize) -> usize {
+    let (mut len, mut shift) = (0usize, 0);
+    loop {
+        let byte = bytes[*at];
+        *at += 1;
+        len |= usize::from(byte & 0x7f) << shift;
+        shift += 7;
+        if byte & 0x80 == 0 {
+            return len;
         }
     }
 }
@@ -139,16 +171,8 @@ impl<'a> Iterator for Iter<'a> {
         if self.rest.is_empty() {
             return None;
         }
-        let (mut len, mut shift, mut at) = (0usize, 0, 0);
-        loop {
-            let byte = self.rest[at];
-            at += 1;
-            len |= usize::from(byte & 0x7f) << shift;
-            shift += 7;
-            if byte & 0x80 == 0 {
-                break;
-            }
-        }
+        let mut at = 0;
+        let len = read_len(self.rest, &mut at);
         let (value, rest) = self.rest[at..].split_at(len);
         self.rest = rest;
         // Every value was packed from a `String`, and lengths fall on its boundaries.
@@ -189,7 +213,9 @@ impl fmt::Debug for Values<'_> {
 
 impl fmt::Debug for Packed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.values(0, u32::MAX).fmt(f)
+        f.debug_list()
+            .entries((0..4).map(|n| self.list(n)))
+            .finish()
     }
 }
 
@@ -212,29 +238,44 @@ mod tests {
         )
     }
 
+    fn lists() -> impl Strategy<Value = Option<Vec<String>>> {
+        prop::option::of(strings())
+    }
+
     proptest! {
         #[test]
-        fn every_list_comes_back_as_packed(a in strings(), b in strings(), c in strings()) {
-            let (packed, ends) = Packed::new([&a[..], &b[..], &c[..]]);
-            prop_assert_eq!(packed.values(0, ends[0]).to_vec(), a.clone());
-            prop_assert_eq!(packed.values(ends[0], ends[1]).to_vec(), b.clone());
-            prop_assert_eq!(packed.values(ends[1], ends[2]).to_vec(), c.clone());
-            prop_assert!(packed.values(0, ends[0]) == a[..]);
-            prop_assert_eq!(packed.values(ends[0], ends[1]).is_empty(), b.is_empty());
-            prop_assert_eq!(packed.values(ends[1], ends[2]).len(), c.len());
-            let shorter = &c[..c.len().saturating_sub(1)];
-            prop_assert_eq!(packed.values(ends[1], ends[2]) == shorter, c.is_empty());
+        fn every_list_comes_back_as_packed(
+            a in lists(), b in lists(), c in lists(), rest in strings()
+        ) {
+            let packed = Packed::new([a.as_deref(), b.as_deref(), c.as_deref()], &rest);
+            for (n, list) in [&a, &b, &c].into_iter().enumerate() {
+                let got = packed.list(n);
+                prop_assert_eq!(got.map(Values::to_vec), list.clone());
+                if let (Some(got), Some(list)) = (got, list) {
+                    prop_assert!(got == list[..]);
+                    prop_assert_eq!(got.is_empty(), list.is_empty());
+                    prop_assert_eq!(got.len(), list.len());
+                    let shorter = &list[..list.len().saturating_sub(1)];
+                    prop_assert_eq!(got == shorter, list.is_empty());
+                }
+            }
+            prop_assert_eq!(packed.list(3).map(Values::to_vec), Some(rest));
         }
     }
 
     #[test]
-    fn short_values_stay_inline() {
+    fn a_change_is_32_bytes_and_short_values_stay_inline() {
+        assert_eq!(std::mem::size_of::<crate::sync::plan::FieldChange>(), 32);
         let one = ["128.000000".to_string()];
-        let (packed, _) = Packed::new([&one[..], &[], &[]]);
+        let packed = Packed::new([Some(&one[..]), Some(&[]), None], &[]);
         assert!(matches!(packed.0, Repr::Inline { .. }));
         let long = ["a title longer than twenty-two bytes".to_string()];
-        let (packed, ends) = Packed::new([&long[..]]);
+        let packed = Packed::new([Some(&[]), Some(&long[..]), None], &[]);
         assert!(matches!(packed.0, Repr::Heap(_)));
-        assert_eq!(packed.values(0, ends[0]).only(), Some(long[0].as_str()));
+        assert_eq!(
+            packed.list(1).and_then(Values::only),
+            Some(long[0].as_str())
+        );
+        assert_eq!(packed.list(2), None);
     }
 }
