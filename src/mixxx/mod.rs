@@ -160,87 +160,110 @@ impl Value {
     }
 }
 
-/// A stored value, 16 bytes. Text lives in the library's one text buffer (`Library::text`),
-/// blobs in its byte buffer (`Library::bytes`): 100,000 tracks × a dozen columns as boxed
-/// strings cost an allocation each, which with its bookkeeping was a fifth of a no-op
-/// sync's peak memory.
+/// A stored value in 8 bytes, read by its column's kind: text and blobs as start and length in
+/// the library's text and byte buffers (`Library::text`, `Library::bytes`), numbers as
+/// themselves. 100,000 tracks × a dozen columns as boxed strings cost an allocation each,
+/// which with its bookkeeping was a fifth of a no-op sync's peak memory; as a 16-byte enum
+/// they were still 19 MB.
 #[derive(Clone, Copy, Debug, PartialEq)]
-enum Cell {
-    Null,
-    /// `text[start..start + len]`.
-    Text {
-        start: u32,
-        len: u32,
-    },
-    Integer(i64),
-    Real(f64),
-    /// `bytes[start..start + len]`.
-    Blob {
-        start: u32,
-        len: u32,
-    },
-}
+struct Cell(u64);
 
 impl Cell {
+    /// `None` for NULL, or a value unreadable as the column's kind.
     fn decode(
         kind: ColumnKind,
         value: rusqlite::types::ValueRef<'_>,
         text: &mut String,
         bytes: &mut Vec<u8>,
-    ) -> Cell {
-        let cell = match kind {
+    ) -> Option<Cell> {
+        match kind {
             ColumnKind::Text => match value {
                 rusqlite::types::ValueRef::Text(b) | rusqlite::types::ValueRef::Blob(b) => {
-                    Some(Cell::text(text, &String::from_utf8_lossy(b)))
+                    Cell::text(text, &String::from_utf8_lossy(b))
                 }
-                other => decode::text(other).map(|t| Cell::text(text, &t)),
+                other => decode::text(other).and_then(|t| Cell::text(text, &t)),
             },
-            ColumnKind::Integer => decode::integer(value).map(Cell::Integer),
-            ColumnKind::Real => decode::real(value).map(Cell::Real),
+            ColumnKind::Integer => decode::integer(value).map(|i| Cell(i as u64)),
+            ColumnKind::Real => decode::real(value).map(|f| Cell(f.to_bits())),
             ColumnKind::Blob => match value {
                 rusqlite::types::ValueRef::Text(b) | rusqlite::types::ValueRef::Blob(b) => {
-                    Some(Cell::blob(bytes, b))
+                    Cell::blob(bytes, b)
                 }
                 // A number is no blob Mixxx wrote: unreadable, like text in an integer column.
                 _ => None,
             },
-        };
-        cell.unwrap_or(Cell::Null)
+        }
     }
 
     /// `value`, appended to `text`.
-    fn text(text: &mut String, value: &str) -> Cell {
-        let (Ok(start), Ok(len)) = (u32::try_from(text.len()), u32::try_from(value.len())) else {
-            // Past 4 GiB of text: no Mixxx library comes near; unreadable rather than wrong.
-            return Cell::Null;
-        };
-        if start.checked_add(len).is_none() {
-            return Cell::Null;
-        }
+    fn text(text: &mut String, value: &str) -> Option<Cell> {
+        // Past 4 GiB of text: no Mixxx library comes near; unreadable rather than wrong.
+        let cell = Cell::span(text.len(), value.len())?;
         text.push_str(value);
-        Cell::Text { start, len }
+        Some(cell)
     }
 
     /// `value`, appended to `bytes`.
-    fn blob(bytes: &mut Vec<u8>, value: &[u8]) -> Cell {
-        let (Ok(start), Ok(len)) = (u32::try_from(bytes.len()), u32::try_from(value.len())) else {
-            return Cell::Null;
-        };
-        if start.checked_add(len).is_none() {
-            return Cell::Null;
-        }
+    fn blob(bytes: &mut Vec<u8>, value: &[u8]) -> Option<Cell> {
+        let cell = Cell::span(bytes.len(), value.len())?;
         bytes.extend_from_slice(value);
-        Cell::Blob { start, len }
+        Some(cell)
     }
 
-    fn as_raw<'a>(&self, text: &'a str, bytes: &'a [u8]) -> Raw<'a> {
-        match *self {
-            Cell::Null => Raw::Null,
-            Cell::Text { start, len } => Raw::Text(&text[start as usize..(start + len) as usize]),
-            Cell::Integer(i) => Raw::Integer(i),
-            Cell::Real(f) => Raw::Real(f),
-            Cell::Blob { start, len } => Raw::Blob(&bytes[start as usize..(start + len) as usize]),
+    fn span(start: usize, len: usize) -> Option<Cell> {
+        let (start, len) = (u32::try_from(start).ok()?, u32::try_from(len).ok()?);
+        start.checked_add(len)?;
+        Some(Cell(u64::from(start) << 32 | u64::from(len)))
+    }
+
+    fn range(self) -> std::ops::Range<usize> {
+        let (start, len) = ((self.0 >> 32) as usize, (self.0 & 0xffff_ffff) as usize);
+        start..start + len
+    }
+
+    fn as_raw<'a>(self, kind: ColumnKind, text: &'a str, bytes: &'a [u8]) -> Raw<'a> {
+        match kind {
+            ColumnKind::Text => Raw::Text(&text[self.range()]),
+            ColumnKind::Integer => Raw::Integer(self.0 as i64),
+            ColumnKind::Real => Raw::Real(f64::from_bits(self.0)),
+            ColumnKind::Blob => Raw::Blob(&bytes[self.range()]),
         }
+    }
+}
+
+/// Every track's cells, row-major, and which of them are NULL (a bit each).
+#[derive(Clone, Debug, Default)]
+struct Cells {
+    values: Vec<Cell>,
+    nulls: Vec<u64>,
+}
+
+impl Cells {
+    fn with_capacity(n: usize) -> Cells {
+        Cells {
+            values: Vec::with_capacity(n),
+            nulls: Vec::with_capacity(n.div_ceil(64)),
+        }
+    }
+
+    fn push(&mut self, cell: Option<Cell>) {
+        let i = self.values.len();
+        if i.is_multiple_of(64) {
+            self.nulls.push(0);
+        }
+        if cell.is_none() {
+            self.nulls[i / 64] |= 1 << (i % 64);
+        }
+        self.values.push(cell.unwrap_or(Cell(0)));
+    }
+
+    fn get(&self, i: usize) -> Option<Cell> {
+        (self.nulls[i / 64] & (1 << (i % 64)) == 0).then(|| self.values[i])
+    }
+
+    fn shrink_to_fit(&mut self) {
+        self.values.shrink_to_fit();
+        self.nulls.shrink_to_fit();
     }
 }
 
@@ -268,7 +291,7 @@ pub struct Library {
     /// The requested columns this database has, in the order of each row's cells.
     columns: Vec<Column>,
     /// Row-major: `columns.len()` cells per track.
-    cells: Vec<Cell>,
+    cells: Cells,
     /// Every text cell's bytes, one after the other.
     text: String,
     /// Every blob cell's bytes, one after the other (empty unless a blob column was asked
@@ -312,9 +335,8 @@ impl Library {
             scratch.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
             scratch.extend_from_slice(bytes);
         };
-        let width = self.columns.len();
-        for cell in &self.cells[track * width..(track + 1) * width] {
-            match cell.as_raw(&self.text, &self.bytes) {
+        for position in 0..self.columns.len() {
+            match self.value(track, Some(position)) {
                 Raw::Null => put(0, &[]),
                 Raw::Text(t) => put(1, t.as_bytes()),
                 Raw::Integer(i) => put(2, &i.to_le_bytes()),
@@ -353,7 +375,10 @@ impl Library {
     /// `tracks`); `Null` for a column that was not read.
     pub fn value(&self, track: usize, position: Option<usize>) -> Raw<'_> {
         match position {
-            Some(p) => self.cells[track * self.columns.len() + p].as_raw(&self.text, &self.bytes),
+            Some(p) => match self.cells.get(track * self.columns.len() + p) {
+                Some(cell) => cell.as_raw(self.columns[p].kind, &self.text, &self.bytes),
+                None => Raw::Null,
+            },
             None => Raw::Null,
         }
     }
@@ -365,18 +390,20 @@ impl Library {
         crate_names: Vec<String>,
         columns: Vec<(Column, Vec<Value>)>,
     ) -> Library {
-        let mut cells = Vec::with_capacity(tracks.len() * columns.len());
+        let mut cells = Cells::with_capacity(tracks.len() * columns.len());
         let mut text = String::new();
         let mut bytes = Vec::new();
         for t in 0..tracks.len() {
-            for (_, values) in &columns {
-                cells.push(match &values[t] {
-                    Value::Null => Cell::Null,
-                    Value::Text(s) => Cell::text(&mut text, s),
-                    Value::Integer(i) => Cell::Integer(*i),
-                    Value::Real(f) => Cell::Real(*f),
-                    Value::Blob(b) => Cell::blob(&mut bytes, b),
-                });
+            for (column, values) in &columns {
+                // As the database reader decodes what it finds in a column of this kind.
+                let value = match &values[t] {
+                    Value::Null => rusqlite::types::ValueRef::Null,
+                    Value::Text(s) => rusqlite::types::ValueRef::Text(s.as_bytes()),
+                    Value::Integer(i) => rusqlite::types::ValueRef::Integer(*i),
+                    Value::Real(f) => rusqlite::types::ValueRef::Real(*f),
+                    Value::Blob(b) => rusqlite::types::ValueRef::Blob(b),
+                };
+                cells.push(Cell::decode(column.kind, value, &mut text, &mut bytes));
             }
         }
         Library {
@@ -616,7 +643,7 @@ impl MixxxDb {
     fn read_tracks(
         &self,
         columns: &[Column],
-    ) -> rusqlite::Result<(Vec<Track>, (Vec<Cell>, String, Vec<u8>), Vec<&'static str>)> {
+    ) -> rusqlite::Result<(Vec<Track>, (Cells, String, Vec<u8>), Vec<&'static str>)> {
         // Flags a revision lacks are selected as NULL, so one query shape serves all.
         let flag = |alias, name: &str, have: &HashSet<String>| column_or_null(alias, name, have);
         let mut sql = format!(
@@ -634,7 +661,7 @@ impl MixxxDb {
         let mut stmt = self.conn.prepare(&sql)?;
         let mut rows = stmt.query([])?;
         let mut tracks = Vec::new();
-        let mut cells = Vec::new();
+        let mut cells = Cells::default();
         let mut text = String::new();
         let mut bytes = Vec::new();
         // Per column: values that decoded, values that were there but did not.
@@ -657,12 +684,13 @@ impl MixxxDb {
                 let cell = Cell::decode(column.kind, raw, &mut text, &mut bytes);
                 match (&cell, raw) {
                     (_, rusqlite::types::ValueRef::Null) => {}
-                    (Cell::Null, _) => decoded[i].1 += 1,
+                    (None, _) => decoded[i].1 += 1,
                     _ => decoded[i].0 += 1,
                 }
                 cells.push(cell);
             }
         }
+        tracks.shrink_to_fit();
         cells.shrink_to_fit();
         text.shrink_to_fit();
         bytes.shrink_to_fit();
