@@ -516,43 +516,28 @@ pub fn plan(
     // Most files match, and deciding that (their desired fields, compared with the encoded
     // repository entry and the base) is most of a no-op sync's time: it runs on every core.
     // The files it cannot settle are planned below, one by one.
-    let settled: Vec<Option<Option<Agreed>>> = {
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
-        let threads = if targets.len() < 4096 { 1 } else { threads };
-        let per_thread = targets.len().div_ceil(threads).max(1);
-        let unchanged = |chunk: &[(AnnexKey, Target)]| -> Vec<Option<Option<Agreed>>> {
-            let mut scratch = Encoder::default();
-            chunk
-                .iter()
-                .map(|(key, target)| {
-                    // Files on several tracks (shared content) are checked for agreement below.
-                    let [track] = target.tracks[..] else {
-                        return None;
-                    };
-                    let desired = reader.desired(track as usize);
-                    let names = managed.iter_by_name().map(|(_, n)| n);
-                    if !current.matches(key, &desired, names) {
-                        return None;
-                    }
-                    let moves = check == BaseCheck::EveryFile
-                        && !base
-                            .get()
-                            .holds_fields(key, &desired, managed, &mut scratch);
-                    Some(moves.then(|| Agreed::from_fields(&desired, managed)))
-                })
-                .collect()
-        };
-        std::thread::scope(|scope| {
-            let workers: Vec<_> = targets
-                .chunks(per_thread)
-                .map(|chunk| scope.spawn(move || unchanged(chunk)))
-                .collect();
-            workers
-                .into_iter()
-                .flat_map(|w| w.join().expect("the plan's workers do not panic"))
-                .collect()
-        })
-    };
+    let settled: Vec<Option<Option<Agreed>>> = super::on_cores(targets.len(), |range| {
+        let mut scratch = Encoder::default();
+        targets[range]
+            .iter()
+            .map(|(key, target)| {
+                // Files on several tracks (shared content) are checked for agreement below.
+                let [track] = target.tracks[..] else {
+                    return None;
+                };
+                let desired = reader.desired(track as usize);
+                let names = managed.iter_by_name().map(|(_, n)| n);
+                if !current.matches(key, &desired, names) {
+                    return None;
+                }
+                let moves = check == BaseCheck::EveryFile
+                    && !base
+                        .get()
+                        .holds_fields(key, &desired, managed, &mut scratch);
+                Some(moves.then(|| Agreed::from_fields(&desired, managed)))
+            })
+            .collect()
+    });
     // At most one per file left unsettled: grown by doubling instead, a 100k first sync's
     // list had 4 MB to spare.
     plan.changes

@@ -50,6 +50,11 @@ const MAGIC: &[u8; 8] = b"mc-quie2";
 /// The name of the one phase a quiet run has, in `-v` timings.
 pub const TIMING: &str = "quiet check (inputs as a sync that found nothing to do left them)";
 
+/// The name of the phase in which a run that found only the Mixxx database moved compares
+/// its tracks with the quiet stamp's, in `-v` timings.
+pub const COMPARED: &str =
+    "tracks compared (inputs but the Mixxx database as a sync that found nothing to do left them)";
+
 /// The inputs of a run, taken before it reads them.
 #[derive(Clone)]
 pub struct Inputs {
@@ -477,29 +482,13 @@ fn place(track: &Track) -> u64 {
 /// [`Library::digest`] of each track `wanted` says, 0 for the others; on every core, as the
 /// plan's own pass over the tracks.
 fn digests(library: &Library, wanted: impl Fn(usize) -> bool + Sync) -> Vec<u64> {
-    let tracks = library.tracks.len();
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
-    let threads = if tracks < 4096 { 1 } else { threads };
-    let per_thread = tracks.div_ceil(threads).max(1);
-    let wanted = &wanted;
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..tracks)
-            .step_by(per_thread)
-            .map(|start| {
-                scope.spawn(move || {
-                    let mut scratch = Vec::new();
-                    (start..(start + per_thread).min(tracks))
-                        .map(|i| match wanted(i) {
-                            true => library.digest(i, &mut scratch),
-                            false => 0,
-                        })
-                        .collect::<Vec<u64>>()
-                })
+    super::on_cores(library.tracks.len(), |range| {
+        let mut scratch = Vec::new();
+        range
+            .map(|i| match wanted(i) {
+                true => library.digest(i, &mut scratch),
+                false => 0,
             })
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|w| w.join().expect("the digest workers do not panic"))
             .collect()
     })
 }
