@@ -1232,6 +1232,98 @@ fn batch_size_commits_per_chunk_and_the_record_joins_the_last() {
     }
 }
 
+/// Logs go into the stream as their last request is applied: a key asked for twice lands with
+/// both changes, and the record's key asked for by a request too keeps that request's fields
+/// under the record's.
+#[test]
+fn a_key_asked_for_twice_and_the_records_key_as_a_request_keep_every_change() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("r");
+    annex_repo::init(&dir).unwrap();
+    let repo = Repo::discover(&dir).unwrap();
+    let state = AnnexKey::new(music_commander::annex::state::STATE_KEY);
+    let twice = AnnexKey::new(format!("SHA256E-s1--{:064x}.mp3", 1));
+    let request = |key: &AnnexKey, field: &str, value: &str| WriteRequest {
+        key: key.clone(),
+        fields: [(field.to_string(), vec![value.to_string()])].into(),
+    };
+    let requests = vec![
+        request(&twice, "rating", "1"),
+        request(&state, "tag", "asked"),
+        request(&twice, "genre", "House"),
+    ];
+    let record = |t: &writer::Tally| request(&state, "u.written", &t.written.to_string());
+    let report = writer::write(
+        &repo,
+        requests,
+        Some(&record),
+        &direct_options(None),
+        &|_| {},
+        &AtomicBool::new(false),
+    )
+    .unwrap();
+    assert_eq!(report.written.len(), 3, "{:?}", report.failed);
+    assert_eq!(report.record, writer::RecordOutcome::Written);
+    assert_eq!(report.commits, 1);
+    let fields = |key: &AnnexKey| {
+        let out = git(
+            &dir,
+            &["annex", "metadata", "--json", "--key", key.as_str()],
+        )
+        .unwrap();
+        let json: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+        let mut fields: Vec<String> = json["fields"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(name, _)| !name.ends_with("lastchanged"))
+            .map(|(name, values)| format!("{name}={}", values[0].as_str().unwrap()))
+            .collect();
+        fields.sort();
+        fields
+    };
+    assert_eq!(fields(&twice), ["genre=House", "rating=1"]);
+    assert_eq!(fields(&state), ["tag=asked", "u.written=3"]);
+}
+
+/// A cancel noticed while the stream is being made: the stream ends without `done`, the branch
+/// stays where it was, no work ref is left, and every request is reported interrupted.
+#[test]
+fn a_cancel_while_streaming_leaves_the_branch_as_it_was() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("r");
+    annex_repo::init(&dir).unwrap();
+    let repo = Repo::discover(&dir).unwrap();
+    let before = git(&dir, &["rev-parse", "git-annex"]).unwrap();
+    let requests: Vec<WriteRequest> = (0..3000)
+        .map(|i| WriteRequest {
+            key: AnnexKey::new(format!("SHA256E-s{i}--{i:064x}.mp3")),
+            fields: [("rating".to_string(), vec!["5".to_string()])].into(),
+        })
+        .collect();
+    let cancel = AtomicBool::new(false);
+    let report = writer::write(
+        &repo,
+        requests,
+        None,
+        &direct_options(None),
+        // Progress comes every 1,024 requests; the cancel is seen at the next.
+        &|n| {
+            if n >= 1024 {
+                cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        },
+        &cancel,
+    )
+    .unwrap();
+    assert!(report.interrupted);
+    assert!(report.written.is_empty());
+    assert_eq!(report.failed.len(), 3000);
+    assert_eq!(git(&dir, &["rev-parse", "git-annex"]).unwrap(), before);
+    let refs = git(&dir, &["for-each-ref", "--format=%(refname)"]).unwrap();
+    assert!(!refs.contains("music-commander"), "{refs}");
+}
+
 /// A key whose journal file name would be too long for the file system: git-annex refuses to
 /// write it (tests/sync.rs); the direct writer has no journal file to create, writes the branch
 /// file, and git-annex reads it back.
