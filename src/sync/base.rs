@@ -65,6 +65,14 @@ impl Agreed {
         }
     }
 
+    /// Records `field` after every field recorded so far, whose names all sort before it:
+    /// [`Agreed::set`] without the search, for a base made field by field in name order
+    /// (100,000 files × every managed field after a first sync).
+    pub fn push(&mut self, field: &str, values: Vec<String>) {
+        debug_assert!(self.0.last().is_none_or(|(n, _)| n.as_str() < field));
+        self.0.push((field.to_string(), values));
+    }
+
     /// The base of `field`.
     pub fn get(&self, field: &str) -> Base<'_> {
         self.0

@@ -261,13 +261,13 @@ impl Plan {
         let mut agreed = Agreed::new();
         for (field, name) in self.managed.iter_by_name() {
             if let Some((_, values)) = file.agreed.iter().find(|(f, _)| *f == field) {
-                agreed.set(name, values.clone());
+                agreed.push(name, values.clone());
                 continue;
             }
             // Every field whose sides differ has at least one change, and each of them
             // carries the field's three values.
             let Some(change) = file.changes.iter().find(|c| c.field == field) else {
-                agreed.set(name, Vec::new());
+                agreed.push(name, Vec::new());
                 continue;
             };
             let (m, r) = (change.mixxx().to_vec(), change.repo().to_vec());
@@ -291,7 +291,7 @@ impl Plan {
                 merge::settle(arity, &m, &r, b)
             };
             if let Some(values) = settled {
-                agreed.set(name, values);
+                agreed.push(name, values);
             }
         }
         agreed
