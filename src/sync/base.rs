@@ -31,6 +31,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::OnceLock;
 
 use crate::annex::cache::{Encoder, checksum};
@@ -50,7 +51,7 @@ const CHECKSUM_LEN: usize = 8;
 /// The agreed values of one file: `(git-annex field name, values)` sorted by name; a field
 /// listed with no values was agreed to be empty, a field not listed has no known base.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Agreed(Vec<(String, Vec<String>)>);
+pub struct Agreed(Vec<(Arc<str>, Vec<String>)>);
 
 impl Agreed {
     pub fn new() -> Agreed {
@@ -59,24 +60,24 @@ impl Agreed {
 
     /// Records the agreed values of `field` (sorted, distinct).
     pub fn set(&mut self, field: &str, values: Vec<String>) {
-        match self.0.binary_search_by(|(n, _)| n.as_str().cmp(field)) {
+        match self.0.binary_search_by(|(n, _)| (**n).cmp(field)) {
             Ok(i) => self.0[i].1 = values,
-            Err(i) => self.0.insert(i, (field.to_string(), values)),
+            Err(i) => self.0.insert(i, (field.into(), values)),
         }
     }
 
     /// Records `field` after every field recorded so far, whose names all sort before it:
     /// [`Agreed::set`] without the search, for a base made field by field in name order
     /// (100,000 files × every managed field after a first sync).
-    pub fn push(&mut self, field: &str, values: Vec<String>) {
-        debug_assert!(self.0.last().is_none_or(|(n, _)| n.as_str() < field));
-        self.0.push((field.to_string(), values));
+    pub fn push(&mut self, field: &Arc<str>, values: Vec<String>) {
+        debug_assert!(self.0.last().is_none_or(|(n, _)| n < field));
+        self.0.push((field.clone(), values));
     }
 
     /// The base of `field`.
     pub fn get(&self, field: &str) -> Base<'_> {
         self.0
-            .binary_search_by(|(n, _)| n.as_str().cmp(field))
+            .binary_search_by(|(n, _)| (**n).cmp(field))
             .ok()
             .map(|i| self.0[i].1.as_slice())
     }
@@ -89,14 +90,14 @@ impl Agreed {
     pub fn from_fields(fields: &FieldSet, managed: &ManagedFields) -> Agreed {
         Agreed(
             managed
-                .iter_by_name()
-                .map(|(_, name)| (name.to_string(), fields.get(name).unwrap_or(&[]).to_vec()))
+                .iter_by_name_shared()
+                .map(|(_, name)| (name.clone(), fields.get(name).unwrap_or(&[]).to_vec()))
                 .collect(),
         )
     }
 
     fn names(&self) -> impl Clone + Iterator<Item = &str> {
-        self.0.iter().map(|(n, _)| n.as_str())
+        self.0.iter().map(|(n, _)| &**n)
     }
 }
 
@@ -251,7 +252,7 @@ impl BaseStore {
                 .into_iter()
                 .map(|(name, values)| {
                     let values = values.into_iter().map(str::to_string).collect();
-                    (name.to_string(), values)
+                    (Arc::from(name), values)
                 })
                 .collect(),
             Layout::V2(table) => decode_v2(table, body)?,
@@ -265,7 +266,7 @@ impl BaseStore {
             return false;
         };
         scratch.clear();
-        let fields = agreed.0.iter().map(|(n, v)| (n.as_str(), v.as_slice()));
+        let fields = agreed.0.iter().map(|(n, v)| (&**n, v.as_slice()));
         match &self.layout {
             Layout::V1 => encode_v1(scratch, fields, agreed.0.len()),
             Layout::V2(table) => {
@@ -664,13 +665,13 @@ impl Slots {
 }
 
 /// A format 2 body as the set's fields with their values.
-fn decode_v2(table: &Table, body: &[u8]) -> Option<Vec<(String, Vec<String>)>> {
-    let mut fields: Vec<(String, Vec<String>)> = Vec::new();
+fn decode_v2(table: &Table, body: &[u8]) -> Option<Vec<(Arc<str>, Vec<String>)>> {
+    let mut fields: Vec<(Arc<str>, Vec<String>)> = Vec::new();
     decode_v2_with(table, body, |set, listed| {
         if fields.is_empty() {
             fields = table
                 .set_names(set)
-                .map(|n| (n.to_string(), Vec::new()))
+                .map(|n| (Arc::from(n), Vec::new()))
                 .collect();
         }
         if let Some((at, value)) = listed {

@@ -8,6 +8,7 @@
 //! changed spelling would otherwise rewrite every file.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::Deserialize;
 
@@ -509,7 +510,7 @@ pub enum KeyNotation {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ManagedFields {
     /// In table order, the order changes are shown in.
-    fields: Vec<(FieldId, String)>,
+    fields: Vec<(FieldId, Arc<str>)>,
     /// Indices into `fields`, sorted by git-annex name: the order a `FieldSet` keeps, so
     /// desired sets are built by appending and compared by one merge.
     by_name: Vec<usize>,
@@ -540,7 +541,7 @@ impl ManagedFields {
                     field.name()
                 )
             })?;
-            if let Some((other, _)) = fields.iter().find(|(_, n)| *n == annex_name) {
+            if let Some((other, _)) = fields.iter().find(|(_, n)| **n == annex_name) {
                 return Err(format!(
                     "{} and {} would both be stored as git-annex field {annex_name:?}",
                     other.name(),
@@ -553,6 +554,8 @@ impl ManagedFields {
     }
 
     fn indexed(fields: Vec<(FieldId, String)>, options: Options) -> ManagedFields {
+        let fields: Vec<(FieldId, Arc<str>)> =
+            fields.into_iter().map(|(f, n)| (f, n.into())).collect();
         let mut by_name: Vec<usize> = (0..fields.len()).collect();
         by_name.sort_by(|&a, &b| fields[a].1.cmp(&fields[b].1));
         ManagedFields {
@@ -574,14 +577,20 @@ impl ManagedFields {
 
     /// (field, git-annex name) pairs in table order.
     pub fn iter(&self) -> impl Iterator<Item = (FieldId, &str)> {
-        self.fields.iter().map(|(f, n)| (*f, n.as_str()))
+        self.fields.iter().map(|(f, n)| (*f, &**n))
     }
 
     /// (field, git-annex name) pairs in git-annex name order.
     pub fn iter_by_name(&self) -> impl Iterator<Item = (FieldId, &str)> {
+        self.iter_by_name_shared().map(|(f, n)| (f, &**n))
+    }
+
+    /// [`ManagedFields::iter_by_name`] with the names shared: a copy costs no allocation (a
+    /// base is made for every file with every managed name).
+    pub fn iter_by_name_shared(&self) -> impl Iterator<Item = (FieldId, &Arc<str>)> {
         self.by_name
             .iter()
-            .map(|&i| (self.fields[i].0, self.fields[i].1.as_str()))
+            .map(|&i| (self.fields[i].0, &self.fields[i].1))
     }
 
     /// The git-annex name of `field` (its own name when it is not managed).
@@ -589,13 +598,13 @@ impl ManagedFields {
         self.fields
             .iter()
             .find(|(f, _)| *f == field)
-            .map_or(field.name(), |(_, n)| n.as_str())
+            .map_or(field.name(), |(_, n)| &**n)
     }
 
     /// The managed field stored under git-annex name `name` (canonical spelling).
     pub fn field_named(&self, name: &str) -> Option<FieldId> {
         self.by_name
-            .binary_search_by(|&i| self.fields[i].1.as_str().cmp(name))
+            .binary_search_by(|&i| (*self.fields[i].1).cmp(name))
             .ok()
             .map(|i| self.fields[self.by_name[i]].0)
     }
@@ -606,7 +615,7 @@ impl ManagedFields {
 
     /// The git-annex names, in table order.
     pub fn annex_names(&self) -> impl Iterator<Item = &str> {
-        self.fields.iter().map(|(_, n)| n.as_str())
+        self.fields.iter().map(|(_, n)| &**n)
     }
 
     /// These fields less `drop`.
@@ -615,7 +624,7 @@ impl ManagedFields {
             .fields
             .iter()
             .filter(|(f, _)| !drop.contains(f))
-            .cloned()
+            .map(|(f, n)| (*f, n.to_string()))
             .collect();
         ManagedFields::indexed(fields, self.options)
     }
@@ -700,7 +709,7 @@ impl DesiredReader<'_> {
         });
         let mut raw: Vec<Raw<'_>> = Vec::with_capacity(2);
         for (slot, &i) in self.managed.by_name.iter().enumerate() {
-            let (field, name) = (&fields[i].0, fields[i].1.as_str());
+            let (field, name) = (&fields[i].0, &*fields[i].1);
             match field.def().codec {
                 Codec::Crates => set.set(
                     name,

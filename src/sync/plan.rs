@@ -259,7 +259,7 @@ impl Plan {
     /// without a known base is left out. Made on demand, one file at a time.
     pub fn settled(&self, file: &FileChange, written: bool) -> Agreed {
         let mut agreed = Agreed::new();
-        for (field, name) in self.managed.iter_by_name() {
+        for (field, name) in self.managed.iter_by_name_shared() {
             if let Some((_, values)) = file.agreed.iter().find(|(f, _)| *f == field) {
                 agreed.push(name, values.clone());
                 continue;
