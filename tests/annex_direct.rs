@@ -1286,6 +1286,40 @@ fn a_key_asked_for_twice_and_the_records_key_as_a_request_keep_every_change() {
     assert_eq!(fields(&state), ["tag=asked", "u.written=3"]);
 }
 
+/// A record whose key git-annex's protocol refuses fails alone: it is never looked up (a
+/// newline would split cat-file's requests), and the other requests are written.
+#[test]
+fn a_record_with_an_invalid_key_fails_alone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("r");
+    annex_repo::init(&dir).unwrap();
+    let repo = Repo::discover(&dir).unwrap();
+    let requests = vec![WriteRequest {
+        key: AnnexKey::new(format!("SHA256E-s1--{:064x}.mp3", 1)),
+        fields: [("rating".to_string(), vec!["5".to_string()])].into(),
+    }];
+    let record = |_: &writer::Tally| WriteRequest {
+        key: AnnexKey::new("SHA256E-s0--bad\nkey"),
+        fields: [("u.written".to_string(), vec!["1".to_string()])].into(),
+    };
+    let report = writer::write(
+        &repo,
+        requests,
+        Some(&record),
+        &direct_options(None),
+        &|_| {},
+        &AtomicBool::new(false),
+    )
+    .unwrap();
+    assert_eq!(report.written.len(), 1, "{:?}", report.failed);
+    assert!(
+        matches!(report.record, writer::RecordOutcome::Failed(_)),
+        "{:?}",
+        report.record
+    );
+    assert_eq!(report.commits, 1);
+}
+
 /// A cancel noticed while the stream is being made: the stream ends without `done`, the branch
 /// stays where it was, no work ref is left, and every request is reported interrupted.
 #[test]

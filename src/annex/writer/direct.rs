@@ -366,13 +366,17 @@ fn attempt(
     // Current content of every path we write: journal, else the branch blob.
     // The record's key is read with the others: its request is made only once the rest are
     // applied (it counts them), but its key does not depend on them.
-    let record_key = last.map(|last| {
-        last(&Tally {
-            written: 0,
-            failed: 0,
+    // A key the protocol refuses is never looked up (a newline in it would split cat-file's
+    // requests); the record then fails as before.
+    let record_key = last
+        .map(|last| {
+            last(&Tally {
+                written: 0,
+                failed: 0,
+            })
         })
-        .key
-    });
+        .filter(|req| encode(req).is_ok())
+        .map(|req| req.key);
     let mut paths: Vec<String> = Vec::with_capacity(items.len() + 1);
     let mut path_of: HashMap<&str, usize> = HashMap::with_capacity(items.len() + 1);
     for key in items.iter().map(|i| &i.key).chain(&record_key) {
@@ -494,27 +498,29 @@ fn attempt(
             }
         }
         let mut record = RecordOutcome::NotSent;
-        if let (Some(last), Some(i)) = (last, record_slot) {
+        if let Some(last) = last {
             let written = fates.iter().filter(|f| matches!(f, Fate::Written)).count();
             let tally = Tally {
                 written,
                 failed: invalid + fates.len() - written,
             };
             let req = last(&tally);
-            record = match encode(&req) {
-                Err(why) => RecordOutcome::Failed(why),
-                Ok(_) if Some(&req.key) != record_key.as_ref() => RecordOutcome::Failed(
-                    FailureKind::Refused("the record's key changed with its tally".to_string()),
-                ),
-                Ok(_) => {
+            record = match (encode(&req), record_slot) {
+                (Err(why), _) => RecordOutcome::Failed(why),
+                (Ok(_), Some(i)) if Some(&req.key) == record_key.as_ref() => {
                     let clock = candidate.unwrap_or_else(|| now_clock(&mut previous));
                     match slots[i].apply(&req.fields, clock) {
                         Fate::Written => RecordOutcome::Written,
                         Fate::Refused(why) => RecordOutcome::Failed(FailureKind::Refused(why)),
                     }
                 }
+                (Ok(_), _) => RecordOutcome::Failed(FailureKind::Refused(
+                    "the record's key changed with its tally".to_string(),
+                )),
             };
-            emit(&mut stream, &mut commits, &mut slots[i], true)?;
+            if let Some(i) = record_slot {
+                emit(&mut stream, &mut commits, &mut slots[i], true)?;
+            }
         }
         if cancel.load(Ordering::Relaxed) {
             return Ok(None);
