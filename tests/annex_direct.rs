@@ -306,6 +306,31 @@ fn journal_entries(repo: &Path) -> usize {
         .unwrap_or(0)
 }
 
+/// A new annexed repository `r` under `tmp`.
+fn fresh_repo(tmp: &Path) -> (PathBuf, Repo) {
+    let dir = tmp.join("r");
+    annex_repo::init(&dir).unwrap();
+    let repo = Repo::discover(&dir).unwrap();
+    (dir, repo)
+}
+
+/// `requests` and then the sync record `record` makes, by the direct writer.
+fn write_with_record(
+    repo: &Repo,
+    requests: Vec<WriteRequest>,
+    record: &dyn Fn(&writer::Tally) -> WriteRequest,
+) -> writer::WriteReport {
+    writer::write(
+        repo,
+        requests,
+        Some(record),
+        &direct_options(None),
+        &|_| {},
+        &AtomicBool::new(false),
+    )
+    .unwrap()
+}
+
 fn direct_options(clock: Option<String>) -> WriteOptions {
     WriteOptions {
         writer: Writer::Direct,
@@ -1238,9 +1263,7 @@ fn batch_size_commits_per_chunk_and_the_record_joins_the_last() {
 #[test]
 fn a_key_asked_for_twice_and_the_records_key_as_a_request_keep_every_change() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("r");
-    annex_repo::init(&dir).unwrap();
-    let repo = Repo::discover(&dir).unwrap();
+    let (dir, repo) = fresh_repo(tmp.path());
     let state = AnnexKey::new(music_commander::annex::state::STATE_KEY);
     let twice = AnnexKey::new(format!("SHA256E-s1--{:064x}.mp3", 1));
     let request = |key: &AnnexKey, field: &str, value: &str| WriteRequest {
@@ -1253,15 +1276,7 @@ fn a_key_asked_for_twice_and_the_records_key_as_a_request_keep_every_change() {
         request(&twice, "genre", "House"),
     ];
     let record = |t: &writer::Tally| request(&state, "u.written", &t.written.to_string());
-    let report = writer::write(
-        &repo,
-        requests,
-        Some(&record),
-        &direct_options(None),
-        &|_| {},
-        &AtomicBool::new(false),
-    )
-    .unwrap();
+    let report = write_with_record(&repo, requests, &record);
     assert_eq!(report.written.len(), 3, "{:?}", report.failed);
     assert_eq!(report.record, writer::RecordOutcome::Written);
     assert_eq!(report.commits, 1);
@@ -1291,9 +1306,7 @@ fn a_key_asked_for_twice_and_the_records_key_as_a_request_keep_every_change() {
 #[test]
 fn a_record_with_an_invalid_key_fails_alone() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("r");
-    annex_repo::init(&dir).unwrap();
-    let repo = Repo::discover(&dir).unwrap();
+    let (_, repo) = fresh_repo(tmp.path());
     let requests = vec![WriteRequest {
         key: AnnexKey::new(format!("SHA256E-s1--{:064x}.mp3", 1)),
         fields: [("rating".to_string(), vec!["5".to_string()])].into(),
@@ -1302,15 +1315,7 @@ fn a_record_with_an_invalid_key_fails_alone() {
         key: AnnexKey::new("SHA256E-s0--bad\nkey"),
         fields: [("u.written".to_string(), vec!["1".to_string()])].into(),
     };
-    let report = writer::write(
-        &repo,
-        requests,
-        Some(&record),
-        &direct_options(None),
-        &|_| {},
-        &AtomicBool::new(false),
-    )
-    .unwrap();
+    let report = write_with_record(&repo, requests, &record);
     assert_eq!(report.written.len(), 1, "{:?}", report.failed);
     assert!(
         matches!(report.record, writer::RecordOutcome::Failed(_)),
@@ -1325,9 +1330,7 @@ fn a_record_with_an_invalid_key_fails_alone() {
 #[test]
 fn a_cancel_while_streaming_leaves_the_branch_as_it_was() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("r");
-    annex_repo::init(&dir).unwrap();
-    let repo = Repo::discover(&dir).unwrap();
+    let (dir, repo) = fresh_repo(tmp.path());
     let before = git(&dir, &["rev-parse", "git-annex"]).unwrap();
     let requests: Vec<WriteRequest> = (0..3000)
         .map(|i| WriteRequest {
